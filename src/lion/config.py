@@ -1,0 +1,232 @@
+"""A run's configuration as data: pydantic models loaded from YAML, with `--set` overrides.
+
+Unknown keys and wrong types are refused with one sentence naming the file, the line and the
+dotted key, because a silently ignored typo in a days-long paid run is the costliest bug there is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lion.errors import LionError
+from lion.llm.base import Decoding
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ArenaOptions(Strict):
+    """How the offline arena behaves when it plays a role (see `lion.arena`)."""
+
+    position_bias: float = Field(0.0, description="points added to the answer shown first")
+    noise: float = Field(0.0, ge=0, description="std. dev. of the referee's score noise")
+    malformed_rate: float = Field(0.05, ge=0, le=1, description="share of malformed replies")
+
+
+class DecodingConfig(Strict):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+
+    def params(self) -> Decoding:
+        return Decoding(self.temperature, self.top_p, self.max_tokens)
+
+
+class RoleConfig(Strict):
+    """One LLM role: which backend and model plays it and how it decodes."""
+
+    backend: Literal["arena"] = "arena"
+    model: str
+    decoding: DecodingConfig = DecodingConfig()
+    concurrency: int = Field(16, ge=1)
+    parse_retries: int = Field(
+        3, ge=0, description="referee/judge: new samples asked when a reply's scores are unreadable"
+    )
+    arena: ArenaOptions = ArenaOptions()
+
+
+class TinyStudentConfig(Strict):
+    """The arena's from-scratch student: a small Llama and a word-level tokenizer."""
+
+    hidden_size: int = Field(256, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    max_positions: int = Field(256, ge=16)
+
+
+class TrainConfig(Strict):
+    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(2e-5, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=8)
+    save_steps: int = Field(50, ge=1, description="checkpoint interval, so a killed training resumes")
+    seed: int = 0
+
+
+class GenerateConfig(Strict):
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
+class StudentConfig(Strict):
+    model: str = Field(
+        "arena-tiny",
+        description="'arena-tiny' (built locally), a Hugging Face model folder, or a hub name",
+    )
+    prompt_format: Literal["auto", "alpaca", "chat_template"] = "auto"
+    strategy: Literal["continue", "cumulative"] = "continue"
+    tiny: TinyStudentConfig = TinyStudentConfig()
+    train: TrainConfig = TrainConfig()
+    generate: GenerateConfig = GenerateConfig()
+
+
+class LoopConfig(Strict):
+    iterations: int = Field(3, ge=1)
+    new_per_iteration: int = Field(6000, ge=1, description="N, new instructions per iteration")
+    hard_share: float = Field(
+        0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"
+    )
+    tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
+    rouge_threshold: float = Field(0.7, gt=0, le=1)
+    max_attempts_factor: float = Field(
+        4.0, ge=1, description="generator calls allowed per wanted instruction before giving up"
+    )
+    seed: int = 42
+
+
+class FieldMap(Strict):
+    instruction: str = "instruction"
+    input: str = "input"
+
+
+class DataConfig(Strict):
+    seeds: str = Field(
+        "arena", description="'arena', a JSON/JSONL file, or 'hf:NAME' for a Hugging Face dataset"
+    )
+    format: Literal["auto", "alpaca", "self_instruct", "jsonl"] = "auto"
+    fields: FieldMap = FieldMap()
+    split: str = "train"
+    limit: int | None = Field(None, ge=1)
+    arena_size: int = Field(300, ge=1, description="seed instructions drawn from the arena")
+
+
+class EvalConfig(Strict):
+    heldout: Literal["arena", "none"] = "arena"
+    heldout_size: int = Field(200, ge=1)
+
+
+class RunConfig(Strict):
+    teacher: RoleConfig = RoleConfig(model="arena-teacher")
+    referee: RoleConfig = RoleConfig(
+        model="arena-referee", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    )
+    generator: RoleConfig = RoleConfig(
+        model="arena-generator", decoding=DecodingConfig(temperature=1.0, max_tokens=256)
+    )
+    judge: RoleConfig = RoleConfig(
+        model="arena-judge", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    )
+    student: StudentConfig = StudentConfig()
+    loop: LoopConfig = LoopConfig()
+    data: DataConfig = DataConfig()
+    evaluation: EvalConfig = EvalConfig()
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
+
+    def torch_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == str(key):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise LionError(f"--set {dotted}: '{k}' is not a section.")
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise LionError(f"--set {text!r} must look like dotted.key=value.")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    node, data, source = None, {}, "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise LionError(f"{path}: config file not found.") from None
+        except UnicodeDecodeError:
+            raise LionError(f"{path}: config file is not UTF-8 text.") from None
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f", line {mark.line + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or "invalid YAML"
+            raise LionError(f"{path}{where}: {problem}.") from None
+        if not isinstance(data, dict):
+            raise LionError(f"{path}, line 1: a config must be a mapping of sections.")
+    set_keys = []
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+        set_keys.append(key)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if any(dotted == k or dotted.startswith(k + ".") for k in set_keys):
+            raise LionError(f"--set {dotted}: {what}.") from None
+        line = _node_line(node, loc)
+        where = f", line {line}" if line else ""
+        raise LionError(f"{source}{where}, field '{dotted}': {what}.") from None
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML; roles carry no secrets (keys come from the environment)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,72 @@
+"""Held-out evaluation: exact match against accepted answers, and the paper's relative score.
+
+The relative score is the student's total judge score as a percentage of the teacher's, each
+pair judged in both orders; items whose judgement stays unreadable are left out of both totals
+and counted.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from lion import atomic
+from lion.judging import PairItem, judge_pairs
+from lion.records import Instruction, write_jsonl
+from lion.stages.answers import student_answers, teacher_answers
+from lion.stages.context import Context
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+class HeldoutItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    instruction: str
+    input: str = ""
+    references: list[str]
+    category: str = ""
+
+    def as_instruction(self) -> Instruction:
+        return Instruction.make(self.instruction, self.input)
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def exact_match(answer: str, references: list[str]) -> bool:
+    return normalize_answer(answer) in {normalize_answer(r) for r in references}
+
+
+def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: Path) -> dict:
+    """Score one student on the held-out set; per-item results go to `out` (JSONL) beside a summary."""
+    instrs = [it.as_instruction() for it in items]
+    t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
+    s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
+    pairs = [PairItem(it.id, it.instruction, it.input, c.text, a) for it, c, a in zip(items, t, s)]
+    verdicts = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge.parse_retries, f"{name}: judge (held-out)")
+    rows, t_total, s_total, em = [], 0.0, 0.0, 0
+    for it, c, a, v in zip(items, t, s, verdicts):
+        hit = exact_match(a, it.references)
+        em += hit
+        if v.error is None:
+            t_total += v.a_score
+            s_total += v.b_score
+        rows.append(
+            {"id": it.id, "category": it.category, "teacher": c.text, "student": a, "exact_match": hit,
+             "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
+        )
+    write_jsonl(out.with_suffix(".jsonl"), rows)
+    result = {
+        "exact_match": round(100 * em / len(items), 2) if items else None,
+        "relative_score": round(100 * s_total / t_total, 2) if t_total else None,
+        "questions": len(items),
+        "failed_judgements": sum(v.error is not None for v in verdicts),
+    }
+    atomic.write_json(out.with_suffix(".json"), result)
+    return result

@@ -1,0 +1,1 @@
+"""Chat models behind one small interface, and the machinery that calls them."""

@@ -1,0 +1,111 @@
+"""The run folder: one process at a time, the state of every step, and resume.
+
+A run is a folder. Each step of the loop writes its outputs atomically and is then marked done
+in `state.json`; running the same command again skips what is done and redoes the step that was
+cut off, which is cheap because every LLM answer and student answer already sits in the cache
+and training resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from lion import atomic
+from lion.config import RunConfig, dump_config
+from lion.errors import LionError
+
+# Keys a resumed run may change: they alter speed or length, never the result of a step.
+_RESUMABLE_CHANGES = {("threads",), ("loop", "iterations")}
+
+
+def _diff(old: dict, new: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    keys = set(old) | set(new)
+    out: list[tuple[str, ...]] = []
+    for k in sorted(keys):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, prefix + (k,))
+        elif a != b:
+            out.append(prefix + (k,))
+    return out
+
+
+class RunFolder:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock_fd: int | None = None
+
+    # --- locking ---------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hold an exclusive lock for this process's life; the kernel drops it if we are killed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LionError(f"{self.root} is in use by another lion process; wait for it to end.") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- config ----------------------------------------------------------------------------
+    def bind_config(self, cfg: RunConfig) -> None:
+        """Store the config of a new run, or check a resumed run asks for the same thing."""
+        path = self.root / "config.yaml"
+        if not path.exists():
+            atomic.write_text(path, dump_config(cfg))
+            return
+        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+        new = cfg.model_dump(mode="json")
+        changed = [k for k in _diff(old, new) if k not in _RESUMABLE_CHANGES]
+        if changed:
+            keys = ", ".join(".".join(k) for k in changed[:5])
+            raise LionError(
+                f"{path}: this run was started with a different config ({keys}); "
+                "resume it with the same settings or choose a new --out folder."
+            )
+        atomic.write_text(path, dump_config(cfg))
+
+    # --- step state ------------------------------------------------------------------------
+    @property
+    def _state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def _state(self) -> dict:
+        if self._state_path.exists():
+            return json.loads(self._state_path.read_text(encoding="utf-8"))
+        return {"done": []}
+
+    def is_done(self, step: str) -> bool:
+        return step in self._state()["done"]
+
+    def mark_done(self, step: str) -> None:
+        state = self._state()
+        if step not in state["done"]:
+            state["done"].append(step)
+        atomic.write_json(self._state_path, state)
+
+    # --- paths -----------------------------------------------------------------------------
+    def iteration_dir(self, k: int) -> Path:
+        return self.root / f"iter-{k:02d}"
+
+    def pools_dir(self, k: int) -> Path:
+        """Pools after iteration k's update; k = 0 holds the seed pools."""
+        return self.root / "pools" / f"{k:02d}"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.root / "cache.sqlite"
+
+    @property
+    def base_student(self) -> Path:
+        return self.root / "student-base"

@@ -1,0 +1,1 @@
+"""The three stages of a Lion iteration: imitation, discrimination, generation."""

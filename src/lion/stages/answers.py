@@ -1,0 +1,64 @@
+"""Teacher and student answers to a list of instructions, both through the cache.
+
+The teacher's answer to an instruction is the same request in every stage and iteration, so
+it is paid for once per run. Student answers are keyed by the student's identity, and batches
+are planned over the whole list so a resumed stage recomputes a batch exactly as before.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lion.llm.base import Completion, Message
+from lion.llm.cache import request_key
+from lion.llm.dispatch import Call
+from lion.progress import bar
+from lion.prompts import render
+from lion.records import Instruction
+from lion.stages.context import Context
+
+
+def teacher_messages(it: Instruction) -> list[Message]:
+    return [{"role": "user", "content": render("teacher", instruction=it.instruction, input=it.input)}]
+
+
+def teacher_answers(ctx: Context, items: list[Instruction], label: str) -> list[Completion]:
+    return ctx.roles.teacher.run([Call(teacher_messages(it)) for it in items], label)
+
+
+def student_uid(model_dir: Path) -> str:
+    marker = Path(model_dir) / "lion_student.json"
+    if marker.exists():
+        return json.loads(marker.read_text(encoding="utf-8"))["student_uid"]
+    return f"path:{Path(model_dir).resolve()}"
+
+
+def student_answers(ctx: Context, model_dir: Path, items: list[Instruction], label: str) -> list[str]:
+    from lion.student.generate import StudentGenerator
+
+    gen_cfg = ctx.cfg.student.generate
+    gen = StudentGenerator(model_dir, gen_cfg, ctx.cfg.student.prompt_format, ctx.threads)
+    prompts = [gen.prompt(it.instruction, it.input) for it in items]
+    uid = student_uid(model_dir)
+    keys = [
+        request_key({"student": uid, "prompt": p, "generate": gen_cfg.model_dump()}) for p in prompts
+    ]
+    answers: list[str | None] = [None] * len(items)
+    for i, key in enumerate(keys):
+        hit = ctx.cache.get(key)
+        if hit is not None:
+            answers[i] = hit.text
+    with bar(label, len(items)) as advance:
+        advance(sum(a is not None for a in answers))
+        for batch in gen.plan(prompts):
+            if all(answers[i] is not None for i in batch):
+                continue
+            outs = gen.run_batch([prompts[i] for i in batch])
+            for i, text in zip(batch, outs):
+                ctx.cache.put(keys[i], f"student:{uid}", Completion(text))
+                if answers[i] is None:
+                    advance(1)
+                answers[i] = text
+    return [a if a is not None else "" for a in answers]
+
