@@ -1,0 +1,261 @@
+"""The arena as a chat model: teacher, referee, judge and generator behind the ChatModel protocol.
+
+Each role reads only the messages it is sent, the way an LLM reads a prompt: it finds the
+sections of our templates by their visible markers and the task by its words. Nothing travels
+on a side channel, so the rest of the project cannot tell the arena from a real endpoint, and
+the same code paths are exercised offline.
+
+Replies are deterministic per request: every random choice comes from a `random.Random`
+seeded by a hash of (model, messages, decoding, sample), never from global state or call
+order, so a cached and a fresh answer agree and a different `sample` draws anew. At
+temperature 0 the teacher and the reviewers take their most likely wording and the reviewers
+add no score noise; the generator keeps sampling (it is never run greedily in practice), and
+malformed replies keep their configured rate at every temperature.
+
+Reviewer replies (referee and judge) that are malformed on purpose, at `malformed_rate`, take
+one of these shapes, all of which real models produce:
+  - "Assistant 1: 8/10" lines;
+  - the two scores alone on a final line, "8 3";
+  - markdown bold, "**Assistant 1 score:** 8";
+  - decimals, "Assistant 1 score: 7.5";
+  - both scores on one line, "Assistant 1 score: 8, Assistant 2 score: 3";
+  - more rarely, no usable pair: a refusal, or only Assistant 1's score.
+Generator replies that are malformed on purpose are of the kinds the method's filters catch:
+a reply that mentions the word "instruction", a rambling reply cut off by `max_tokens`, a
+fragment of three words or fewer, a reply that starts with punctuation or with a non-ASCII
+character, and a near copy of the example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from lion.arena import phrases
+from lion.arena.world import Task, answer_phrasings, grade, parse, write_task
+from lion.config import ArenaOptions
+from lion.llm.base import Completion, Decoding, Message, Usage
+
+_INPUT_MARK = re.compile(r"\n[ \t]*\n[ \t]*Input:[ \t]*\n")
+_COMPARISON = re.compile(
+    r"^\[Request\][ \t]*\n(?P<request>.*?)\n[ \t]*\[End of Request\][ \t]*$"
+    r".*?^\[Assistant 1\][ \t]*\n(?P<a1>.*?)\n[ \t]*\[End of Assistant 1\][ \t]*\n"
+    r"\s*\[Assistant 2\][ \t]*\n"
+    r"(?P<a2>.*)\n[ \t]*\[End of Assistant 2\][ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
+_RARER = re.compile(r"\b(rarer|less common|long[- ]tail|uncommon|obscure)\b", re.IGNORECASE)
+
+_VERDICT_SHAPES = ("slash", "pair", "bold", "decimal", "one_line", "refusal", "single")
+_VERDICT_WEIGHTS = (2, 2, 2, 2, 1, 0.5, 0.5)
+_TASK_SLIPS = ("mention", "ramble", "fragment", "punctuation", "non_ascii", "near_copy")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """What a role sees of one request: the last user message and how to decode."""
+
+    prompt: str
+    decoding: Decoding
+    options: ArenaOptions
+    rng: random.Random
+
+    @property
+    def greedy(self) -> bool:
+        return self.decoding.temperature == 0
+
+    def pick(self, options: Sequence[str]) -> str:
+        """The most likely option at temperature 0, else a random one."""
+        return options[0] if self.greedy else self.rng.choice(options)
+
+
+class ArenaChatModel:
+    """One arena role, chosen by model name: arena-teacher, -referee, -judge or -generator."""
+
+    def __init__(self, model: str, options: ArenaOptions) -> None:
+        if model not in _ROLES:
+            raise ValueError(f"unknown arena model {model!r}; choose one of {', '.join(_ROLES)}")
+        self._model = model
+        self._options = options
+
+    @property
+    def name(self) -> str:
+        return self._model
+
+    async def complete(
+        self, messages: list[Message], decoding: Decoding, sample: int = 0
+    ) -> Completion:
+        rng = random.Random(_request_seed(self._model, messages, decoding, sample))
+        prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
+        return _finish(text, messages, decoding.max_tokens)
+
+
+def _request_seed(model: str, messages: list[Message], decoding: Decoding, sample: int) -> int:
+    key = json.dumps([model, list(messages), dataclasses.asdict(decoding), sample], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+
+
+def _finish(text: str, messages: list[Message], max_tokens: int) -> Completion:
+    """Cut the reply at `max_tokens` words, as a real endpoint cuts at its token limit."""
+    spans = list(re.finditer(r"\S+", text))
+    reason: Literal["stop", "length"] = "stop"
+    if len(spans) > max_tokens:
+        text, reason = text[: spans[max_tokens - 1].end()] if max_tokens else "", "length"
+    usage = Usage(sum(len(m["content"].split()) for m in messages), min(len(spans), max_tokens))
+    return Completion(text, reason, usage)
+
+
+def _split_request(text: str) -> tuple[str, str]:
+    """(instruction, input) from our teacher layout: the input follows a blank line and "Input:"."""
+    marks = list(_INPUT_MARK.finditer(text))
+    if not marks:
+        return text.strip(), ""
+    return text[: marks[-1].start()].strip(), text[marks[-1].end() :].strip()
+
+
+# --- teacher --------------------------------------------------------------------------------
+
+
+def _teacher(call: _Call) -> str:
+    task = parse(*_split_request(call.prompt))
+    return call.pick(answer_phrasings(task) if task else phrases.TEACHER_FALLBACKS)
+
+
+# --- referee and judge ----------------------------------------------------------------------
+
+
+def _read_comparison(prompt: str) -> tuple[str, str, str] | None:
+    """The request and both answers, found by their marker lines.
+
+    The first answer runs to the first "[End of Assistant 1]" line that is followed by the
+    "[Assistant 2]" line, the second to the last "[End of Assistant 2]" line, so answers that
+    contain brackets, or even marker lines of their own, are read whole.
+    """
+    match = _COMPARISON.search(prompt)
+    return (match["request"].strip(), match["a1"].strip(), match["a2"].strip()) if match else None
+
+
+def _band(task: Task | None, mark: float) -> str:
+    if task is None:
+        return "plain" if mark >= 5 else "terse" if mark >= 3 else "junk"
+    if mark >= 9:
+        return "right"
+    if mark >= 5:
+        return "cluttered"
+    return "wrong" if mark >= 3 else "off" if mark >= 2 else "junk"
+
+
+def _explain(call: _Call, task: Task | None, mark_1: float, mark_2: float) -> str:
+    """Two or three sentences: one per answer, plus an opener or a verdict."""
+    about = [
+        call.pick(phrases.REVIEW[_band(task, m)]).format(i=i) for i, m in ((1, mark_1), (2, mark_2))
+    ]
+    if mark_1 == mark_2:
+        verdict = call.pick(phrases.REVIEW_TIE)
+    else:
+        verdict = call.pick(phrases.REVIEW_PREFERENCE).format(w=1 if mark_1 > mark_2 else 2)
+    if not call.greedy and call.rng.random() < 0.4:
+        return " ".join([call.pick(phrases.REVIEW_OPENERS), *about])
+    return " ".join([*about, verdict])
+
+
+def _score(call: _Call, mark: float) -> float:
+    noisy = mark if call.greedy else call.rng.gauss(mark, call.options.noise)
+    return min(10.0, max(1.0, noisy))
+
+
+def _review(call: _Call) -> str:
+    malformed = call.rng.random() < call.options.malformed_rate
+    found = _read_comparison(call.prompt)
+    if found is None:
+        return call.pick(phrases.NO_COMPARISON)
+    request, answer_1, answer_2 = found
+    task = parse(*_split_request(request))
+    mark_1, mark_2 = grade(task, answer_1), grade(task, answer_2)
+    score_1 = _score(call, mark_1 + call.options.position_bias)
+    score_2 = _score(call, mark_2)
+    explanation = _explain(call, task, mark_1, mark_2)
+    if malformed:
+        shape = call.rng.choices(_VERDICT_SHAPES, weights=_VERDICT_WEIGHTS)[0]
+        return _malformed_verdict(call, shape, explanation, score_1, score_2)
+    return (
+        f"{explanation}\n\nAssistant 1 score: {round(score_1)}\nAssistant 2 score: {round(score_2)}"
+    )
+
+
+def _malformed_verdict(
+    call: _Call, shape: str, explanation: str, score_1: float, score_2: float
+) -> str:
+    """The verdict in one of the off-format shapes listed in the module docstring."""
+    s1, s2 = round(score_1), round(score_2)
+    half_1, half_2 = round(score_1 * 2) / 2, round(score_2 * 2) / 2
+    closing = {
+        "slash": f"Assistant 1: {s1}/10\nAssistant 2: {s2}/10",
+        "pair": f"{s1} {s2}",
+        "bold": f"**Assistant 1 score:** {s1}\n**Assistant 2 score:** {s2}",
+        "decimal": f"Assistant 1 score: {half_1:.1f}\nAssistant 2 score: {half_2:.1f}",
+        "one_line": f"Assistant 1 score: {s1}, Assistant 2 score: {s2}",
+        "single": f"Assistant 1 score: {s1}",
+    }
+    if shape == "refusal":
+        return call.pick(phrases.REFUSALS)
+    return f"{explanation}\n\n{closing[shape]}"
+
+
+# --- generator ------------------------------------------------------------------------------
+
+
+def _read_example(prompt: str) -> tuple[str, str] | None:
+    """The (instruction, input) between the example markers, or None when there is none."""
+    match = re.search(r"\[Example Task\]\s*\n(.*?)\n\s*\[End of Example Task\]", prompt, re.DOTALL)
+    return _split_request(match[1]) if match else None
+
+
+def _generator(call: _Call) -> str:
+    slip = call.rng.random() < call.options.malformed_rate
+    example = _read_example(call.prompt)
+    mode = "easy" if _RARER.search(call.prompt) else "hard"
+    task = parse(*example) if example else None
+    new, _ = write_task(task, mode, call.rng, allow_input=False)
+    if slip:
+        return _task_slip(call, call.rng.choice(_TASK_SLIPS), new, example)
+    return new
+
+
+def _task_slip(call: _Call, kind: str, new: str, example: tuple[str, str] | None) -> str:
+    """The new task spoiled in one of the ways listed in the module docstring."""
+    rng = call.rng
+    if kind == "mention":
+        return f"{rng.choice(phrases.INSTRUCTION_LEADS)} {new}"
+    if kind == "ramble":
+        return _ramble(rng, call.decoding.max_tokens) + " " + new
+    if kind == "fragment":
+        return " ".join(new.split()[-rng.randint(1, 3) :])
+    if kind == "punctuation":
+        return rng.choice(phrases.PUNCTUATION_MARKS) + new
+    if kind == "non_ascii":
+        return rng.choice(phrases.NON_ASCII_MARKS) + new
+    copied = example[0] if example else new
+    return copied + rng.choice(phrases.NEAR_COPY_TAILS)
+
+
+def _ramble(rng: random.Random, max_tokens: int) -> str:
+    """A preamble longer than the token limit, so the reply is cut before the task appears."""
+    parts = [phrases.RAMBLE_OPENING]
+    while sum(len(p.split()) for p in parts) <= max_tokens:
+        parts.append(rng.choice(phrases.RAMBLE))
+    return " ".join(parts)
+
+
+_ROLES: dict[str, Callable[[_Call], str]] = {
+    "arena-teacher": _teacher,
+    "arena-referee": _review,
+    "arena-judge": _review,
+    "arena-generator": _generator,
+}
