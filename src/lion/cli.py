@@ -42,7 +42,6 @@ def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
     from lion.loop import run_loop
 
     cfg = load_config(config, overrides)
-    _say(f"run folder: {out}")
     summary = run_loop(cfg, out, _say)
     _print_summary(summary, out)
 

@@ -23,9 +23,8 @@ from lion.stages.generation import run_generation
 from lion.stages.imitation import run_imitation
 
 
-def _setup(ctx: Context) -> None:
+def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
     cfg, run = ctx.cfg, ctx.run
-    seeds, dupes = load_seeds(cfg.data, cfg.loop.seed)
     msg = f"seed instructions: {len(seeds)}"
     ctx.say(msg + (f" ({dupes} duplicates dropped)" if dupes else ""))
     heldout: list[HeldoutItem] = []
@@ -108,13 +107,16 @@ def _describe(it: dict) -> str:
 
 def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
     run = RunFolder(out)
+    # read the seeds before the run folder is made, so bad input leaves nothing behind
+    seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
     run.lock()
     try:
         run.bind_config(cfg)
+        say(f"run folder: {out}")
         cache = ResponseCache(run.cache_path)
         try:
             ctx = Context(cfg, run, cache, Roles.from_config(cfg, cache), say)
-            return _iterate(ctx)
+            return _iterate(ctx, seeds)
         finally:
             cache.close()
     finally:
@@ -128,9 +130,9 @@ def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
     ctx.run.mark_done(name)
 
 
-def _iterate(ctx: Context) -> dict:
+def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None) -> dict:
     cfg, run = ctx.cfg, ctx.run
-    _step(ctx, "setup", lambda: _setup(ctx))
+    _step(ctx, "setup", lambda: _setup(ctx, *seeds))
     heldout = _heldout(ctx)
     evaluate = bool(heldout)
     if evaluate:

@@ -1,0 +1,3 @@
+from lion.cli import main
+
+main()

@@ -1,0 +1,60 @@
+from lion.arena import seed_set
+from lion.records import Instruction
+from lion.similarity import rouge_l
+from lion.stages.discrimination import SplitRecord
+from lion.stages.generation import _quotas, output_problem, run_generation
+
+
+def pool_and_split(n=120, seed=3):
+    pool = [Instruction.make(i, x) for i, x in seed_set(n, seed)]
+    # every third instruction hard, the rest easy
+    split = [SplitRecord(id=it.id, teacher_score=9, student_score=2 if j % 3 == 0 else 9,
+                         d=7 if j % 3 == 0 else 0, hard=j % 3 == 0) for j, it in enumerate(pool)]
+    return pool, split
+
+
+def test_method_output_filters():
+    assert output_problem("Name the capital city of Chile please.", "length") == "cut off by the length limit"
+    assert output_problem("Write a new Instruction about birds.", "stop") == "mentions 'instruction'"
+    assert output_problem("Name a bird.", "stop") == "3 words or fewer"
+    assert output_problem("- Name a bird that swims.", "stop") == "starts with punctuation"
+    assert output_problem("✨ Name a bird that swims.", "stop") == "starts with a non-ASCII character"
+    assert output_problem("   ", "stop") == "empty"
+    assert output_problem("What is the plural of goose?", "stop") is None
+
+
+def test_an_empty_side_hands_its_quota_to_the_other():
+    assert _quotas(10, 0.5, 4, 6)[:2] == (5, 5)
+    assert _quotas(10, 0.5, 0, 6)[:2] == (0, 10)
+    assert _quotas(10, 0.5, 4, 0)[:2] == (10, 0)
+    assert _quotas(10, 0.5, 0, 0)[:2] == (0, 0)
+
+
+def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
+    ctx = make_ctx("loop.new_per_iteration=40")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert stats["kept"] == len(new) == 40
+    assert stats["kept_from_hard"] == stats["kept_from_easy"] == 20
+    assert stats["generated"] == stats["kept"] + sum(stats["dropped"].values())
+    hard_ids = {r.id for r in split if r.hard}
+    for it in new:
+        assert it.origin in ("from-hard", "from-easy") and it.iteration == 1
+        assert (it.parent in hard_ids) == (it.origin == "from-hard")
+        assert max(rouge_l(p.instruction, it.instruction) for p in pool) <= 0.7
+    for a in range(len(new)):
+        for b in range(a):
+            assert rouge_l(new[a].instruction, new[b].instruction) <= 0.7
+    # a second run of the same stage asks the generator nothing and decides the same
+    calls = ctx.roles.generator.calls_made
+    again, _ = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert again == new and ctx.roles.generator.calls_made == calls
+
+
+def test_generation_gives_up_after_bounded_attempts(make_ctx):
+    # a threshold nothing can pass: the stage must stop, say so, and keep what it has (nothing)
+    ctx = make_ctx("loop.new_per_iteration=10", "loop.rouge_threshold=0.01", "loop.max_attempts_factor=2")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert len(new) <= 10 and stats["generated"] == 20
+    assert any("ran out of attempts" in n or "of 5 after 10 attempts" in n for n in stats["notes"])

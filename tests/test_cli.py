@@ -1,0 +1,97 @@
+"""The command line as a user meets it: one sentence and a non-zero exit for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from small_run import SMALL
+
+ROOT = Path(__file__).parents[1]
+CONFIG = ROOT / "configs" / "arena.yaml"
+
+
+def lion(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LION_QUIET": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "lion", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def sets(*extra: str) -> list[str]:
+    return [a for s in [*SMALL, *extra] for a in ("--set", s)]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("seeds.jsonl", '{"instruction": "Say hi to me."}\n{"instruction": "oops"\n', "seeds.jsonl, line 2: invalid JSON"),
+        ("seeds.json", '[{"instruction": "Say hi to me."},\n {"output": "x"}]', "seeds.json, line 2: the record has no 'instruction' field"),
+        ("seeds.jsonl", "", "seeds.jsonl: the file is empty"),
+    ],
+)
+def test_bad_seed_file(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    r = lion("run", str(CONFIG), "--out", "run", *sets(f"data.seeds={name}"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1
+    assert not (tmp_path / "run" / "pools").exists()  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("loop:\n  iterations: 2\n  tua: 1.0\n", "bad.yaml, line 3, field 'loop.tua': unknown key."),
+        ("loop:\n  iterations: two\n", "bad.yaml, line 2, field 'loop.iterations': Input should be a valid integer"),
+    ],
+)
+def test_bad_config(tmp_path, config, message):
+    (tmp_path / "bad.yaml").write_text(config)
+    r = lion("run", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def _pools(run: Path) -> dict[str, str]:
+    return {str(p.relative_to(run)): p.read_text() for p in sorted((run / "pools").rglob("*.jsonl"))}
+
+
+def _state(run: Path) -> list[str]:
+    try:
+        return json.loads((run / "state.json").read_text())["done"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+
+
+def test_killed_in_each_stage_then_resumed_gives_the_same_pools(tmp_path):
+    args = ["run", str(CONFIG), *sets()]
+    ref = lion(*args, "--out", "ref", cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+
+    # the step whose start we wait for, after which the process is killed
+    moments = [("1.imitation", "setup"), ("1.discrimination", "1.imitation"), ("1.generation", "1.discrimination")]
+    run = tmp_path / "killed"
+    env = {**os.environ, "LION_QUIET": "1"}
+    kills = 0
+    for step, after in moments:
+        p = subprocess.Popen([sys.executable, "-m", "lion", *args, "--out", str(run)], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            done = _state(run)
+            if after in done and step not in done:
+                break
+            time.sleep(0.005)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    assert kills >= 2
+    final = lion(*args, "--out", str(run), cwd=tmp_path)
+    assert final.returncode == 0, final.stderr
+    assert _pools(run) == _pools(tmp_path / "ref")
+    assert json.loads((run / "summary.json").read_text()) == json.loads((tmp_path / "ref" / "summary.json").read_text())

@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from lion.config import load_config
+from lion.loop import run_loop
+from lion.records import Instruction, read_jsonl
+from small_run import SMALL
+
+CONFIG = Path(__file__).parents[1] / "configs" / "arena.yaml"
+
+
+def test_small_loop_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    lines: list[str] = []
+    summary = run_loop(load_config(CONFIG, SMALL), out, lines.append)
+
+    assert set(summary["before"]) >= {"exact_match", "relative_score"}
+    its = summary["iterations"]
+    assert [it["iteration"] for it in its] == [1, 2]
+    for it in its:
+        assert set(it) >= {"iteration", "train_pool", "cache_pool", "hard", "easy", "generated", "kept", "heldout"}
+        assert it["hard"] + it["easy"] + it["failed_judgements"] == it["cache_pool"]
+        assert set(it["heldout"]) >= {"exact_match", "relative_score"}
+
+    seeds = read_jsonl(out / "pools" / "00" / "cache.jsonl", Instruction)
+    heldout_ids = {line.split('"id": "')[1][:16] for line in (out / "heldout.jsonl").read_text().splitlines()}
+    prev_cache = seeds
+    for k in (1, 2):
+        new = read_jsonl(out / f"iter-{k:02d}" / "generation" / "new_instructions.jsonl", Instruction)
+        train = read_jsonl(out / "pools" / f"{k:02d}" / "train.jsonl", Instruction)
+        cache = read_jsonl(out / "pools" / f"{k:02d}" / "cache.jsonl", Instruction)
+        assert train == new  # the Train Pool is replaced by the new instructions
+        assert cache == prev_cache + new  # the Cache Pool is extended by them
+        assert len({it.id for it in cache}) == len(cache)
+        assert not heldout_ids & {it.id for it in cache}
+        assert all(it.iteration == k and it.parent for it in new)
+        assert its[k - 1]["kept"] == len(new) and its[k - 1]["cache_pool"] == len(prev_cache)
+        prev_cache = cache
+    for k in (1, 2):
+        d = out / f"iter-{k:02d}"
+        for f in ("imitation/teacher_answers.jsonl", "discrimination/student_answers.jsonl",
+                  "discrimination/judgements.jsonl", "discrimination/split.jsonl",
+                  "generation/candidates.jsonl", "student/model.safetensors", "heldout.json"):
+            assert (d / f).exists(), f
+    assert not list(out.rglob("*.tmp"))
+
+    # running it again is a no-op: nothing is asked again, the summary is the same
+    again = run_loop(load_config(CONFIG, SMALL), out, lines.append)
+    assert again == summary
