@@ -49,3 +49,10 @@ def test_hard_share_is_a_fraction():
     assert RunConfig().loop.hard_share == 0.5
     with pytest.raises(LionError, match="hard_share"):
         load_config(None, ["loop.hard_share=1.5"])
+
+
+def test_a_partial_section_keeps_its_defaults(tmp_path):
+    p = write(tmp_path, "referee:\n  arena: {noise: 1.5}\n")
+    cfg = load_config(p, ["judge.arena.position_bias=2"])
+    assert cfg.referee.model == "arena-referee" and cfg.referee.decoding.temperature == 0.2
+    assert cfg.referee.arena.noise == 1.5 and cfg.judge.arena.position_bias == 2

@@ -164,6 +164,14 @@ def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+def _merge(base: dict, over: dict) -> dict:
+    """`over` laid onto `base`, section by section, so a partial section keeps its defaults."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     cur = data
@@ -208,6 +216,7 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
             raise LionError(f"{path}{where}: {problem}.") from None
         if not isinstance(data, dict):
             raise LionError(f"{path}, line 1: a config must be a mapping of sections.")
+    data = _merge(RunConfig().model_dump(mode="json"), data)
     set_keys = []
     for item in overrides:
         key, value = parse_override(item)
