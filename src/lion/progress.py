@@ -26,8 +26,8 @@ def quiet() -> bool:
 
 @contextmanager
 def bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """Yield `advance(n)`; draws nothing in quiet mode or for empty work."""
-    if quiet() or total == 0:
+    """Yield `advance(n)`; draws nothing in quiet mode, for empty work, or when not on a terminal."""
+    if quiet() or total == 0 or not console.is_terminal:
         yield lambda n=1: None
         return
     columns = (

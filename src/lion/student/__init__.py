@@ -1,0 +1,1 @@
+"""The student: its prompt format, its fine-tuning, and its batched greedy answers."""

@@ -1,0 +1,112 @@
+"""Student answers: greedy, batched generation with a Hugging Face causal LM.
+
+Greedy decoding makes an answer a function of the prompt and the batch it was computed in.
+Batches are planned over the whole prompt list, so a stage that resumes after a kill and
+skips the batches it already cached recomputes the others exactly as the first run would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from lion.config import GenerateConfig
+from lion.student.format import Format, adds_special_tokens, build_prompt, resolve_format
+from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
+
+
+def stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Every token that ends an answer: the model's configured ones and the tokenizer's EOS.
+
+    Chat models often end a turn with a token other than the tokenizer's EOS, and list it
+    only in their generation config.
+    """
+    configured = model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    return sorted({i for i in [*ids, tokenizer.eos_token_id] if i is not None})
+
+
+class StudentGenerator:
+    """Prompts and answers for one student folder; nothing heavy loads until it is needed.
+
+    The tokenizer loads on the first prompt, the model on the first batch, so a stage whose
+    answers are all cached never pays for loading the model.
+    """
+
+    def __init__(
+        self, model_dir: Path, cfg: GenerateConfig, prompt_format: str, threads: int
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.cfg = cfg
+        self.wanted_format = prompt_format
+        self.threads = threads
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._format: Format | None = None
+        self._model: PreTrainedModel | None = None
+        self._greedy: GenerationConfig | None = None
+
+    def _loaded(self) -> tuple[PreTrainedTokenizerBase, Format]:
+        if self._tokenizer is None:
+            tokenizer = load_tokenizer(self.model_dir)
+            self._format = resolve_format(tokenizer, self.wanted_format)
+            self._tokenizer = tokenizer
+        return self._tokenizer, self._format
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._loaded()[0]
+
+    @property
+    def format(self) -> Format:
+        """The resolved prompt format (`auto` becomes one of the two)."""
+        return self._loaded()[1]
+
+    @property
+    def model(self) -> PreTrainedModel:
+        if self._model is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype = torch.bfloat16 if cuda_bf16() else torch.float32
+            with library_bars_off():
+                self._model = load_model(self.model_dir, dtype).to(device).eval()
+            self._greedy = GenerationConfig(
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=self.cfg.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=stop_ids(self._model, self.tokenizer),
+            )
+        return self._model
+
+    def prompt(self, instruction: str, input: str = "") -> str:
+        return build_prompt(self.tokenizer, self.format, instruction, input)
+
+    def _encode(self, prompts: list[str], **kwargs: object) -> BatchEncoding:
+        return self.tokenizer(
+            prompts, add_special_tokens=adds_special_tokens(self.format), **kwargs
+        )
+
+    def plan(self, prompts: list[str]) -> list[list[int]]:
+        """Batches of prompt indices, longest prompts first, so that each batch pads little.
+
+        The plan depends on nothing but the prompt list (ties keep list order), which is what
+        lets a resumed caller skip cached batches and still reproduce the rest bit for bit.
+        """
+        lengths = [len(ids) for ids in self._encode(prompts)["input_ids"]] if prompts else []
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        size = self.cfg.batch_size
+        return [order[start : start + size] for start in range(0, len(order), size)]
+
+    def run_batch(self, prompts: list[str]) -> list[str]:
+        """Greedy answers to `prompts`, decoded without special tokens and stripped."""
+        model = self.model
+        torch.set_num_threads(self.threads)
+        batch = self._encode(prompts, padding=True, return_tensors="pt").to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**batch, generation_config=self._greedy)
+        new_tokens = out[:, batch["input_ids"].shape[1] :]
+        return [
+            text.strip()
+            for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        ]

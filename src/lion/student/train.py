@@ -1,0 +1,239 @@
+"""Imitation training: fine-tune the student on (instruction, input, teacher answer) triples.
+
+TRL's `SFTTrainer` does the work. The loss covers the answer tokens only, as in the paper:
+the prompt is context the student reads, not text it should learn to write. Checkpoints are
+written every `save_steps` so that a killed process resumes where it stopped instead of
+starting over, and the finished student is moved into place in one step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import (
+    PreTrainedTokenizerBase,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+from transformers.trainer_callback import PrinterCallback
+from trl import SFTConfig, SFTTrainer
+
+from lion.atomic import replace_dir, write_json
+from lion.config import StudentConfig, TrainConfig
+from lion.errors import LionError
+from lion.progress import bar
+from lion.student.format import Format, build_prompt, resolve_format, user_message
+from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
+
+Example = tuple[str, str, str]  # (instruction, input, answer)
+CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def training_rows(
+    tokenizer: PreTrainedTokenizerBase, fmt: Format, examples: list[Example]
+) -> Dataset:
+    """A prompt/completion dataset, the shape for which TRL masks the prompt out of the loss.
+
+    With a chat template the rows stay as messages, so TRL renders and tokenizes them with
+    the template exactly as generation does (no second BOS) and the template's own end-of-turn
+    closes the answer. Alpaca rows are text, closed by EOS so the student learns to stop.
+    """
+    if fmt == "chat_template":
+        prompts = [user_message(ins, inp) for ins, inp, _ in examples]
+        completions = [[{"role": "assistant", "content": ans}] for _, _, ans in examples]
+    else:
+        prompts = [build_prompt(tokenizer, fmt, ins, inp) for ins, inp, _ in examples]
+        completions = [ans + tokenizer.eos_token for _, _, ans in examples]
+    return Dataset.from_dict({"prompt": prompts, "completion": completions})
+
+
+def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
+    """Our settings, spelled out, since SFTConfig's defaults differ from TrainingArguments'.
+
+    SFTConfig turns gradient checkpointing on by default; it only pays on big models, so it is
+    off. Recent transformers renamed the flag and warn about the old name, which is the one
+    every supported version still accepts, so that one warning is silenced here.
+    """
+    cuda = torch.cuda.is_available()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`gradient_checkpointing` is deprecated", FutureWarning)
+        return SFTConfig(
+            output_dir=str(checkpoints),
+            num_train_epochs=cfg.epochs,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type=cfg.lr_scheduler,
+            warmup_steps=cfg.warmup_ratio,  # a value below 1 is a share of all steps
+            weight_decay=cfg.weight_decay,
+            per_device_train_batch_size=cfg.batch_size,
+            gradient_accumulation_steps=cfg.gradient_accumulation,
+            max_length=cfg.max_length,
+            seed=cfg.seed,
+            completion_only_loss=True,
+            packing=False,
+            gradient_checkpointing=False,
+            bf16=cuda_bf16(),
+            fp16=False,
+            use_cpu=not cuda,
+            logging_steps=1,
+            save_strategy="steps",
+            save_steps=cfg.save_steps,
+            save_total_limit=2,  # the newest may be cut short by a kill; the one before stays whole
+            report_to="none",
+            disable_tqdm=True,
+        )
+
+
+def make_trainer(
+    base: Path, examples: list[Example], checkpoints: Path, cfg: StudentConfig
+) -> SFTTrainer:
+    """The trainer with the student loaded from `base` and the examples already tokenized.
+
+    After construction `trainer.train_dataset` holds the exact `input_ids` and `labels` the
+    student is trained on, which is where the prompt masking can be checked.
+    """
+    if not examples:
+        raise LionError("The student has no training examples; the Train Pool is empty.")
+    tokenizer = load_tokenizer(base)
+    fmt = resolve_format(tokenizer, cfg.prompt_format)
+    dtype = torch.float32  # master weights; bf16 on a GPU is autocast on top of them
+    trainer = SFTTrainer(
+        model=load_model(base, dtype),
+        args=sft_config(cfg.train, checkpoints),
+        train_dataset=training_rows(tokenizer, fmt, examples),
+        processing_class=tokenizer,
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _step(folder: Path) -> int:
+    match = CHECKPOINT.fullmatch(folder.name)
+    return int(match.group(1)) if match else -1
+
+
+def _complete(folder: Path) -> bool:
+    """The Trainer writes `trainer_state.json` last, so a readable one marks a whole checkpoint."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def resume_point(checkpoints: Path) -> Path | None:
+    """The newest whole checkpoint, after deleting any that a kill left half-written."""
+    if not checkpoints.is_dir():
+        return None
+    found = sorted((p for p in checkpoints.iterdir() if _step(p) >= 0), key=_step, reverse=True)
+    for folder in found:
+        if _complete(folder):
+            return folder
+        shutil.rmtree(folder)
+    return None
+
+
+class _Progress(TrainerCallback):
+    """Shows training steps on the project's progress bar instead of the Trainer's printouts."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.stack = ExitStack()
+        self.advance: Callable[[int], None] = lambda n=1: None
+
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: object,
+    ) -> None:
+        self.advance = self.stack.enter_context(bar(self.label, state.max_steps))
+        self.advance(state.global_step)
+
+    def on_step_end(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: object,
+    ) -> None:
+        self.advance(1)
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def training_stats(log_history: list[dict], steps: int, runtime_s: float, resumed_at: int) -> dict:
+    """Steps and first/last logged loss over the whole training (the log survives a resume);
+    `runtime_s` is this call's wall time, so a resumed call counts only its own share."""
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    return {
+        "steps": steps,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "runtime_s": round(runtime_s, 2),
+        "resumed_at_step": resumed_at,
+    }
+
+
+def save_student(trainer: SFTTrainer, out_dir: Path, stats: dict) -> None:
+    """Write model, tokenizer and `lion_student.json` under a staging name, then move it in.
+
+    The random `student_uid` names this particular training result, so cached answers of an
+    earlier student are never mistaken for this one's.
+    """
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.model.save_pretrained(staging)
+    trainer.processing_class.save_pretrained(staging)
+    write_json(staging / "lion_student.json", {"student_uid": uuid.uuid4().hex, **stats})
+    replace_dir(staging, out_dir)
+
+
+def train_student(
+    base: Path,
+    examples: list[Example],
+    out_dir: Path,
+    work_dir: Path,
+    cfg: StudentConfig,
+    threads: int,
+) -> dict:
+    """Fine-tune the student at `base` on `examples` and save it to `out_dir`; returns stats.
+
+    Checkpoints go to `work_dir/checkpoints`; when one is there from a killed run, training
+    resumes from it. They are deleted once the student is safely in `out_dir`.
+    """
+    torch.set_num_threads(threads)
+    started = time.monotonic()
+    checkpoints = Path(work_dir) / "checkpoints"
+    with library_bars_off():
+        trainer = make_trainer(Path(base), examples, checkpoints, cfg)
+        resume = resume_point(checkpoints)
+        progress = _Progress("training the student")
+        trainer.add_callback(progress)
+        try:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        finally:
+            progress.close()
+        stats = training_stats(
+            trainer.state.log_history,
+            trainer.state.global_step,
+            time.monotonic() - started,
+            _step(resume) if resume else 0,
+        )
+        save_student(trainer, out_dir, stats)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return stats
