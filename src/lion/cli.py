@@ -39,9 +39,10 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
     from lion.config import load_config
+
+    cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
     from lion.loop import run_loop
 
-    cfg = load_config(config, overrides)
     summary = run_loop(cfg, out, _say)
     _print_summary(summary, out)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from lion.errors import LionError
 from lion.llm.base import Decoding
@@ -63,7 +63,7 @@ class TinyStudentConfig(Strict):
 class TrainConfig(Strict):
     epochs: float = Field(3.0, gt=0)
     learning_rate: float = Field(2e-5, gt=0)
-    lr_scheduler: str = "cosine"
+    lr_scheduler: Annotated[str, AfterValidator(_known_scheduler)] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     batch_size: int = Field(8, ge=1)
@@ -71,6 +71,16 @@ class TrainConfig(Strict):
     max_length: int = Field(1024, ge=8)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so a killed training resumes")
     seed: int = 0
+
+
+def _known_scheduler(name: str) -> str:
+    """Refuse a typo at load time, not after the teacher has been paid for the Train Pool."""
+    from transformers import SchedulerType
+
+    known = [s.value for s in SchedulerType]
+    if name not in known:
+        raise ValueError(f"unknown scheduler; choose one of {', '.join(known)}")
+    return name
 
 
 class GenerateConfig(Strict):
@@ -84,7 +94,7 @@ class StudentConfig(Strict):
         description="'arena-tiny' (built locally), a Hugging Face model folder, or a hub name",
     )
     prompt_format: Literal["auto", "alpaca", "chat_template"] = "auto"
-    strategy: Literal["continue", "cumulative"] = "continue"
+    strategy: Literal["continue", "cumulative"] = "cumulative"
     tiny: TinyStudentConfig = TinyStudentConfig()
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()

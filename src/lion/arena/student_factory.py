@@ -21,6 +21,7 @@ from lion.atomic import replace_dir
 from lion.config import TinyStudentConfig
 from lion.errors import LionError
 from lion.prompts import template
+from lion.student.model import library_bars_off
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPACE = "\u2581"
@@ -109,6 +110,7 @@ def build_tiny_student(
     tokenizer = train_tokenizer(texts, cfg.max_positions)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(tokenizer, cfg))
-    model.save_pretrained(staging)
+    with library_bars_off():
+        model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     replace_dir(staging, out_dir)
