@@ -56,6 +56,13 @@ def test_bad_config(tmp_path, config, message):
     assert not (tmp_path / "runs").exists()
 
 
+def test_unknown_scheduler_is_refused_before_the_run_starts(tmp_path):
+    r = lion("run", str(CONFIG), "--out", "run", *sets("student.train.lr_scheduler=cosin"), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "config field 'student.train.lr_scheduler': unknown scheduler 'cosin'" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def _pools(run: Path) -> dict[str, str]:
     return {str(p.relative_to(run)): p.read_text() for p in sorted((run / "pools").rglob("*.jsonl"))}
 

@@ -56,9 +56,3 @@ def test_a_partial_section_keeps_its_defaults(tmp_path):
     cfg = load_config(p, ["judge.arena.position_bias=2"])
     assert cfg.referee.model == "arena-referee" and cfg.referee.decoding.temperature == 0.2
     assert cfg.referee.arena.noise == 1.5 and cfg.judge.arena.position_bias == 2
-
-
-def test_scheduler_name_is_checked_at_load():
-    assert load_config(None, ["student.train.lr_scheduler=constant"]).student.train.lr_scheduler == "constant"
-    with pytest.raises(LionError, match="student.train.lr_scheduler: Value error, unknown scheduler"):
-        load_config(None, ["student.train.lr_scheduler=cosin"])

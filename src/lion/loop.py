@@ -106,8 +106,11 @@ def _describe(it: dict) -> str:
 
 
 def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
+    from lion.student.train import check_train_config
+
     run = RunFolder(out)
-    # read the seeds before the run folder is made, so bad input leaves nothing behind
+    # check the input before the run folder is made, so bad input leaves nothing behind
+    check_train_config(cfg.student.train)
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
     run.lock()
     try:

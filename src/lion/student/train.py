@@ -41,6 +41,18 @@ Example = tuple[str, str, str]  # (instruction, input, answer)
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
+def check_train_config(cfg: TrainConfig) -> None:
+    """Refuse what only the Trainer would notice, before a run pays for any teacher answer."""
+    from transformers import SchedulerType
+
+    known = [s.value for s in SchedulerType]
+    if cfg.lr_scheduler not in known:
+        raise LionError(
+            f"config field 'student.train.lr_scheduler': unknown scheduler '{cfg.lr_scheduler}'; "
+            f"choose one of {', '.join(known)}."
+        )
+
+
 def training_rows(
     tokenizer: PreTrainedTokenizerBase, fmt: Format, examples: list[Example]
 ) -> Dataset:
