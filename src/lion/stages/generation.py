@@ -127,9 +127,6 @@ def run_generation(
             text = out.text.strip()
             cand = Candidate(side=s.name, attempt=j, parent=parent.id, text=out.text, finish_reason=out.finish_reason, kept=False)
             candidates.append(cand)
-            if len(s.kept) >= s.quota:
-                cand.reason = "quota already filled"
-                continue
             cand.reason = output_problem(text, out.finish_reason)
             if cand.reason:
                 continue
