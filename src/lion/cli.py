@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -50,8 +50,8 @@ def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="the run's YAML config")],
-    out: Annotated[Optional[Path], typer.Option(help="run folder (default: runs/<config name>)")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a field: dotted.key=value")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default: runs/<config name>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: dotted.key=value")] = None,
 ) -> None:
     """Run (or resume) the Lion loop described by CONFIG."""
     _run(config, out or Path("runs") / config.stem, set_ or [])
@@ -59,10 +59,10 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Optional[Path], typer.Option(help="run folder (default: runs/demo-seed<SEED>)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default: runs/demo-seed<SEED>)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the arena and the loop")] = 42,
     iterations: Annotated[int, typer.Option(help="Lion iterations")] = 3,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: all cores)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: all cores)")] = None,
 ) -> None:
     """The whole loop offline on the built-in arena: no API key, no GPU, a few minutes."""
     overrides = [f"loop.seed={seed}", f"loop.iterations={iterations}"]
@@ -70,6 +70,124 @@ def demo(
         overrides.append(f"threads={threads}")
     with resources.as_file(resources.files("lion").joinpath("configs/arena.yaml")) as path:
         _run(path, out or Path("runs") / f"demo-seed{seed}", overrides)
+
+
+@app.command()
+def estimate(
+    config: Annotated[Path, typer.Argument(help="the run's YAML config")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: dotted.key=value")] = None,
+    latency: Annotated[float | None, typer.Option(help="seconds per call (default: 1 s + max_tokens at 50 tokens/s)")] = None,
+    calibrate: Annotated[Path | None, typer.Option(help="an earlier run folder: use its measured answer lengths")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Predict a run's calls, tokens, cost and time from its config and seeds, spending nothing."""
+    import json
+
+    from lion.config import load_config
+    from lion.estimate import as_dicts, measured_completion_tokens
+    from lion.estimate import estimate as predict
+    from lion.evaluation import build_heldout
+    from lion.seeds import load_seeds
+
+    cfg = load_config(config, set_ or [])
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    if calibrate is not None and not (calibrate / "cache.sqlite").exists():
+        raise LionError(f"{calibrate}: not a run folder (no cache.sqlite).")
+    measured = measured_completion_tokens(calibrate) if calibrate else None
+    rows = predict(cfg, seeds, heldout, latency, measured)
+    if as_json:
+        print(json.dumps(as_dicts(rows), indent=2))
+        return
+    _print_estimate(rows, len(seeds), measured is not None)
+
+
+def _print_estimate(rows: list, seeds: int, calibrated: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def usd(x: float | None) -> str:
+        return "?" if x is None else f"${x:,.2f}"
+
+    cols = ["role", "calls", "max calls", "prompt tok", "max answer tok"]
+    cols += ["answer tok", "cost", "max cost", "hours"] if calibrated else ["max cost", "hours"]
+    table = Table(title=f"estimate for {seeds} seed instructions", title_justify="left")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "role" else "right")
+    for r in rows:
+        cells = [r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", f"{r.prompt_tokens:,}", f"{r.completion_tokens_at_most:,}"]
+        if calibrated:
+            cells += [f"{r.completion_tokens:,}", usd(r.cost_usd)]
+        table.add_row(*cells, usd(r.cost_usd_at_most), f"{r.hours:.2f}")
+    maxed = [r.cost_usd_at_most for r in rows]
+    total = ["total"] + [""] * (len(cols) - 3)
+    if calibrated:
+        expected = [r.cost_usd for r in rows]
+        total[-1] = usd(None if None in expected else sum(expected))
+    table.add_row(*total, usd(None if None in maxed else sum(maxed)), f"{sum(r.hours for r in rows):.2f}")
+    Console().print(table)
+    unpriced = [r.role for r in rows if r.cost_usd_at_most is None]
+    if unpriced:
+        print(f"? no price is known for the {', '.join(unpriced)} model; set <role>.price in the config.")
+    if not calibrated:
+        print("Answer lengths are unknown before a run, so costs assume every answer uses max_tokens; "
+              "--calibrate RUN_FOLDER uses the lengths measured in an earlier run.")
+
+
+arena_app = typer.Typer(no_args_is_help=True, help="The offline arena, for programs outside this one.")
+app.add_typer(arena_app, name="arena")
+
+_SERVE_FLAGS = {"latency_s": "--latency", "fault_rate": "--fault-rate", "fault_kinds": "--fault-kinds",
+                "retry_after_s": "--retry-after", "hang_s": "--hang", "seed": "--seed",
+                "api_key_env": "--api-key-env", "arena": "--config"}
+
+
+def _arena_roles(config: Path | None) -> dict:
+    """Each arena model's options, taken from the run config's role that uses that model."""
+    if config is None:
+        return {}
+    from lion.arena.chat import MODELS
+    from lion.config import load_config
+
+    cfg, found = load_config(config), {}
+    for role in ("teacher", "referee", "generator", "judge"):
+        rc = getattr(cfg, role)
+        if rc.model not in MODELS:
+            continue
+        first, options = found.setdefault(rc.model, (role, rc.arena))
+        if options != rc.arena:
+            raise LionError(f"{config}: {first} and {role} both use {rc.model} with different arena options.")
+    return {model: options for model, (_, options) in found.items()}
+
+
+@arena_app.command("serve")
+def arena_serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one")] = 8000,
+    latency: Annotated[float, typer.Option(help="seconds added to every completion")] = 0.0,
+    fault_rate: Annotated[float, typer.Option(help="share of completion requests that fail, 0 to 1")] = 0.0,
+    fault_kinds: Annotated[str, typer.Option(help="comma-separated faults, drawn uniformly")] = (
+        "429,500,hang,truncated,malformed"),
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with a 429")] = 1.0,
+    hang: Annotated[float, typer.Option(help="seconds a hung request is held before it is dropped")] = 600.0,
+    seed: Annotated[int, typer.Option(help="seed of the fault draw")] = 0,
+    api_key_env: Annotated[str | None, typer.Option(help="environment variable with the key clients must send")] = None,
+    config: Annotated[Path | None, typer.Option(help="run config whose arena roles' options to use")] = None,
+) -> None:
+    """Serve the arena as an OpenAI-compatible endpoint, with faults injected on demand."""
+    from pydantic import ValidationError
+
+    from lion.arena.server import ServeOptions, serve
+
+    fields = {"latency_s": latency, "fault_rate": fault_rate, "retry_after_s": retry_after, "hang_s": hang,
+              "fault_kinds": [k.strip() for k in fault_kinds.split(",") if k.strip()], "seed": seed,
+              "api_key_env": api_key_env, "arena": _arena_roles(config)}
+    try:
+        options = ServeOptions(**fields)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise LionError(f"{_SERVE_FLAGS[err['loc'][0]]}: {err['msg']}.") from None
+    serve(options, host, port)
 
 
 def main() -> None:

@@ -38,17 +38,65 @@ class DecodingConfig(Strict):
         return Decoding(self.temperature, self.top_p, self.max_tokens)
 
 
-class RoleConfig(Strict):
-    """One LLM role: which backend and model plays it and how it decodes."""
+class Price(Strict):
+    """US dollars per million tokens, as the provider bills them."""
 
-    backend: Literal["arena"] = "arena"
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class LocalOptions(Strict):
+    """How an `hf_local` role runs its Hugging Face model in this process."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bfloat16 on a GPU that supports it, float32 otherwise"
+    )
+    batch_size: int = Field(8, ge=1, description="requests generated together in one batch")
+
+
+class RoleConfig(Strict):
+    """One LLM role: which backend and model plays it, how it decodes, and how it is called.
+
+    `openai` speaks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server,
+    TGI), `azure` to Azure OpenAI (`model` is the deployment), `hf_local` runs a Hugging Face
+    chat model in-process, `arena` is the offline world.
+    """
+
+    backend: Literal["arena", "openai", "azure", "hf_local"] = "arena"
     model: str
+    base_url: str | None = Field(
+        None, description="openai: the API root (default api.openai.com); azure: the resource endpoint"
+    )
+    api_key_env: str | None = Field(
+        None, description="the environment variable holding the API key; none for servers without one"
+    )
+    api_version: str | None = Field(None, description="azure only: the API version")
+    send_seed: bool = Field(
+        True, description="pass the sample index as `seed`, so a deliberate repeat is a new sample"
+    )
     decoding: DecodingConfig = DecodingConfig()
-    concurrency: int = Field(16, ge=1)
+    concurrency: int = Field(16, ge=1, description="calls in flight at once")
+    rpm: int | None = Field(None, ge=1, description="requests per minute allowed at this endpoint")
+    tpm: int | None = Field(None, ge=1, description="tokens per minute allowed at this endpoint")
+    timeout_s: float = Field(120.0, gt=0, description="one call's limit, then it is retried")
+    max_attempts: int = Field(6, ge=1, description="tries per call before it is recorded as failed")
+    backoff_s: float = Field(1.0, gt=0, description="first back-off; it doubles per retry, with jitter")
+    backoff_max_s: float = Field(60.0, gt=0)
+    price: Price | None = Field(
+        None, description="per-token prices; default: lion.pricing's table for known models"
+    )
     parse_retries: int = Field(
         3, ge=0, description="referee/judge: new samples asked when a reply's scores are unreadable"
     )
+    local: LocalOptions = LocalOptions()
     arena: ArenaOptions = ArenaOptions()
+
+    def endpoint(self) -> str:
+        """Where the role's answers come from; part of every cache key and rate limit."""
+        if self.backend in ("openai", "azure"):
+            return f"{self.backend}:{(self.base_url or 'https://api.openai.com/v1').rstrip('/')}"
+        return self.backend
 
 
 class TinyStudentConfig(Strict):
@@ -125,6 +173,12 @@ class EvalConfig(Strict):
     heldout_size: int = Field(200, ge=1)
 
 
+class BudgetConfig(Strict):
+    max_usd: float | None = Field(
+        None, gt=0, description="stop cleanly before the run's LLM spend would pass this; resumable"
+    )
+
+
 class RunConfig(Strict):
     teacher: RoleConfig = RoleConfig(model="arena-teacher")
     referee: RoleConfig = RoleConfig(
@@ -140,6 +194,7 @@ class RunConfig(Strict):
     loop: LoopConfig = LoopConfig()
     data: DataConfig = DataConfig()
     evaluation: EvalConfig = EvalConfig()
+    budget: BudgetConfig = BudgetConfig()
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
 
     def torch_threads(self) -> int:

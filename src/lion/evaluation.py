@@ -14,7 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from lion import atomic
-from lion.judging import PairItem, judge_pairs
+from lion.config import RunConfig
+from lion.judging import PairItem, Verdict, judge_pairs
+from lion.llm.dispatch import Failed
 from lion.records import Instruction, write_jsonl
 from lion.stages.answers import student_answers, teacher_answers
 from lion.stages.context import Context
@@ -35,6 +37,22 @@ class HeldoutItem(BaseModel):
         return Instruction.make(self.instruction, self.input)
 
 
+def build_heldout(cfg: RunConfig, seeds: list[Instruction]) -> list[HeldoutItem]:
+    """The held-out questions of a run; a question that is also a seed is left out of them."""
+    if cfg.evaluation.heldout != "arena":
+        return []
+    from lion.arena import heldout_set
+
+    seed_ids = {s.id for s in seeds}
+    items = []
+    for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed):
+        item = Instruction.make(h["instruction"], h["input"])
+        if item.id not in seed_ids:
+            items.append(HeldoutItem(id=item.id, instruction=item.instruction, input=item.input,
+                                     references=h["references"], category=h["family"]))
+    return items
+
+
 def normalize_answer(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
@@ -48,17 +66,22 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
     instrs = [it.as_instruction() for it in items]
     t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
     s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
-    pairs = [PairItem(it.id, it.instruction, it.input, c.text, a) for it, c, a in zip(items, t, s)]
-    verdicts = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge.parse_retries, f"{name}: judge (held-out)")
+    judged = [i for i, c in enumerate(t) if not isinstance(c, Failed)]
+    pairs = [PairItem(items[i].id, items[i].instruction, items[i].input, t[i].text, s[i]) for i in judged]
+    verdicts: list[Verdict | None] = [None] * len(items)
+    for i, v in zip(judged, judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge.parse_retries, f"{name}: judge (held-out)")):
+        verdicts[i] = v
     rows, t_total, s_total, em = [], 0.0, 0.0, 0
     for it, c, a, v in zip(items, t, s, verdicts):
         hit = exact_match(a, it.references)
         em += hit
-        if v.error is None:
+        if v is None:
+            v = Verdict(it.id, error=f"no teacher answer: {c.reason}")
+        elif v.error is None:
             t_total += v.a_score
             s_total += v.b_score
         rows.append(
-            {"id": it.id, "category": it.category, "teacher": c.text, "student": a, "exact_match": hit,
+            {"id": it.id, "category": it.category, "teacher": getattr(c, "text", None), "student": a, "exact_match": hit,
              "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
         )
     write_jsonl(out.with_suffix(".jsonl"), rows)
@@ -66,7 +89,7 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         "exact_match": round(100 * em / len(items), 2) if items else None,
         "relative_score": round(100 * s_total / t_total, 2) if t_total else None,
         "questions": len(items),
-        "failed_judgements": sum(v.error is not None for v in verdicts),
+        "failed_judgements": sum(r["error"] is not None for r in rows),
     }
     atomic.write_json(out.with_suffix(".json"), result)
     return result

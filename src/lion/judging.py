@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lion.llm.base import Completion, Message
-from lion.llm.dispatch import Call, Role
+from lion.llm.base import Message
+from lion.llm.dispatch import Call, Failed, Role
 from lion.prompts import render, template
 
 _NUM = r"(\d+(?:\.\d+)?)"
@@ -105,9 +105,12 @@ def judge_pairs(role: Role, prompt: str, items: list[PairItem], retries: int, la
         if not pending:
             break
         suffix = "" if attempt == 0 else f" (retry {attempt})"
-        outs: list[Completion] = role.run([Call(calls[k], attempt) for k in pending], label + suffix)
+        outs = role.run([Call(calls[k], attempt) for k in pending], label + suffix)
         still = []
         for k, out in zip(pending, outs):
+            if isinstance(out, Failed):  # the endpoint rejected the request: asking again won't help
+                raw[k], errors[k] = "", f"the call was rejected: {out.reason}"
+                continue
             raw[k] = out.text
             try:
                 parsed[k] = parse_scores(out.text)
@@ -122,7 +125,7 @@ def judge_pairs(role: Role, prompt: str, items: list[PairItem], retries: int, la
         af, bf = parsed.get((i, "a_first")), parsed.get((i, "b_first"))
         if af is None or bf is None:
             order = "teacher-first" if af is None else "student-first"
-            v.error = f"unreadable scores in the {order} order after {retries + 1} tries: {errors[(i, 'a_first' if af is None else 'b_first')]}"
+            v.error = f"no scores in the {order} order after {retries + 1} tries: {errors[(i, 'a_first' if af is None else 'b_first')]}"
         else:
             v.a_first = af
             v.b_first = (bf[1], bf[0])

@@ -6,15 +6,15 @@ Every step is skipped when `state.json` says it is done, so the same command res
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lion import atomic
 from lion.config import RunConfig
-from lion.evaluation import HeldoutItem, evaluate_heldout
+from lion.evaluation import HeldoutItem, build_heldout, evaluate_heldout
 from lion.llm.cache import ResponseCache
 from lion.records import Instruction, read_jsonl, write_jsonl
-from lion.roles import Roles
+from lion.roles import Roles, check_endpoints, shared_model_warning
 from lion.run import RunFolder
 from lion.seeds import load_seeds
 from lion.stages.context import Context
@@ -27,16 +27,7 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
     cfg, run = ctx.cfg, ctx.run
     msg = f"seed instructions: {len(seeds)}"
     ctx.say(msg + (f" ({dupes} duplicates dropped)" if dupes else ""))
-    heldout: list[HeldoutItem] = []
-    if cfg.evaluation.heldout == "arena":
-        from lion.arena import heldout_set
-
-        seed_ids = {s.id for s in seeds}
-        for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed):
-            item = Instruction.make(h["instruction"], h["input"])
-            if item.id not in seed_ids:  # held-out questions never enter a pool
-                heldout.append(HeldoutItem(id=item.id, instruction=item.instruction, input=item.input,
-                                           references=h["references"], category=h["family"]))
+    heldout = build_heldout(cfg, seeds)
     write_jsonl(run.root / "heldout.jsonl", heldout)
     if cfg.student.model == "arena-tiny" and not (run.base_student / "config.json").exists():
         from lion.arena import corpus
@@ -112,14 +103,21 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
     # check the input before the run folder is made, so bad input leaves nothing behind
     check_train_config(cfg.student.train)
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
+    check_endpoints(cfg)
     run.lock()
     try:
         run.bind_config(cfg)
         say(f"run folder: {out}")
+        warning = shared_model_warning(cfg)
+        if warning:
+            say(f"[yellow]{warning}[/yellow]")
         cache = ResponseCache(run.cache_path)
         try:
-            ctx = Context(cfg, run, cache, Roles.from_config(cfg, cache), say)
-            return _iterate(ctx, seeds)
+            roles = Roles.from_config(cfg, cache)
+            try:
+                return _iterate(Context(cfg, run, cache, roles, say), seeds)
+            finally:
+                roles.close()
         finally:
             cache.close()
     finally:
@@ -129,6 +127,7 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
 def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
     if ctx.run.is_done(name):
         return
+    ctx.roles.set_stage(name)
     fn()
     ctx.run.mark_done(name)
 

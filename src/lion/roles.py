@@ -1,22 +1,44 @@
-"""Builds the four LLM roles of a run from its config."""
+"""Builds the four LLM roles of a run from its config, on one event loop they all share.
+
+Roles that call the same model at the same endpoint share its rate limits, since a provider
+counts them together; all roles share the run's budget.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, fields
 
 from lion.config import RoleConfig, RunConfig
+from lion.errors import LionError
+from lion.llm.base import ChatModel
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Role
+from lion.llm.dispatch import Ledger, Limits, Retry, Role
+from lion.llm.pricing import price_of
+
+NAMES = ("teacher", "referee", "generator", "judge")
 
 
-def build_role(name: str, cfg: RoleConfig, cache: ResponseCache) -> Role:
+def build_model(name: str, cfg: RoleConfig, threads: int) -> ChatModel:
     if cfg.backend == "arena":
         from lion.arena import ArenaChatModel
 
-        model, endpoint = ArenaChatModel(cfg.model, cfg.arena), "arena"
-    else:  # the config's Literal keeps this unreachable; a new backend must be added here
-        raise AssertionError(cfg.backend)
-    return Role(name, model, cfg.decoding.params(), cache, endpoint, cfg.concurrency)
+        try:
+            return ArenaChatModel(cfg.model, cfg.arena)
+        except ValueError as e:
+            raise LionError(f"{name}.model: {e}.") from None
+    if cfg.backend == "hf_local":
+        from lion.llm.hf_local import HFLocalChatModel
+
+        return HFLocalChatModel(cfg.model, cfg.local, threads)
+    from lion.llm.openai_compat import OpenAIChatModel
+
+    return OpenAIChatModel(name, cfg)
+
+
+def _retry(cfg: RoleConfig) -> Retry:
+    remote = cfg.backend in ("openai", "azure")
+    return Retry(cfg.max_attempts, cfg.backoff_s, cfg.backoff_max_s, cfg.timeout_s if remote else None)
 
 
 @dataclass
@@ -28,9 +50,87 @@ class Roles:
 
     @classmethod
     def from_config(cls, cfg: RunConfig, cache: ResponseCache) -> Roles:
-        return cls(
-            teacher=build_role("teacher", cfg.teacher, cache),
-            referee=build_role("referee", cfg.referee, cache),
-            generator=build_role("generator", cfg.generator, cache),
-            judge=build_role("judge", cfg.judge, cache),
-        )
+        loop = asyncio.new_event_loop()
+        ledger = Ledger(cache, cfg.budget.max_usd)
+        configs: dict[str, RoleConfig] = {name: getattr(cfg, name) for name in NAMES}
+        limits: dict[tuple[str, str], Limits] = {}
+        models: dict[tuple[str, str], ChatModel] = {}  # one local model in memory, however many roles
+        roles = {}
+        for name, rc in configs.items():
+            price = price_of(rc)
+            if price is None and cfg.budget.max_usd is not None:
+                raise LionError(
+                    f"{name}.price: budget.max_usd is set but no price is known for model '{rc.model}'; "
+                    "set its input_per_mtok and output_per_mtok."
+                )
+            shared = (rc.endpoint(), rc.model)
+            if shared not in limits:
+                group = [c for c in configs.values() if (c.endpoint(), c.model) == shared]
+                limits[shared] = Limits.per_minute(
+                    min((c.rpm for c in group if c.rpm), default=None), min((c.tpm for c in group if c.tpm), default=None)
+                )
+            if rc.backend != "hf_local" or shared not in models:
+                models[shared] = build_model(name, rc, cfg.torch_threads())
+            roles[name] = Role(
+                name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
+                loop=loop, concurrency=rc.concurrency, retry=_retry(rc), limits=limits[shared],
+                price=price, ledger=ledger,
+            )
+        return cls(**roles)
+
+    def all(self) -> list[Role]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def set_stage(self, stage: str) -> None:
+        """Name the step whose calls follow, for the accounting of tokens and cost."""
+        for role in self.all():
+            role.stage = stage
+
+    def close(self) -> None:
+        loop = self.teacher.loop
+        closed = set()
+        for role in self.all():
+            if id(role.model) not in closed:
+                closed.add(id(role.model))
+                loop.run_until_complete(role.model.aclose())
+        loop.close()
+
+
+def check_endpoints(cfg: RunConfig) -> None:
+    """Fail fast, before the run folder is touched: every remote role's key variable is set,
+    its server answers and accepts the key, and it serves the model; a local role's model has
+    a chat template. Each model is checked once, however many roles it plays."""
+    seen: set[tuple[str, str]] = set()
+    loop = asyncio.new_event_loop()
+    try:
+        for name in NAMES:
+            rc: RoleConfig = getattr(cfg, name)
+            if rc.backend == "arena" or (rc.endpoint(), rc.model) in seen:
+                continue
+            seen.add((rc.endpoint(), rc.model))
+            model = build_model(name, rc, cfg.torch_threads())
+            try:
+                loop.run_until_complete(model.check())
+            finally:
+                loop.run_until_complete(model.aclose())
+    finally:
+        loop.close()
+
+
+def shared_model_warning(cfg: RunConfig) -> str | None:
+    """A referee that is also the teacher tends to prefer the teacher's answers (self-preference).
+
+    The paper used one model for teacher, referee and generator; we warn and go on.
+    """
+    def who(name: str) -> tuple[str, str]:
+        rc: RoleConfig = getattr(cfg, name)
+        return rc.endpoint(), rc.model
+
+    if cfg.teacher.backend == "arena" or who("referee") != who("teacher"):
+        return None
+    same = [n for n in ("teacher", "referee", "generator") if who(n) == who("teacher")]
+    names = ", ".join(same[:-1]) + " and " + same[-1]
+    return (
+        f"warning: {names} are the same model ('{cfg.teacher.model}'). A model judging its own answers "
+        "tends to favour them; a different referee gives a fairer hard/easy split."
+    )

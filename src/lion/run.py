@@ -19,8 +19,12 @@ from lion import atomic
 from lion.config import RunConfig, dump_config
 from lion.errors import LionError
 
-# Keys a resumed run may change: they alter speed or length, never the result of a step.
-_RESUMABLE_CHANGES = {("threads",), ("loop", "iterations")}
+# Keys a resumed run may change: they alter speed, length, spend or access, never an answer.
+_ROLE_TRANSPORT = ("api_key_env", "concurrency", "rpm", "tpm", "timeout_s", "max_attempts", "backoff_s",
+                   "backoff_max_s", "price")
+_RESUMABLE_CHANGES = {("threads",), ("loop", "iterations"), ("budget", "max_usd")} | {
+    (role, key) for role in ("teacher", "referee", "generator", "judge") for key in _ROLE_TRANSPORT
+}
 
 
 def _diff(old: dict, new: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -66,7 +70,7 @@ class RunFolder:
             return
         old = yaml.safe_load(path.read_text(encoding="utf-8"))
         new = cfg.model_dump(mode="json")
-        changed = [k for k in _diff(old, new) if k not in _RESUMABLE_CHANGES]
+        changed = [k for k in _diff(old, new) if k[:2] not in _RESUMABLE_CHANGES]
         if changed:
             keys = ", ".join(".".join(k) for k in changed[:5])
             raise LionError(

@@ -95,6 +95,9 @@ class ArenaChatModel:
         text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
         return _finish(text, messages, decoding.max_tokens)
 
+    async def aclose(self) -> None:
+        """Nothing to release: the arena holds no connections."""
+
 
 def _request_seed(model: str, messages: list[Message], decoding: Decoding, sample: int) -> int:
     key = json.dumps([model, list(messages), dataclasses.asdict(decoding), sample], sort_keys=True)
@@ -259,3 +262,5 @@ _ROLES: dict[str, Callable[[_Call], str]] = {
     "arena-judge": _review,
     "arena-generator": _generator,
 }
+
+MODELS: tuple[str, ...] = tuple(_ROLES)  # the model names an arena endpoint serves

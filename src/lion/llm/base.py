@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 
+from lion.errors import LionError
+
 
 class Message(TypedDict):
     role: Literal["system", "user", "assistant"]
@@ -45,3 +47,35 @@ class ChatModel(Protocol):
     def name(self) -> str: ...
 
     async def complete(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> Completion: ...
+
+    async def aclose(self) -> None:
+        """Release connections or memory; called once, on the event loop the calls ran on."""
+
+
+class CallError(Exception):
+    """A call that failed, as its backend classifies it for the dispatcher.
+
+    `retryable` failures (rate limits, server errors, timeouts, broken or malformed replies)
+    are tried again after a back-off; others (a request the server rejects) fail the item at
+    once; `fatal` ones (a refused key, an unknown model) stop the run, since every later call
+    would fail the same way. `retry_after` is the server's own wait, in seconds, when it sent one.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None, fatal: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.fatal = fatal
+
+    def as_lion(self) -> LionError:
+        return LionError(self.reason.rstrip(".") + ".")
+
+
+def estimate_tokens(text: str) -> int:
+    """A model-independent token estimate (about 4 characters per token in English text).
+
+    Used only where no tokenizer's count exists yet: budgets and rate limits reserve ahead of a
+    call, and servers that report no usage.
+    """
+    return max(1, -(-len(text) // 4))

@@ -3,6 +3,10 @@
 Keyed by everything that decides the answer, so a resumed or repeated run asks nothing twice,
 and a deliberate repeat (another sample) stays a distinct entry. SQLite in WAL mode keeps each
 insert atomic and lets other processes read while a run writes.
+
+Each fresh answer also records who asked (role, stage) and what it cost, so the run's spend
+is a sum over this file: exact across kills and resumes, and never counted twice for an
+answer served from the cache.
 """
 
 from __future__ import annotations
@@ -10,10 +14,24 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from lion.llm.base import Completion, Usage
+
+_COLUMNS = (
+    ("key", "TEXT PRIMARY KEY"),
+    ("model", "TEXT NOT NULL"),
+    ("text", "TEXT NOT NULL"),
+    ("finish_reason", "TEXT NOT NULL"),
+    ("prompt_tokens", "INTEGER"),
+    ("completion_tokens", "INTEGER"),
+    ("role", "TEXT"),
+    ("stage", "TEXT"),
+    ("cost_usd", "REAL"),
+    ("created", "REAL"),
+)
 
 
 def request_key(parts: dict[str, Any]) -> str:
@@ -27,11 +45,11 @@ class ResponseCache:
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses ("
-            " key TEXT PRIMARY KEY, model TEXT NOT NULL, text TEXT NOT NULL,"
-            " finish_reason TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)"
-        )
+        self._db.execute(f"CREATE TABLE IF NOT EXISTS responses ({', '.join(' '.join(c) for c in _COLUMNS)})")
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        for name, kind in _COLUMNS:  # caches written before a column existed gain it empty
+            if name not in have:
+                self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
 
     def get(self, key: str) -> Completion | None:
         row = self._db.execute(
@@ -42,16 +60,38 @@ class ResponseCache:
             return None
         return Completion(row[0], row[1], Usage(row[2] or 0, row[3] or 0))
 
-    def put(self, key: str, model: str, c: Completion) -> None:
+    def put(
+        self, key: str, model: str, c: Completion, *, role: str = "", stage: str = "", cost_usd: float | None = 0.0
+    ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-            (key, model, c.text, c.finish_reason, c.usage.prompt_tokens, c.usage.completion_tokens),
+            "INSERT OR REPLACE INTO responses (key, model, text, finish_reason, prompt_tokens,"
+            " completion_tokens, role, stage, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, model, c.text, c.finish_reason, c.usage.prompt_tokens, c.usage.completion_tokens,
+             role, stage, cost_usd, time.time()),
         )
 
     def count(self, model: str | None = None) -> int:
         if model is None:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
         return self._db.execute("SELECT COUNT(*) FROM responses WHERE model=?", (model,)).fetchone()[0]
+
+    def spent_usd(self) -> float:
+        return self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM responses").fetchone()[0]
+
+    def usage(self) -> list[dict]:
+        """Calls, tokens and cost per (role, stage) of the answers fetched by this run.
+
+        A cost is None where some answer's price was unknown.
+        """
+        rows = self._db.execute(
+            "SELECT role, stage, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd),"
+            " SUM(cost_usd IS NULL) FROM responses WHERE role != '' GROUP BY role, stage ORDER BY MIN(created)"
+        ).fetchall()
+        return [
+            {"role": r, "stage": s, "calls": n, "prompt_tokens": p or 0, "completion_tokens": c or 0,
+             "cost_usd": None if unknown else round(cost or 0.0, 6)}
+            for r, s, n, p, c, cost, unknown in rows
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -1,17 +1,55 @@
-"""Runs a stage's calls to one role concurrently, through the cache.
+"""Runs a stage's calls to one role concurrently: cached, rate-limited, retried, budgeted.
 
 Each answer is written to the cache the moment it arrives, before anything uses it, so a kill
-at any point loses at most the calls in flight.
+at any point loses at most the calls in flight, and a repeated request is never paid twice.
+
+What a call may do is decided here, for every backend alike:
+  - at most `concurrency` calls of a role in flight, and the endpoint's requests and tokens
+    per minute shared by every role that uses it;
+  - a call that fails in a way that may pass (429, 5xx, timeout, broken reply) is tried again
+    after a full-jitter exponential back-off, or after the server's Retry-After when longer;
+  - after `max_attempts` tries the item is *failed*, with its reason: the stage ends with
+    `CallsFailed` once every other call is done and cached, so running the same command again
+    asks only for the failed ones. A request the server rejects for itself (HTTP 400) is
+    returned as `Failed` at once, for the stage to record and leave out;
+  - before a call starts, its worst-case cost is reserved against `budget.max_usd`; a call
+    that would pass the budget is not started and the stage ends with `BudgetExceeded`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 
-from lion.llm.base import ChatModel, Completion, Decoding, Message
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from lion.config import Price
+from lion.errors import LionError
+from lion.llm.base import (
+    CallError,
+    ChatModel,
+    Completion,
+    Decoding,
+    Message,
+    estimate_tokens,
+)
 from lion.llm.cache import ResponseCache, request_key
+from lion.llm.pricing import cost_usd
 from lion.progress import bar
+
+_MAX_RETRY_AFTER_S = 600.0
+FREE = Price()
+_WINDOW_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -20,8 +58,131 @@ class Call:
     sample: int = 0
 
 
+@dataclass(frozen=True)
+class Failed:
+    """An item whose call did not produce an answer; never an empty answer in disguise."""
+
+    reason: str
+    attempts: int
+    retryable: bool = False  # True: it may pass if asked again later
+
+
+Result = Completion | Failed
+
+
+class CallsFailed(LionError):
+    """Some calls failed after every allowed attempt; every other answer is cached."""
+
+
+class BudgetExceeded(LionError):
+    """The next call would have passed `budget.max_usd`."""
+
+
+class Ledger:
+    """The run's spend against its budget, shared by all roles.
+
+    Spend already made is the cache's sum (exact across resumes); calls in flight hold a
+    reservation of their worst case until their true cost is known.
+    """
+
+    def __init__(self, cache: ResponseCache, max_usd: float | None):
+        self.max_usd = max_usd
+        self._spent = cache.spent_usd()
+        self._reserved = 0.0
+
+    @property
+    def spent(self) -> float:
+        return self._spent
+
+    def reserve(self, worst: float) -> bool:
+        if self.max_usd is not None and self._spent + self._reserved + worst > self.max_usd:
+            return False
+        self._reserved += worst
+        return True
+
+    def settle(self, reserved: float, actual: float) -> None:
+        self._reserved -= reserved
+        self._spent += actual
+
+
+@dataclass
+class Limits:
+    """An endpoint's shared rate limits; None where the provider sets none."""
+
+    rpm: AsyncLimiter | None = None
+    tpm: AsyncLimiter | None = None
+
+    async def acquire(self, tokens: int) -> None:
+        if self.rpm is not None:
+            await self.rpm.acquire()
+        if self.tpm is not None:
+            await self.tpm.acquire(min(tokens, self.tpm.max_rate))
+
+    @classmethod
+    def per_minute(cls, rpm: int | None, tpm: int | None) -> Limits:
+        return cls(_smooth(rpm), _smooth(tpm))
+
+
+def _smooth(per_minute: int | None) -> AsyncLimiter | None:
+    """A per-minute allowance as a bucket refilled over six seconds.
+
+    A full minute's bucket would let the whole allowance out in the first second, which
+    providers that enforce their limits over shorter windows answer with 429s.
+    """
+    if not per_minute:
+        return None
+    window = max(_WINDOW_S, 60.0 / per_minute)  # at least one request fits the bucket
+    return AsyncLimiter(per_minute * window / 60.0, window)
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    timeout_s: float | None = None  # None: the backend bounds its own time (local models)
+
+
+@dataclass
+class RoleStats:
+    """What this process's calls of one role did; the cache holds the run's totals."""
+
+    fresh: int = 0
+    cached: int = 0
+    retries: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while thousands of calls are in flight.
+
+    Every in-flight call holds a few hundred short-lived objects, and the process also holds
+    torch's and transformers' millions of long-lived ones; the collector's default pace spent
+    about a sixth of the client's CPU re-scanning them (measured in benchmarks/dispatch.py).
+    Objects alive before the dispatch are frozen out of the scans, and young collections
+    wait for ten times as many allocations; both settings are restored afterwards.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(old[0] * 10, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+class _Stop(Exception):
+    """Raised inside a call to stop it before it is sent: the budget or a fatal error."""
+
+
 class Role:
-    """A chat model bound to its decoding settings, its cache and its concurrency limit."""
+    """A chat model bound to its decoding, cache, limits, retry policy, price and budget."""
 
     def __init__(
         self,
@@ -30,15 +191,31 @@ class Role:
         decoding: Decoding,
         cache: ResponseCache,
         endpoint: str,
+        *,
+        loop: asyncio.AbstractEventLoop,
         concurrency: int = 16,
+        retry: Retry = Retry(),
+        limits: Limits | None = None,
+        price: Price | None = FREE,
+        ledger: Ledger | None = None,
     ):
         self.name = name
         self.model = model
         self.decoding = decoding
         self.cache = cache
         self.endpoint = endpoint
+        self.loop = loop
         self.concurrency = concurrency
-        self.calls_made = 0
+        self.retry = retry
+        self.limits = limits or Limits()
+        self.price = price
+        self.ledger = ledger or Ledger(cache, None)
+        self.stage = ""
+        self.stats = RoleStats()
+
+    @property
+    def calls_made(self) -> int:
+        return self.stats.fresh
 
     def key(self, call: Call) -> str:
         return request_key(
@@ -51,24 +228,117 @@ class Role:
             }
         )
 
-    async def _run(self, calls: list[Call], advance) -> list[Completion]:
-        sem = asyncio.Semaphore(self.concurrency)
+    def _worst_cost(self, prompt_tokens: int) -> float:
+        return cost_usd(self.price, prompt_tokens, self.decoding.max_tokens) if self.price else 0.0
 
-        async def one(call: Call) -> Completion:
-            key = self.key(call)
-            hit = self.cache.get(key)
-            if hit is not None:
-                advance(1)
-                return hit
-            async with sem:
-                out = await self.model.complete(call.messages, self.decoding, call.sample)
-            self.cache.put(key, self.model.name, out)
-            self.calls_made += 1
+    def _wait(self, state: RetryCallState) -> float:
+        jitter = wait_random_exponential(multiplier=self.retry.backoff_s, max=self.retry.backoff_max_s)(state)
+        error = state.outcome.exception() if state.outcome else None
+        asked = getattr(error, "retry_after", None) or 0.0
+        return max(jitter, min(asked, _MAX_RETRY_AFTER_S))
+
+    def _note_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        reason = getattr(error, "reason", type(error).__name__)
+        self.stats.retry_reasons[reason[:60]] = self.stats.retry_reasons.get(reason[:60], 0) + 1
+
+    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt_tokens: int, stop: dict) -> Completion:
+        if stop:
+            raise _Stop
+        async with sem:
+            await self.limits.acquire(prompt_tokens + self.decoding.max_tokens)
+            if stop:
+                raise _Stop
+            worst = self._worst_cost(prompt_tokens)
+            if not self.ledger.reserve(worst):
+                stop.setdefault("budget", True)
+                raise _Stop
+            actual = 0.0
+            try:
+                coro = self.model.complete(call.messages, self.decoding, call.sample)
+                try:
+                    out = await (asyncio.wait_for(coro, self.retry.timeout_s) if self.retry.timeout_s else coro)
+                except asyncio.TimeoutError:
+                    raise CallError(f"timed out after {self.retry.timeout_s:g} s", retryable=True) from None
+                actual = self._cost(out)
+                return out
+            finally:
+                self.ledger.settle(worst, actual)
+
+    def _cost(self, out: Completion) -> float:
+        return cost_usd(self.price, out.usage.prompt_tokens, out.usage.completion_tokens) if self.price else 0.0
+
+    async def _one(self, call: Call, sem: asyncio.Semaphore, stop: dict, advance: Callable) -> Result | None:
+        key = self.key(call)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cached += 1
             advance(1)
-            return out
+            return hit
+        prompt_tokens = sum(estimate_tokens(m["content"]) for m in call.messages)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                attempts = attempt.retry_state.attempt_number
+                with attempt:
+                    out = await self._attempt(call, sem, prompt_tokens, stop)
+        except _Stop:
+            return None
+        except CallError as e:
+            if e.fatal:
+                stop.setdefault("fatal", e)
+                return None
+            self.stats.failed += 1
+            advance(1)
+            return Failed(e.reason, attempts, e.retryable)
+        cost = self._cost(out)
+        self.cache.put(key, self.model.name, out, role=self.name, stage=self.stage, cost_usd=cost if self.price else None)
+        self.stats.fresh += 1
+        self.stats.prompt_tokens += out.usage.prompt_tokens
+        self.stats.completion_tokens += out.usage.completion_tokens
+        self.stats.cost_usd += cost
+        advance(1, info=self._spend_info())
+        return out
 
-        return list(await asyncio.gather(*(one(c) for c in calls)))
+    def _spend_info(self) -> str:
+        if self.price is None:
+            return "price unknown"
+        return f"${self.ledger.spent:,.2f}" + (f" of ${self.ledger.max_usd:,.2f}" if self.ledger.max_usd else "")
 
-    def run(self, calls: list[Call], label: str) -> list[Completion]:
-        with bar(label, len(calls)) as advance:
-            return asyncio.run(self._run(calls, advance))
+    async def _run(self, calls: list[Call], advance: Callable) -> tuple[list[Result | None], dict]:
+        sem = asyncio.Semaphore(self.concurrency)
+        stop: dict = {}
+        return list(await asyncio.gather(*(self._one(c, sem, stop, advance) for c in calls))), stop
+
+    def run(self, calls: list[Call], label: str) -> list[Result]:
+        """Every call's answer, or `Failed` for a request the server rejected.
+
+        Raises, after all other calls are done and cached: the fatal error that stopped the
+        run, `BudgetExceeded`, or `CallsFailed` for calls that failed every attempt.
+        """
+        with bar(label, len(calls), info=self._spend_info()) as advance, _fewer_collections():
+            results, stop = self.loop.run_until_complete(self._run(calls, advance))
+        if "fatal" in stop:
+            raise stop["fatal"].as_lion()
+        if "budget" in stop:
+            raise BudgetExceeded(
+                f"budget: ${self.ledger.spent:.2f} spent and the next {self.name} call could cost more than "
+                f"the ${self.ledger.max_usd:.2f} left of budget.max_usd; every answer so far is cached. "
+                "Raise budget.max_usd (with --set) and run the same command again to go on."
+            )
+        exhausted = [r for r in results if isinstance(r, Failed) and r.retryable]
+        if exhausted:
+            raise CallsFailed(
+                f"{self.name}: {len(exhausted)} of {len(calls)} calls failed after {self.retry.max_attempts} attempts "
+                f"(last reason: {exhausted[-1].reason}); the other answers are cached. "
+                "Run the same command again to retry only the failed ones."
+            )
+        return results

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lion.llm.base import Completion, Message
 from lion.llm.cache import request_key
-from lion.llm.dispatch import Call
+from lion.llm.dispatch import Call, Failed, Result
 from lion.progress import bar
 from lion.prompts import render
 from lion.records import Instruction
@@ -23,8 +23,13 @@ def teacher_messages(it: Instruction) -> list[Message]:
     return [{"role": "user", "content": render("teacher", instruction=it.instruction, input=it.input)}]
 
 
-def teacher_answers(ctx: Context, items: list[Instruction], label: str) -> list[Completion]:
+def teacher_answers(ctx: Context, items: list[Instruction], label: str) -> list[Result]:
+    """The teacher's answer to each item, or `Failed` where the endpoint rejected the request."""
     return ctx.roles.teacher.run([Call(teacher_messages(it)) for it in items], label)
+
+
+def failure_record(it: Instruction, failed: Failed) -> dict:
+    return {"id": it.id, "instruction": it.instruction, "input": it.input, "reason": failed.reason, "attempts": failed.attempts}
 
 
 def student_uid(model_dir: Path) -> str:

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 from lion import atomic
 from lion.judging import PairItem, judge_pairs
+from lion.llm.dispatch import Failed
 from lion.records import Instruction, Response, write_jsonl
-from lion.stages.answers import student_answers, teacher_answers
+from lion.stages.answers import failure_record, student_answers, teacher_answers
 from lion.stages.context import Context
 
 
@@ -31,20 +32,23 @@ def split(teacher_score: float, student_score: float, tau: float) -> tuple[float
 def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> dict:
     out = ctx.run.iteration_dir(k) / "discrimination"
     t = teacher_answers(ctx, cache_pool, f"iter {k} discrimination: teacher answers")
-    s = student_answers(ctx, ctx.student_dir(k), cache_pool, f"iter {k} discrimination: student answers")
+    answered = [(it, c) for it, c in zip(cache_pool, t) if not isinstance(c, Failed)]
+    failed = [failure_record(it, c) for it, c in zip(cache_pool, t) if isinstance(c, Failed)]
+    pool = [it for it, _ in answered]
+    s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
     write_jsonl(
         out / "teacher_answers.jsonl",
-        [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in zip(cache_pool, t)],
+        [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
     )
     write_jsonl(
         out / "student_answers.jsonl",
-        [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(cache_pool, s)],
+        [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
-    items = [PairItem(i.id, i.instruction, i.input, c.text, a) for i, c, a in zip(cache_pool, t, s)]
+    items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
     verdicts = judge_pairs(
         ctx.roles.referee, "referee", items, ctx.cfg.referee.parse_retries, f"iter {k} discrimination: referee"
     )
-    judgements, records, failed = [], [], []
+    judgements, records = [], []
     for v in verdicts:
         judgements.append(
             {
@@ -57,7 +61,7 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
             }
         )
         if v.error:
-            failed.append({"id": v.id, "reason": v.error})
+            failed.append({"id": v.id, "reason": v.error})  # judged, but no verdict
             continue
         d, hard = split(v.a_score, v.b_score, ctx.cfg.loop.tau)
         records.append(SplitRecord(id=v.id, teacher_score=v.a_score, student_score=v.b_score, d=d, hard=hard))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from lion import atomic
-from lion.llm.dispatch import Call
+from lion.llm.dispatch import Call, Failed
 from lion.prompts import render
 from lion.records import Instruction, write_jsonl
 from lion.similarity import NoveltyPool
@@ -124,6 +124,10 @@ def run_generation(
         ]
         outs = ctx.roles.generator.run(calls, f"iter {k} generation: round {rounds}")
         for (s, j, parent), out in zip(plan, outs):
+            if isinstance(out, Failed):
+                candidates.append(Candidate(side=s.name, attempt=j, parent=parent.id, text="", finish_reason="",
+                                            kept=False, reason=f"the call was rejected: {out.reason}"))
+                continue
             text = out.text.strip()
             cand = Candidate(side=s.name, attempt=j, parent=parent.id, text=out.text, finish_reason=out.finish_reason, kept=False)
             candidates.append(cand)

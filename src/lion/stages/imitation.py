@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 
 from lion import atomic
+from lion.llm.dispatch import Failed
 from lion.records import Instruction, Response, read_jsonl, write_jsonl
-from lion.stages.answers import teacher_answers
+from lion.stages.answers import failure_record, teacher_answers
 from lion.stages.context import Context
 
 
@@ -17,11 +18,18 @@ def answers_path(ctx: Context, k: int):
 def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     out = ctx.run.iteration_dir(k) / "imitation"
     completions = teacher_answers(ctx, train_pool, f"iter {k} imitation: teacher answers")
-    responses = [
-        Response(id=it.id, instruction=it.instruction, input=it.input, text=c.text, finish_reason=c.finish_reason)
-        for it, c in zip(train_pool, completions)
-    ]
+    responses, failed = [], []
+    for it, c in zip(train_pool, completions):
+        if isinstance(c, Failed):
+            failed.append(failure_record(it, c))
+        else:
+            responses.append(
+                Response(id=it.id, instruction=it.instruction, input=it.input, text=c.text, finish_reason=c.finish_reason)
+            )
     write_jsonl(answers_path(ctx, k), responses)
+    write_jsonl(out / "failed.jsonl", failed)
+    if failed:
+        ctx.say(f"  {len(failed)} instructions left out: the teacher's endpoint rejected them (see {out / 'failed.jsonl'})")
 
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
     # model on every Train Pool so far (see the README for why `continue` is the default).
@@ -37,7 +45,7 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(start, staging)
         atomic.replace_dir(staging, ctx.student_dir(k))
-        stats = {"examples": 0, "start": str(start), "steps": 0}
+        stats = {"examples": 0, "start": str(start), "steps": 0, "failed": len(failed)}
         atomic.write_json(out / "train.json", stats)
         return stats
 
@@ -45,6 +53,6 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
 
     ctx.say(f"  training the student on {len(examples)} examples (from {start.name})")
     stats = train_student(start, examples, ctx.student_dir(k), out / "work", ctx.cfg.student, ctx.threads)
-    stats = {"examples": len(examples), "start": str(start), **stats}
+    stats = {"examples": len(examples), "start": str(start), "failed": len(failed), **stats}
     atomic.write_json(out / "train.json", stats)
     return stats

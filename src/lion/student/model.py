@@ -53,7 +53,7 @@ def _cannot_load(model_dir: Path, error: OSError) -> LionError:
         reason = "no such folder, and no model by that name could be fetched from the Hub"
     else:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return LionError(f"{model_dir}: no student model could be loaded from there ({reason}).")
+    return LionError(f"{model_dir}: no model could be loaded from there ({reason}).")
 
 
 @contextmanager

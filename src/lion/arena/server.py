@@ -1,0 +1,422 @@
+"""The arena behind an honest OpenAI-compatible HTTP endpoint, with faults on demand.
+
+The in-process arena skips everything between the loop and a real provider: sockets, JSON,
+status codes, the SDK's error classes, time-outs, retries and the cache's behaviour when a
+call fails half way. Served over HTTP, the arena lets the `openai` backend run the whole Lion
+loop offline against an endpoint that answers like a real one, and misbehaves like one when
+asked: rate limits with Retry-After, server errors, requests that never return, bodies cut
+short and replies that are not completions. The fault draw is seeded, and `/stats` counts
+what was answered, so a test can prove that every item was answered exactly once however
+many faults it went through.
+
+Each completion request is authenticated, then validated, then drawn for a fault, then
+delayed by `latency_s` (a hung request waits `hang_s` instead), so faults cost a round trip
+as they do on a real endpoint. Per-request work is kept small (no logging, one chat model
+per arena name, bodies built once) because load tests run dozens of clients against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Literal, get_args
+
+import uvicorn
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lion.arena.chat import MODELS, ArenaChatModel
+from lion.config import ArenaOptions, Strict
+from lion.errors import LionError
+from lion.llm.base import Decoding, Message
+
+FaultKind = Literal["429", "500", "hang", "truncated", "malformed"]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+_JSON = "application/json"
+_CUT_MESSAGE = "ASGI callable returned without completing response."
+
+
+class ServeOptions(Strict):
+    """How the served arena behaves: its delay, its faults, its key and its roles' options."""
+
+    latency_s: float = Field(0.0, ge=0, description="seconds added to every completion reply")
+    fault_rate: float = Field(0.0, ge=0, le=1, description="share of completion requests that fail")
+    fault_kinds: list[FaultKind] = Field(
+        default_factory=lambda: list(FAULT_KINDS), min_length=1, description="drawn uniformly"
+    )
+    retry_after_s: float = Field(1.0, ge=0, description="the Retry-After sent with a 429")
+    hang_s: float = Field(600.0, ge=0, description="how long a hung request is held, then dropped")
+    seed: int = Field(0, description="seeds the fault draw")
+    api_key_env: str | None = Field(
+        None, description="the environment variable holding the key clients must send"
+    )
+    arena: dict[str, ArenaOptions] = Field(
+        default_factory=dict, description="per arena model; models not named get the defaults"
+    )
+
+    @field_validator("arena")
+    @classmethod
+    def _known_models(cls, arena: dict[str, ArenaOptions]) -> dict[str, ArenaOptions]:
+        unknown = sorted(set(arena) - set(MODELS))
+        if unknown:
+            raise ValueError(f"unknown arena model {unknown[0]!r}; choose from {', '.join(MODELS)}")
+        return arena
+
+
+# --- the request, as the OpenAI API defines it -------------------------------------------------
+
+
+class _Loose(BaseModel):
+    """Fields we do not use are ignored, as OpenAI-compatible servers do; null means default."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class _TextPart(_Loose):
+    type: Literal["text"]
+    text: str
+
+
+class _ChatMessage(_Loose):
+    role: Literal["system", "user", "assistant"]
+    content: str | list[_TextPart]
+
+    def plain(self) -> Message:
+        """Text parts are joined by newlines, the way OpenAI-compatible servers flatten them."""
+        text = self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content)
+        return {"role": self.role, "content": text}
+
+
+class _ChatRequest(_Loose):
+    model: str
+    messages: list[_ChatMessage] = Field(min_length=1)
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    seed: int = 0
+    n: int = 1
+    stream: bool = False
+
+    def decoding(self) -> Decoding:
+        limit = self.max_completion_tokens or self.max_tokens or 512
+        return Decoding(self.temperature, self.top_p, limit)
+
+
+# --- replies -----------------------------------------------------------------------------------
+
+
+def _error(
+    status: int, message: str, kind: str = "invalid_request_error", *,
+    param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
+) -> Response:
+    """An error in OpenAI's shape, which the SDK turns into its matching exception class."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return Response(json.dumps(body), status, headers, _JSON)
+
+
+def _invalid(error: ValidationError) -> Response:
+    first = error.errors(include_url=False, include_input=False)[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    return _error(400, f"{param or 'body'}: {first['msg']}", param=param)
+
+
+def _completion_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+    return json.dumps({
+        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": finish,
+        }],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }).encode("utf-8")
+
+
+async def _cut(send: Send, body: bytes, keep: int) -> None:
+    """Promise `body` in content-length, send its first `keep` bytes, then let the server close.
+
+    Returning with the response unfinished is how an ASGI app makes the server drop the
+    connection; the client then sees a body that ended early, as after a crashed proxy.
+    """
+    headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body[:keep], "more_body": True})
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns when the client has gone; the request body must have been read already."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _Hang:
+    """Holds the request unanswered until the client gives up or `hang_s` passes, then drops it.
+
+    A server shutting down cancels it; that ends the wait the same way, without a traceback.
+    """
+
+    def __init__(self, hang_s: float) -> None:
+        self.hang_s = hang_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(_disconnect(receive), self.hang_s)
+        await _cut(send, b"{}", 0)
+
+
+class _Truncated:
+    """The full completion's length announced, half of its bytes sent."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _cut(send, self.body, len(self.body) // 2)
+
+
+class _Answer(Response):
+    """A completion that is counted as answered once its last byte has been handed over."""
+
+    def __init__(self, body: bytes, on_sent: Callable[[], None]) -> None:
+        super().__init__(body, media_type=_JSON)
+        self.on_sent = on_sent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+        self.on_sent()
+
+
+# --- the server's state ------------------------------------------------------------------------
+
+
+class _Arena:
+    """Chat models, the fault draw and the counters of one served arena."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.key = _read_key(options.api_key_env)
+        self.models = {m: ArenaChatModel(m, options.arena.get(m, ArenaOptions())) for m in MODELS}
+        self.rng = random.Random(options.seed)
+        self.requests = 0
+        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.answers: dict[bytes, int] = {}
+        self.answered = 0
+        self.answered_twice = 0
+        self.model_list = json.dumps({
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "lion-arena"} for m in MODELS],
+        }).encode("utf-8")
+
+    def refused(self, request: Request) -> Response | None:
+        """A 401 unless the request carries the key; compared in constant time, never logged."""
+        if self.key is None:
+            return None
+        sent = request.headers.get("authorization", "").encode("utf-8")
+        if hmac.compare_digest(sent, b"Bearer " + self.key):
+            return None
+        return _error(401, "Incorrect or missing API key.", code="invalid_api_key")
+
+    def draw_fault(self) -> FaultKind | None:
+        if self.options.fault_rate <= 0 or self.rng.random() >= self.options.fault_rate:
+            return None
+        kind = self.rng.choice(self.options.fault_kinds)
+        self.faults[kind] += 1
+        return kind
+
+    def fault_reply(self, kind: FaultKind) -> Response:
+        if kind == "429":
+            wait = f"{self.options.retry_after_s:g}"
+            return _error(429, "Rate limit reached; retry later.", "rate_limit_error",
+                          code="rate_limit_exceeded", headers={"retry-after": wait})
+        if kind == "500":
+            return _error(500, "The arena failed on purpose.", "server_error")
+        if self.rng.random() < 0.5:
+            return Response('{"id": "chatcmpl-', media_type=_JSON)
+        return Response(json.dumps({"object": "chat.completion", "choices": []}), media_type=_JSON)
+
+    def recorder(self, model: str, messages: list[Message], decoding: Decoding, seed: int) -> Callable[[], None]:
+        """What to call once the answer to this request has been sent."""
+        request = [model, messages, decoding.temperature, decoding.top_p, decoding.max_tokens, seed]
+        key = hashlib.sha256(json.dumps(request).encode("utf-8")).digest()
+
+        def record() -> None:
+            self.answered += 1
+            seen = self.answers.get(key, 0) + 1
+            self.answers[key] = seen
+            self.answered_twice += seen == 2
+
+        return record
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "faults": dict(self.faults),
+            "answered": self.answered,
+            "answered_distinct": len(self.answers),
+            "answered_twice": self.answered_twice,
+        }
+
+
+def _read_key(env: str | None) -> bytes | None:
+    if env is None:
+        return None
+    key = os.environ.get(env, "")
+    if not key:
+        raise LionError(f"the environment variable {env} holds no API key for the arena server.")
+    return key.encode("utf-8")
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+async def _parse(arena: _Arena, request: Request) -> _ChatRequest | Response:
+    """The validated request, or the 400/404 a real endpoint would send instead."""
+    try:
+        chat = _ChatRequest.model_validate_json(await request.body())
+    except ValidationError as e:
+        if e.errors()[0]["type"].startswith("json"):
+            return _error(400, "The request body is not valid JSON.")
+        return _invalid(e)
+    if chat.stream:
+        return _error(400, "Streaming is not supported by the arena server.", param="stream")
+    if chat.n != 1:
+        return _error(400, "Only n=1 is supported by the arena server.", param="n")
+    if chat.model not in arena.models:
+        return _error(404, f"The model {chat.model!r} does not exist.", param="model", code="model_not_found")
+    return chat
+
+
+async def _complete(arena: _Arena, request: Request) -> ASGIApp:
+    arena.requests += 1
+    refusal = arena.refused(request)
+    if refusal is not None:
+        return refusal
+    chat = await _parse(arena, request)
+    if isinstance(chat, Response):
+        return chat
+    fault = arena.draw_fault()
+    if fault == "hang":
+        return _Hang(arena.options.hang_s)
+    if arena.options.latency_s:
+        await asyncio.sleep(arena.options.latency_s)
+    if fault in ("429", "500", "malformed"):
+        return arena.fault_reply(fault)
+    messages, decoding = [m.plain() for m in chat.messages], chat.decoding()
+    done = await arena.models[chat.model].complete(messages, decoding, sample=chat.seed)
+    body = _completion_body(
+        chat.model, done.text, done.finish_reason, done.usage.prompt_tokens, done.usage.completion_tokens
+    )
+    if fault == "truncated":
+        return _Truncated(body)
+    return _Answer(body, arena.recorder(chat.model, messages, decoding, chat.seed))
+
+
+async def _models(arena: _Arena, request: Request) -> Response:
+    return arena.refused(request) or Response(arena.model_list, media_type=_JSON)
+
+
+async def _not_found(request: Request, exc: HTTPException) -> Response:
+    """Unknown paths and methods answer in OpenAI's error shape too, not in plain text."""
+    return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}.")
+
+
+def build_app(options: ServeOptions) -> Starlette:
+    """The served arena as an ASGI app; `/v1` routes need the key when one is set, `/stats` not."""
+    arena = _Arena(options)
+
+    async def complete(request: Request) -> ASGIApp:
+        return await _complete(arena, request)
+
+    async def models(request: Request) -> Response:
+        return await _models(arena, request)
+
+    async def stats(request: Request) -> Response:
+        return Response(json.dumps(arena.stats()), media_type=_JSON)
+
+    routes = [
+        Route("/v1/chat/completions", complete, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/stats", stats, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+class _QuietCuts(logging.Filter):
+    """Drops uvicorn's complaint about the responses we cut short on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != _CUT_MESSAGE
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    if not 0 <= port <= 65535:
+        raise LionError(f"--port {port} is not a TCP port; use 0 to 65535 (0: any free port).")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise LionError(f"cannot listen on {host}:{port}: {e.strerror or e}.") from None
+
+
+def serve(options: ServeOptions, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve until SIGINT or SIGTERM; hung requests get one second before they are cut.
+
+    The socket is bound here, so port 0 works and the printed line names the real port.
+    uvicorn picks httptools and uvloop when they are installed and falls back to h11 and
+    asyncio otherwise.
+    """
+    app = build_app(options)
+    sock = _listen(host, port)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if sock.family == socket.AF_INET6 else bound[0]
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False,
+        timeout_graceful_shutdown=1,
+    )
+    logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
+    print(f"lion arena: serving http://{shown}:{bound[1]}/v1", flush=True)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()

@@ -1,0 +1,165 @@
+"""The dispatcher's policy, with a scripted model standing in for a backend's failures.
+
+The HTTP path (real faults from a real server) is covered in test_openai_compat.py; here each
+failure is scripted so that counts, waits and budgets can be checked exactly.
+"""
+
+import asyncio
+import time
+
+import pytest
+
+from lion.config import Price
+from lion.errors import LionError
+from lion.llm.base import CallError, Completion, Decoding, Usage
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import (
+    BudgetExceeded,
+    Call,
+    CallsFailed,
+    Failed,
+    Ledger,
+    Limits,
+    Retry,
+    Role,
+)
+
+
+class Scripted:
+    """Answers "echo: <prompt>"; `script[prompt]` lists errors to raise on its first attempts."""
+
+    name = "scripted"
+
+    def __init__(self, script=None, delay=0.0):
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.delay = delay
+        self.usage = Usage(100, 50)
+        self.attempts: dict[str, int] = {}
+        self.in_flight = 0
+        self.peak = 0
+
+    async def complete(self, messages, decoding, sample=0):
+        prompt = messages[-1]["content"]
+        self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            todo = self.script.get(prompt)
+            if todo:
+                raise todo.pop(0)
+            return Completion(f"echo: {prompt}", "stop", self.usage)
+        finally:
+            self.in_flight -= 1
+
+    async def aclose(self):
+        pass
+
+
+def calls(n, prefix="q"):
+    return [Call([{"role": "user", "content": f"{prefix}{i}"}]) for i in range(n)]
+
+
+@pytest.fixture
+def make_role(tmp_path):
+    loop = asyncio.new_event_loop()
+    caches = []
+
+    def make(model, **kw):
+        cache = kw.pop("cache", None) or ResponseCache(tmp_path / "cache.sqlite")
+        caches.append(cache)
+        kw.setdefault("retry", Retry(max_attempts=4, backoff_s=0.01, backoff_max_s=0.05))
+        return Role("teacher", model, Decoding(max_tokens=50), cache, "test", loop=loop, **kw)
+
+    yield make
+    for c in caches:
+        c.close()
+    loop.close()
+
+
+def test_transient_failures_are_retried_and_each_answer_cached_once(make_role):
+    flaky = CallError("HTTP 500: boom", retryable=True)
+    model = Scripted({"q0": [flaky, flaky], "q3": [flaky]})
+    role = make_role(model)
+    out = role.run(calls(5), "t")
+    assert [o.text for o in out] == [f"echo: q{i}" for i in range(5)]
+    assert model.attempts == {"q0": 3, "q1": 1, "q2": 1, "q3": 2, "q4": 1}
+    assert role.stats.retries == 3 and role.stats.fresh == 5
+    assert role.run(calls(5), "again") == out and sum(model.attempts.values()) == 8  # all from the cache
+
+
+def test_exhausted_calls_stop_the_stage_after_the_others_are_cached(make_role):
+    model = Scripted({"q1": [CallError("HTTP 429: slow down", retryable=True)] * 4})
+    role = make_role(model)
+    with pytest.raises(CallsFailed, match=r"teacher: 1 of 3 calls failed after 4 attempts \(last reason: HTTP 429"):
+        role.run(calls(3), "t")
+    assert role.cache.count() == 2 and model.attempts["q1"] == 4
+    out = role.run(calls(3), "retry")  # the script is spent: only q1 is asked again
+    assert [o.text for o in out] == ["echo: q0", "echo: q1", "echo: q2"] and model.attempts == {"q0": 1, "q1": 5, "q2": 1}
+
+
+def test_a_rejected_request_fails_its_item_without_retries(make_role):
+    model = Scripted({"q0": [CallError("HTTP 400: prompt too long", retryable=False)]})
+    out = make_role(model).run(calls(2), "t")
+    assert out[0] == Failed("HTTP 400: prompt too long", 1, False) and out[1].text == "echo: q1"
+    assert model.attempts["q0"] == 1
+
+
+def test_a_fatal_error_stops_everything_with_its_sentence(make_role):
+    model = Scripted({"q0": [CallError("teacher: the key was refused", retryable=False, fatal=True)]}, delay=0.01)
+    role = make_role(model, concurrency=1)
+    with pytest.raises(LionError, match="^teacher: the key was refused.$"):
+        role.run(calls(20), "t")
+    assert sum(model.attempts.values()) < 20  # the calls queued behind it were never sent
+
+
+def test_retry_after_is_honoured(make_role):
+    model = Scripted({"q0": [CallError("HTTP 429", retryable=True, retry_after=0.3)]})
+    role = make_role(model)
+    start = time.monotonic()
+    role.run(calls(1), "t")
+    assert time.monotonic() - start >= 0.3
+
+
+def test_a_hung_call_times_out_and_is_retried(make_role):
+    class HangsOnce(Scripted):
+        async def complete(self, messages, decoding, sample=0):
+            if self.attempts.get("q0", 0) == 0:
+                self.attempts["q0"] = 1
+                await asyncio.sleep(60)
+            return await super().complete(messages, decoding, sample)
+
+    model = HangsOnce()
+    role = make_role(model, retry=Retry(max_attempts=3, backoff_s=0.01, backoff_max_s=0.01, timeout_s=0.2))
+    start = time.monotonic()
+    assert role.run(calls(1), "t")[0].text == "echo: q0"
+    assert time.monotonic() - start < 30 and role.stats.retries == 1  # not the 60 s hang
+
+
+def test_concurrency_limit(make_role):
+    model = Scripted(delay=0.02)
+    make_role(model, concurrency=3).run(calls(12), "t")
+    assert model.peak == 3
+
+
+def test_requests_per_minute_limit(make_role):
+    model = Scripted()
+    start = time.monotonic()
+    # 600 per minute: a full bucket lets 60 go at once (six seconds' worth), then 10 per second
+    make_role(model, limits=Limits.per_minute(600, None)).run(calls(75), "t")
+    assert time.monotonic() - start >= 1.3
+
+
+def test_cost_is_counted_and_the_budget_stops_before_it_is_passed(make_role, tmp_path):
+    price = Price(input_per_mtok=1000.0, output_per_mtok=2000.0)  # 100 in + 50 out = $0.2 per call
+    cache = ResponseCache(tmp_path / "budget.sqlite")
+    # worst case reserved per call: ~1 prompt token estimate * 1000 + 50 * 2000 per million = $0.101
+    role = make_role(Scripted(), price=price, ledger=Ledger(cache, 1.0), cache=cache, concurrency=1)
+    with pytest.raises(BudgetExceeded, match=r"budget: \$1\.00 spent"):
+        role.run(calls(10), "t")
+    assert cache.spent_usd() == pytest.approx(1.0) and cache.count() == 5
+    usage = cache.usage()
+    assert usage[0]["calls"] == 5 and usage[0]["cost_usd"] == pytest.approx(1.0)
+    # a raised budget goes on where it stopped, paying only for what is missing
+    role.ledger = Ledger(cache, 2.5)
+    assert len(role.run(calls(10), "t")) == 10 and cache.spent_usd() == pytest.approx(2.0)

@@ -1,0 +1,128 @@
+"""The OpenAI-compatible backend against a real HTTP server: the arena served on localhost."""
+
+import asyncio
+import os
+import socket
+
+import pytest
+from arena_server import arena_server
+
+from lion.arena import ArenaChatModel
+from lion.config import ArenaOptions, RoleConfig
+from lion.errors import LionError
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import Call, Role
+from lion.llm.openai_compat import OpenAIChatModel, retry_after_seconds
+from lion.llm.pricing import price_of
+from lion.roles import _retry
+
+
+def teacher_calls(n: int) -> list[Call]:
+    return [Call([{"role": "user", "content": f"What is {i} plus {i + 1}?"}], sample=i % 3) for i in range(n)]
+
+
+def make_role(url: str, cache: ResponseCache, loop, **fields) -> Role:
+    rc = RoleConfig(backend="openai", model="arena-teacher", base_url=url, timeout_s=1.0, backoff_s=0.02,
+                    backoff_max_s=0.2, max_attempts=8, concurrency=16, **fields)
+    return Role("teacher", OpenAIChatModel("teacher", rc), rc.decoding.params(), cache, rc.endpoint(),
+                loop=loop, concurrency=rc.concurrency, retry=_retry(rc), price=price_of(rc))
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def test_every_fault_is_survived_and_every_item_answered_exactly_once(tmp_path, loop):
+    flags = ["--fault-rate", "0.2", "--retry-after", "0.05", "--hang", "30"]
+    with arena_server(*flags) as server:
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        role = make_role(server.url, cache, loop)
+        calls = teacher_calls(60)
+        out = role.run(calls, "teacher")
+        stats = server.stats()
+        assert set(stats["faults"]) == {"429", "500", "hang", "truncated", "malformed"}
+        assert stats["answered"] == stats["answered_distinct"] == 60 and stats["answered_twice"] == 0
+        assert role.stats.fresh == 60 and role.stats.retries == sum(stats["faults"].values())
+        # the answers are the arena's own, as if it had been called in-process
+        direct = ArenaChatModel("arena-teacher", ArenaOptions())
+        for call, got in zip(calls, out):
+            want = loop.run_until_complete(direct.complete(call.messages, role.decoding, call.sample))
+            assert got.text == want.text and got.usage == want.usage
+        # asked again, nothing goes over the wire
+        again = make_role(server.url, cache, loop)
+        assert again.run(calls, "teacher") == out and server.stats()["requests"] == stats["requests"]
+        loop.run_until_complete(role.model.aclose())
+        loop.run_until_complete(again.model.aclose())
+        cache.close()
+
+
+def test_usage_and_cost_are_recorded_per_role_and_stage(tmp_path, loop):
+    with arena_server() as server:
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        role = make_role(server.url, cache, loop, price={"input_per_mtok": 1.0, "output_per_mtok": 2.0})
+        role.stage = "1.imitation"
+        out = role.run(teacher_calls(5), "teacher")
+        [row] = cache.usage()
+        prompt = sum(o.usage.prompt_tokens for o in out)
+        done = sum(o.usage.completion_tokens for o in out)
+        assert row == {"role": "teacher", "stage": "1.imitation", "calls": 5, "prompt_tokens": prompt,
+                       "completion_tokens": done, "cost_usd": round((prompt * 1.0 + done * 2.0) / 1e6, 6)}
+        loop.run_until_complete(role.model.aclose())
+        cache.close()
+
+
+def _check(url: str | None, model: str = "arena-teacher", **fields) -> None:
+    rc = RoleConfig(backend="openai", model=model, base_url=url, timeout_s=2.0, **fields)
+    loop = asyncio.new_event_loop()
+    try:
+        m = OpenAIChatModel("referee", rc)
+        try:
+            loop.run_until_complete(m.check())
+        finally:
+            loop.run_until_complete(m.aclose())
+    finally:
+        loop.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fail_fast_with_one_sentence(monkeypatch):
+    monkeypatch.delenv("LION_TEST_MISSING_KEY", raising=False)
+    with pytest.raises(LionError, match=r"^referee.api_key_env: the environment variable LION_TEST_MISSING_KEY is not set"):
+        _check("http://127.0.0.1:9/v1", api_key_env="LION_TEST_MISSING_KEY")
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    with pytest.raises(LionError, match=rf"^referee: cannot reach {url}; is the server up"):
+        _check(url)
+    with arena_server() as server:
+        _check(server.url)
+        with pytest.raises(LionError, match=r"does not serve model 'gpt-5' \(it serves: arena-generator, arena-judge"):
+            _check(server.url, model="gpt-5")
+
+
+def test_the_key_never_shows_in_an_error(monkeypatch):
+    secret = "sk-test-" + os.urandom(12).hex()
+    monkeypatch.setenv("LION_TEST_SERVER_KEY", secret)
+    monkeypatch.setenv("LION_TEST_CLIENT_KEY", secret[::-1])
+    with arena_server("--api-key-env", "LION_TEST_SERVER_KEY") as server:
+        monkeypatch.setenv("LION_TEST_CLIENT_KEY", secret)
+        _check(server.url, api_key_env="LION_TEST_CLIENT_KEY")
+        wrong = "sk-wrong-" + os.urandom(12).hex()
+        monkeypatch.setenv("LION_TEST_CLIENT_KEY", wrong)
+        with pytest.raises(LionError, match="refused the API key from LION_TEST_CLIENT_KEY") as e:
+            _check(server.url, api_key_env="LION_TEST_CLIENT_KEY")
+        assert secret not in str(e.value) and wrong not in str(e.value)
+        assert wrong[:12] not in str(e.value)
+
+
+def test_retry_after_header_forms():
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
+    assert retry_after_seconds({}) is None
