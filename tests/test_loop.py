@@ -1,9 +1,13 @@
 from pathlib import Path
 
+import pytest
+from small_run import SMALL
+
 from lion.config import load_config
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import BudgetExceeded
 from lion.loop import run_loop
 from lion.records import Instruction, read_jsonl
-from small_run import SMALL
 
 CONFIG = Path(__file__).parents[1] / "configs" / "arena.yaml"
 
@@ -46,3 +50,23 @@ def test_small_loop_end_to_end(tmp_path):
     # running it again is a no-op: nothing is asked again, the summary is the same
     again = run_loop(load_config(CONFIG, SMALL), out, lines.append)
     assert again == summary
+
+
+def test_the_budget_stops_the_run_before_it_is_passed_and_a_raised_budget_goes_on(tmp_path):
+    out = tmp_path / "run"
+    priced = [*SMALL, "referee.price.input_per_mtok=2000", "referee.price.output_per_mtok=4000"]
+    with pytest.raises(BudgetExceeded, match=r"budget: \$[\d.]+ spent and the next referee call could cost more"):
+        run_loop(load_config(CONFIG, [*priced, "budget.max_usd=20"]), out, lambda m: None)
+    cache = ResponseCache(out / "cache.sqlite")
+    stopped_at = cache.spent_usd()
+    cache.close()
+    assert 0 < stopped_at <= 20
+    state = (out / "state.json").read_text()
+    assert "1.imitation" in state and "1.discrimination" not in state
+
+    summary = run_loop(load_config(CONFIG, [*priced, "budget.max_usd=1000"]), out, lambda m: None)
+    assert len(summary["iterations"]) == 2
+    spend = summary["spend"]
+    assert set(spend["by_role"]) == {"teacher", "referee", "generator", "judge"}
+    assert spend["total"]["cost_usd"] == spend["by_role"]["referee"]["cost_usd"] > stopped_at
+    assert sum(it["spend"]["calls"] for it in summary["iterations"]) < spend["total"]["calls"]  # + held-out before

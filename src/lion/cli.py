@@ -34,6 +34,11 @@ def _print_summary(summary: dict, out: Path) -> None:
         table.add_row(str(it["iteration"]), str(it["train_pool"]), str(it["cache_pool"]), str(it["hard"]),
                       str(it["easy"]), str(it["kept"]), str(h.get("exact_match", "")), str(h.get("relative_score", "")))
     console.print(table)
+    total = summary["spend"]["total"]
+    if total:
+        cost = "unknown (no price for some model)" if total["cost_usd"] is None else f"${total['cost_usd']:.2f}"
+        print(f"LLM calls: {total['calls']:,} ({total['prompt_tokens']:,} tokens in, "
+              f"{total['completion_tokens']:,} out), cost {cost}")
     print(f"run folder: {out}")
 
 

@@ -231,7 +231,9 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     cur = data
     for k in keys[:-1]:
-        nxt = cur.setdefault(k, {})
+        if cur.get(k) is None:  # an optional section left out (e.g. a role's price) starts empty
+            cur[k] = {}
+        nxt = cur[k]
         if not isinstance(nxt, dict):
             raise LionError(f"--set {dotted}: '{k}' is not a section.")
         cur = nxt

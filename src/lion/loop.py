@@ -48,9 +48,29 @@ def _load_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def summarize(run: RunFolder, iterations: int) -> dict:
-    """Rebuild summary.json from the step outputs, so it is right after any resume."""
-    summary = {"before": _load_json(run.root / "heldout" / "before.json"), "iterations": []}
+def _add(into: dict, row: dict) -> None:
+    for field in ("calls", "prompt_tokens", "completion_tokens"):
+        into[field] = into.get(field, 0) + row[field]
+    known = into.get("cost_usd", 0.0) is not None and row["cost_usd"] is not None
+    into["cost_usd"] = round(into.get("cost_usd", 0.0) + row["cost_usd"], 6) if known else None
+
+
+def spend(cache: ResponseCache) -> dict:
+    """LLM calls, tokens and dollars per role, per step and in all; None where a price is unknown."""
+    by_role: dict[str, dict] = {}
+    by_step: dict[str, dict] = {}
+    total: dict = {}
+    for row in cache.usage():
+        _add(by_role.setdefault(row["role"], {}), row)
+        _add(by_step.setdefault(row["stage"], {}), row)
+        _add(total, row)
+    return {"total": total, "by_role": by_role, "by_step": by_step}
+
+
+def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> dict:
+    """Rebuild summary.json from the step outputs and the cache, so it is right after any resume."""
+    usage = spend(cache)
+    summary = {"before": _load_json(run.root / "heldout" / "before.json"), "iterations": [], "spend": usage}
     for k in range(1, iterations + 1):
         d = run.iteration_dir(k)
         if not run.is_done(f"{k}.generation"):
@@ -75,10 +95,19 @@ def summarize(run: RunFolder, iterations: int) -> dict:
                 "dropped": gen["dropped"],
                 "notes": gen["notes"],
                 "heldout": _load_json(d / "heldout.json"),
+                "spend": _iteration_spend(usage["by_step"], k),
             }
         )
     atomic.write_json(run.root / "summary.json", summary)
     return summary
+
+
+def _iteration_spend(by_step: dict[str, dict], k: int) -> dict:
+    out: dict = {}
+    for step, row in by_step.items():
+        if step.startswith(f"{k}."):
+            _add(out, row)
+    return out
 
 
 def _describe(it: dict) -> str:
@@ -93,6 +122,9 @@ def _describe(it: dict) -> str:
     if it["heldout"]:
         h = it["heldout"]
         line += f"\n  held-out: exact match {h['exact_match']}%, relative score {h['relative_score']}%"
+    cost = it["spend"].get("cost_usd", 0.0)
+    line += f"\n  LLM calls this iteration: {it['spend'].get('calls', 0)}, " + (
+        "cost unknown (no price for some model)" if cost is None else f"${cost:.2f}")
     return line
 
 
@@ -163,9 +195,9 @@ def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None) -> dict:
         if evaluate:
             _step(ctx, f"{k}.heldout", lambda: evaluate_heldout(
                 ctx, ctx.student_dir(k), heldout, f"iter {k}", run.iteration_dir(k) / "heldout"))
-        summary = summarize(run, cfg.loop.iterations)
+        summary = summarize(run, cfg.loop.iterations, ctx.cache)
         ctx.say(_describe(summary["iterations"][-1]))
-    return summarize(run, cfg.loop.iterations)
+    return summarize(run, cfg.loop.iterations, ctx.cache)
 
 
 def say_scores(ctx: Context, name: str, r: dict) -> None:

@@ -163,3 +163,11 @@ def test_cost_is_counted_and_the_budget_stops_before_it_is_passed(make_role, tmp
     # a raised budget goes on where it stopped, paying only for what is missing
     role.ledger = Ledger(cache, 2.5)
     assert len(role.run(calls(10), "t")) == 10 and cache.spent_usd() == pytest.approx(2.0)
+
+
+def test_identical_calls_in_one_run_are_asked_once(make_role):
+    model = Scripted()
+    same = calls(3) + calls(3)
+    out = make_role(model).run(same, "t")
+    assert [o.text for o in out] == [f"echo: q{i}" for i in (0, 1, 2, 0, 1, 2)]
+    assert model.attempts == {"q0": 1, "q1": 1, "q2": 1}

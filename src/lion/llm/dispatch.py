@@ -269,8 +269,7 @@ class Role:
     def _cost(self, out: Completion) -> float:
         return cost_usd(self.price, out.usage.prompt_tokens, out.usage.completion_tokens) if self.price else 0.0
 
-    async def _one(self, call: Call, sem: asyncio.Semaphore, stop: dict, advance: Callable) -> Result | None:
-        key = self.key(call)
+    async def _one(self, call: Call, key: str, sem: asyncio.Semaphore, stop: dict, advance: Callable) -> Result | None:
         hit = self.cache.get(key)
         if hit is not None:
             self.stats.cached += 1
@@ -314,9 +313,18 @@ class Role:
         return f"${self.ledger.spent:,.2f}" + (f" of ${self.ledger.max_usd:,.2f}" if self.ledger.max_usd else "")
 
     async def _run(self, calls: list[Call], advance: Callable) -> tuple[list[Result | None], dict]:
+        """Each distinct request once: identical calls (a pair judged in both orders when the two
+        answers are the same text, say) share one answer instead of paying for it twice."""
+        keys = [self.key(c) for c in calls]
+        first: dict[str, int] = {}  # each key's first call, in call order
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        advance(len(calls) - len(first))
         sem = asyncio.Semaphore(self.concurrency)
         stop: dict = {}
-        return list(await asyncio.gather(*(self._one(c, sem, stop, advance) for c in calls))), stop
+        answers = await asyncio.gather(*(self._one(calls[i], k, sem, stop, advance) for k, i in first.items()))
+        by_key = dict(zip(first, answers))
+        return [by_key[k] for k in keys], stop
 
     def run(self, calls: list[Call], label: str) -> list[Result]:
         """Every call's answer, or `Failed` for a request the server rejected.
