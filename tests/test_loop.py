@@ -70,3 +70,30 @@ def test_the_budget_stops_the_run_before_it_is_passed_and_a_raised_budget_goes_o
     assert set(spend["by_role"]) == {"teacher", "referee", "generator", "judge"}
     assert spend["total"]["cost_usd"] == spend["by_role"]["referee"]["cost_usd"] > stopped_at
     assert sum(it["spend"]["calls"] for it in summary["iterations"]) < spend["total"]["calls"]  # + held-out before
+
+
+def test_estimate_matches_what_a_run_asked(tmp_path):
+    """The estimate's call counts are the requests the loop makes (before the cache answers any)."""
+    from lion.estimate import estimate, measured_completion_tokens
+    from lion.evaluation import build_heldout
+    from lion.seeds import load_seeds
+
+    cfg = load_config(CONFIG, SMALL)
+    out = tmp_path / "run"
+    summary = run_loop(cfg, out, lambda m: None)
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    rows = {r.role: r for r in estimate(cfg, seeds, heldout, calibration=measured_completion_tokens(out))}
+    shortfall = cfg.loop.new_per_iteration - summary["iterations"][0]["kept"]  # iteration 1 may keep fewer than N
+
+    def lines(pattern: str) -> int:
+        return sum(len(f.read_text().splitlines()) for f in out.glob(pattern))
+
+    assert summary["spend"]["by_role"]["teacher"]["calls"] == rows["teacher"].calls - shortfall
+    assert 2 * lines("iter-*/discrimination/judgements.jsonl") == rows["referee"].calls - 2 * shortfall
+    assert rows["generator"].calls <= lines("iter-*/generation/candidates.jsonl") <= rows["generator"].calls_at_most
+    assert 2 * (lines("heldout/before.jsonl") + lines("iter-*/heldout.jsonl")) == rows["judge"].calls
+    asked = summary["spend"]["by_role"]
+    assert all(asked[r]["calls"] <= rows[r].calls_at_most for r in asked)
+    mean_answer = asked["teacher"]["completion_tokens"] / asked["teacher"]["calls"]
+    assert rows["teacher"].completion_tokens == round(rows["teacher"].calls * mean_answer)
