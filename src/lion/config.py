@@ -89,13 +89,24 @@ class RoleConfig(Strict):
     parse_retries: int = Field(
         3, ge=0, description="referee/judge: new samples asked when a reply's scores are unreadable"
     )
+    structured: Literal["auto", "text", "json"] = Field(
+        "auto",
+        description="referee/judge: read scores from a JSON-schema reply (json), from closing score "
+        "lines (text), or json where the backend offers it with text as the fallback (auto)",
+    )
     local: LocalOptions = LocalOptions()
     arena: ArenaOptions = ArenaOptions()
 
     def endpoint(self) -> str:
-        """Where the role's answers come from; part of every cache key and rate limit."""
+        """Where the role's answers come from; part of every cache key and rate limit.
+
+        The in-process arena's options decide its answers as a server's weights would, so
+        they are part of its identity.
+        """
         if self.backend in ("openai", "azure"):
             return f"{self.backend}:{(self.base_url or 'https://api.openai.com/v1').rstrip('/')}"
+        if self.backend == "arena":
+            return f"arena:{self.arena.model_dump_json()}"
         return self.backend
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import mean
 
 from lion.config import RoleConfig, RunConfig
+from lion.judging import PairItem, comparison_messages, first_mode
 from lion.llm.base import estimate_tokens
 from lion.llm.cache import ResponseCache
 from lion.llm.pricing import cost_usd, price_of
@@ -72,6 +73,15 @@ def _by_role(rows: list[dict]) -> list[dict]:
     return list(roles.values())
 
 
+def _comparison_tokens(prompt: str, rc: RoleConfig, items: list[Instruction]) -> float:
+    """Mean tokens of a comparison prompt without its two answers."""
+    mode = first_mode(rc)
+    return mean(
+        sum(estimate_tokens(m["content"]) for m in comparison_messages(prompt, mode, PairItem("", i.instruction, i.input, "", ""), "", ""))
+        for i in items
+    ) if items else 0.0
+
+
 def _hours(calls: int, tokens_per_call: float, rc: RoleConfig, latency_s: float) -> float:
     per_s = rc.concurrency / latency_s
     if rc.rpm:
@@ -95,10 +105,8 @@ def estimate(
     teacher_answer = calibration.get("teacher", cfg.teacher.decoding.max_tokens)
     teacher_prompt = _mean_tokens([render("teacher", instruction=s.instruction, input=s.input) for s in seeds])
     # a comparison shows the question and two answers (the student's no longer than the teacher's)
-    referee_prompt = _mean_tokens([render("referee", instruction=s.instruction, input=s.input, answer_1="", answer_2="")
-                                   for s in seeds]) + 2 * teacher_answer
-    judge_prompt = _mean_tokens([render("judge", instruction=h.instruction, input=h.input, answer_1="", answer_2="")
-                                 for h in heldout]) + 2 * teacher_answer
+    referee_prompt = _comparison_tokens("referee", cfg.referee, seeds) + 2 * teacher_answer
+    judge_prompt = _comparison_tokens("judge", cfg.judge, heldout) + 2 * teacher_answer
     gen_prompt = _mean_tokens([render("generator_hard", instruction=s.instruction, input=s.input) for s in seeds])
     pool_sum = sum(S + (k - 1) * N for k in range(1, K + 1))
     plan = {

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lion import atomic
 from lion.config import RunConfig
-from lion.judging import PairItem, Verdict, judge_pairs
+from lion.judging import PairItem, Verdict, bias_stats, judge_pairs
 from lion.llm.dispatch import Failed
 from lion.records import Instruction, write_jsonl
 from lion.stages.answers import student_answers, teacher_answers
@@ -69,7 +69,8 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
     judged = [i for i, c in enumerate(t) if not isinstance(c, Failed)]
     pairs = [PairItem(items[i].id, items[i].instruction, items[i].input, t[i].text, s[i]) for i in judged]
     verdicts: list[Verdict | None] = [None] * len(items)
-    for i, v in zip(judged, judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge.parse_retries, f"{name}: judge (held-out)")):
+    judging = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge, f"{name}: judge (held-out)")
+    for i, v in zip(judged, judging.verdicts):
         verdicts[i] = v
     rows, t_total, s_total, em = [], 0.0, 0.0, 0
     for it, c, a, v in zip(items, t, s, verdicts):
@@ -90,6 +91,7 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         "relative_score": round(100 * s_total / t_total, 2) if t_total else None,
         "questions": len(items),
         "failed_judgements": sum(r["error"] is not None for r in rows),
+        "judge_bias": {"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
     }
     atomic.write_json(out.with_suffix(".json"), result)
     return result

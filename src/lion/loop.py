@@ -96,6 +96,7 @@ def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> dict:
                 "notes": gen["notes"],
                 "heldout": _load_json(d / "heldout.json"),
                 "spend": _iteration_spend(usage["by_step"], k),
+                "position_bias": _load_json(d / "discrimination" / "bias.json"),
             }
         )
     atomic.write_json(run.root / "summary.json", summary)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import statistics
 
 import pytest
 
-from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, seed_set
+from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, phrases, seed_set
 from lion.config import ArenaOptions
 from lion.llm.base import Completion, Decoding, Message, Usage
 from lion.prompts import render, template
@@ -17,24 +18,39 @@ from lion.stages.generation import output_problem
 
 SCORES = re.compile(r"Assistant 1 score: (\d+)\nAssistant 2 score: (\d+)\s*$")
 CLEAN = ArenaOptions(position_bias=0.0, noise=0.0, malformed_rate=0.0)
+# the verdict schema the judging code sends for structured output, serialized as it serializes it
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "explanation": {"type": "string"},
+        "assistant_1_score": {"type": "number"},
+        "assistant_2_score": {"type": "number"},
+    },
+    "required": ["explanation", "assistant_1_score", "assistant_2_score"],
+    "additionalProperties": False,
+}
+SCHEMA = json.dumps(VERDICT_SCHEMA, sort_keys=True)
 
 
 def ask(
     model: ArenaChatModel,
     prompt: str,
-    decoding: Decoding = Decoding(),
+    decoding: Decoding | None = None,
     sample: int = 0,
     system: str = "",
 ) -> Completion:
     messages: list[Message] = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": prompt})
-    return asyncio.run(model.complete(messages, decoding, sample))
+    return asyncio.run(model.complete(messages, decoding or Decoding(), sample))
 
 
 def review_prompt(
     instruction: str, answer_1: str, answer_2: str, input: str = "", name: str = "referee"
 ) -> str:
-    return render(name, instruction=instruction, input=input, answer_1=answer_1, answer_2=answer_2)
+    fields = {"instruction": instruction, "input": input, "answer_1": answer_1, "answer_2": answer_2}
+    if "{closing}" in template(name):  # templates whose closing sentence depends on the reply format
+        fields["closing"] = template(f"{name}_closing_text").rstrip("\n")
+    return render(name, **fields)
 
 
 def test_unknown_model_names_are_refused_by_name():
@@ -226,3 +242,105 @@ def test_reviewers_work_under_our_system_prompt():
     prompt = review_prompt("What is the opposite of hot?", "Cold.", "Warm.")
     reply = ask(referee, prompt, system=template("referee_system"))
     assert SCORES.search(reply.text)
+
+
+# --- structured output ----------------------------------------------------------------------
+
+
+def _varied_reviews(count: int) -> list[tuple[str, str]]:
+    """(model, prompt) pairs over seed tasks, with right, wrong and equal answers in both orders."""
+    rng = random.Random(3)
+    reviews = []
+    for n, (instruction, input) in enumerate(seed_set(count, seed=9)):
+        task = parse(instruction, input)
+        right = rng.choice(answer_phrasings(task)) if task else "Sure, here it is."
+        other = rng.choice(["I do not know.", "It is Quito.", right, right + " " + right])
+        pair = (right, other) if n % 2 else (other, right)
+        name = ("referee", "judge")[n % 2]
+        reviews.append((f"arena-{name}", review_prompt(instruction, *pair, input=input, name=name)))
+    return reviews
+
+
+def test_json_verdicts_follow_the_schema_and_score_as_the_text_verdicts_do():
+    options = ArenaOptions(position_bias=1.0, noise=1.0, malformed_rate=0.0)
+    models = {m: ArenaChatModel(m, options) for m in ("arena-referee", "arena-judge")}
+    pairs = []
+    for n, (model, prompt) in enumerate(_varied_reviews(50)):
+        text = ask(models[model], prompt, Decoding(0.7), sample=n % 3).text
+        reply = ask(models[model], prompt, Decoding(0.7, json_schema=SCHEMA), sample=n % 3)
+        verdict = json.loads(reply.text)
+        assert list(verdict) == sorted(VERDICT_SCHEMA["properties"])  # the order the schema shows
+        scores = (verdict["assistant_1_score"], verdict["assistant_2_score"])
+        assert all(type(s) is int and 1 <= s <= 10 for s in scores)
+        closing = SCORES.search(text)
+        assert scores == tuple(map(int, closing.groups()))
+        assert verdict["explanation"] == text[: closing.start()].strip()
+        assert reply.finish_reason == "stop"
+        pairs.append(scores)
+    assert len({s for pair in pairs for s in pair}) >= 5  # the noise was drawn, and drawn alike
+
+
+def test_json_verdicts_are_read_from_any_schema_in_its_order():
+    judge = ArenaChatModel("arena-judge", CLEAN)
+    prompt = review_prompt("What is the capital of Peru?", "It is Quito.", "It is Lima.", name="judge")
+    schema = {
+        "type": "object",
+        "properties": {
+            "second_place": {"type": ["integer", "null"]},
+            "reasoning": {"type": "string"},
+            "first_place": {"type": "integer"},
+        },
+    }
+    verdict = json.loads(ask(judge, prompt, Decoding(0.0, json_schema=json.dumps(schema))).text)
+    assert list(verdict) == ["second_place", "reasoning", "first_place"]
+    assert verdict["second_place"] <= 4 and verdict["first_place"] >= 9  # Assistant 1's comes first
+    assert verdict["reasoning"].startswith("Assistant 1")
+
+
+def test_unusable_schemas_get_an_object_with_what_can_be_filled():
+    referee = ArenaChatModel("arena-referee", CLEAN)
+    prompt = review_prompt("What is the capital of Peru?", "It is Lima.", "It is Quito.")
+    one_score = {"properties": {"why": {"type": "string"}, "score": {"type": "number"}}}
+    for schema, keys in [({"type": "object"}, []), (one_score, ["why", "score"]), ("[1]", []), ("{", [])]:
+        text = schema if isinstance(schema, str) else json.dumps(schema)
+        assert list(json.loads(ask(referee, prompt, Decoding(0.0, json_schema=text)).text)) == keys
+    lost = json.loads(ask(referee, "Rate this.", Decoding(0.0, json_schema=SCHEMA)).text)
+    assert lost == {"explanation": phrases.NO_COMPARISON[0]}
+
+
+def _json_shape(reply: str) -> str:
+    """Which malformed JSON shape (see lion.arena.chat) a reviewer reply has, or "valid"."""
+    if reply in phrases.REFUSALS:
+        return "refusal"
+    fenced = re.fullmatch(r"```json\n(\{.*\})\n```", reply, re.DOTALL)
+    try:
+        verdict = json.loads(fenced[1] if fenced else reply)
+    except json.JSONDecodeError:
+        assert reply.startswith("{") and not reply.endswith("}")
+        return "cut"
+    scores = [verdict["assistant_1_score"], verdict["assistant_2_score"]]
+    if fenced:
+        return "fence"
+    if all(isinstance(s, str) and s.isdigit() for s in scores):
+        return "string_scores"
+    if sorted(s for s in scores if not 1 <= s <= 10) in ([0], [11]):
+        return "out_of_range"
+    return "valid"
+
+
+def test_malformed_json_verdicts_come_on_the_text_draw_and_in_every_shape():
+    options = ArenaOptions(position_bias=0.5, noise=0.5, malformed_rate=0.3)
+    shapes = []
+    for n, (model, prompt) in enumerate(_varied_reviews(120)):
+        arena = ArenaChatModel(model, options)
+        text = ask(arena, prompt, Decoding(0.2), sample=n % 2).text
+        shape = _json_shape(ask(arena, prompt, Decoding(0.2, json_schema=SCHEMA), sample=n % 2).text)
+        assert (shape != "valid") == (SCORES.search(text) is None)
+        shapes.append(shape)
+    assert 0.15 < sum(s != "valid" for s in shapes) / len(shapes) < 0.45
+    always = ArenaChatModel("arena-referee", ArenaOptions(malformed_rate=1.0))
+    prompt = review_prompt("What is the past tense of go?", "Went.", "Goed.")
+    replies = [ask(always, prompt, Decoding(0.7, json_schema=SCHEMA), s).text for s in range(150)]
+    assert {_json_shape(r) for r in replies} == {
+        "fence", "cut", "refusal", "out_of_range", "string_scores"
+    }

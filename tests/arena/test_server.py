@@ -21,11 +21,21 @@ from lion.cli import app
 from lion.config import ArenaOptions
 from lion.errors import LionError
 from lion.llm.base import Decoding, Message
-from lion.prompts import render
+from lion.prompts import render, template
 
 TEACHER_PROMPT = render("teacher", instruction="What is the capital of Peru?", input="")
 REFEREE_OPTIONS = ArenaOptions(position_bias=3.0, noise=0.0, malformed_rate=0.0)
 MIXED_KINDS = "429,500,truncated,malformed"
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "explanation": {"type": "string"},
+        "assistant_1_score": {"type": "number"},
+        "assistant_2_score": {"type": "number"},
+    },
+    "required": ["explanation", "assistant_1_score", "assistant_2_score"],
+    "additionalProperties": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +63,13 @@ def faulty() -> Iterator[dict[str, Server]]:
 
 def ask(client: openai.OpenAI, content: str | list, model: str = "arena-teacher", **params):
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}], **params)
+
+
+def referee_prompt(answer_1: str, answer_2: str) -> str:
+    fields = {"instruction": "What is the capital of Peru?", "input": "", "answer_1": answer_1, "answer_2": answer_2}
+    if "{closing}" in template("referee"):  # templates whose closing sentence depends on the reply format
+        fields["closing"] = template("referee_closing_text").rstrip("\n")
+    return render("referee", **fields)
 
 
 def in_process(model: str, options: ArenaOptions, prompt: str, decoding: Decoding, sample: int):
@@ -99,12 +116,45 @@ def test_the_seed_draws_a_new_sample_and_a_repeat_draws_the_same(server: Server)
 
 
 def test_the_run_config_sets_the_referee_options(server: Server):
-    prompt = render("referee", instruction="What is the capital of Peru?", input="",
-                    answer_1="It is Quito.", answer_2="It is Lima.")
+    prompt = referee_prompt("It is Quito.", "It is Lima.")
     reply = ask(server.client(), prompt, model="arena-referee", temperature=0, max_tokens=512)
     configured = in_process("arena-referee", REFEREE_OPTIONS, prompt, Decoding(0, 1.0, 512), 0)
     default = in_process("arena-referee", ArenaOptions(), prompt, Decoding(0, 1.0, 512), 0)
     assert reply.choices[0].message.content == configured.text != default.text
+
+
+def test_structured_output_is_what_the_arena_answers_in_process(server: Server):
+    prompt = referee_prompt("It is Lima.", "Lima, I believe.")
+    schema_text = json.dumps(VERDICT_SCHEMA, sort_keys=True)
+    local = in_process("arena-referee", REFEREE_OPTIONS, prompt, Decoding(0.7, 1.0, 512, schema_text), 4)
+    reordered = dict(reversed(VERDICT_SCHEMA.items()))  # the server serializes with sorted keys
+    for schema in (VERDICT_SCHEMA, reordered):
+        response_format = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
+        reply = ask(server.client(), prompt, model="arena-referee", temperature=0.7, max_tokens=512, seed=4,
+                    response_format=response_format)
+        assert reply.choices[0].message.content == local.text
+    verdict = json.loads(local.text)
+    assert set(verdict) == set(VERDICT_SCHEMA["properties"]) and verdict["assistant_1_score"] == 10
+    plain = ask(server.client(), prompt, model="arena-referee", temperature=0.7, seed=4,
+                response_format={"type": "text"})
+    text = in_process("arena-referee", REFEREE_OPTIONS, prompt, Decoding(0.7, 1.0, 512), 4).text
+    assert plain.choices[0].message.content == text
+    assert text.endswith(f"Assistant 2 score: {verdict['assistant_2_score']}")
+
+
+def test_json_object_and_bad_response_formats_are_refused(server: Server):
+    client = server.client()
+    with pytest.raises(openai.BadRequestError, match="only 'json_schema'") as refused:
+        ask(client, "hi", response_format={"type": "json_object"})
+    assert refused.value.param == "response_format.type" and refused.value.type == "invalid_request_error"
+    bad = [({"type": "xml"}, "response_format.type"),
+           ({"type": "json_schema"}, "response_format.json_schema"),
+           ({"type": "json_schema", "json_schema": {"name": "v"}}, "response_format.json_schema.schema"),
+           ({"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}, "response_format.json_schema.name")]
+    for response_format, param in bad:
+        with pytest.raises(openai.BadRequestError) as refused:
+            ask(client, "hi", response_format=response_format)
+        assert refused.value.param == param and refused.value.type == "invalid_request_error"
 
 
 def test_unknown_models_and_unsupported_requests_are_refused(server: Server):
@@ -128,10 +178,12 @@ def test_stats_count_requests_and_answers(server: Server):
     ask(client, "What is 2 plus 2?", seed=101)
     with pytest.raises(openai.NotFoundError):
         ask(client, "hi", model="gpt-oracle")
+    ask(client, "What is 2 plus 2?", seed=101,  # the schema makes it another request
+        response_format={"type": "json_schema", "json_schema": {"name": "v", "schema": VERDICT_SCHEMA}})
     after = server.stats()
-    assert after["requests"] - before["requests"] == 3
-    assert after["answered"] - before["answered"] == 2
-    assert after["answered_distinct"] - before["answered_distinct"] == 1
+    assert after["requests"] - before["requests"] == 4
+    assert after["answered"] - before["answered"] == 3
+    assert after["answered_distinct"] - before["answered_distinct"] == 2
     assert after["answered_twice"] - before["answered_twice"] == 1
     assert set(after["faults"].values()) == {0}
 

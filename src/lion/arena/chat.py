@@ -20,6 +20,24 @@ one of these shapes, all of which real models produce:
   - decimals, "Assistant 1 score: 7.5";
   - both scores on one line, "Assistant 1 score: 8, Assistant 2 score: 3";
   - more rarely, no usable pair: a refusal, or only Assistant 1's score.
+
+Asked for structured output (`Decoding.json_schema`), the reviewers reply with a JSON object
+that follows the schema as a model under constrained decoding does: the schema's `properties`
+in the order they appear, the first string-typed one holding the explanation and the first two
+number- or integer-typed ones the two scores (Assistant 1's first), as whole numbers. The
+schema shapes only how the verdict is written, so it stays out of the request's seed: the same
+request with and without a schema draws the same scores and the same explanation. A schema
+with fewer than two number-typed properties gets an object with what it can fill, never
+malformed on purpose, and so does a prompt without two answers (an explanation saying so, no
+scores); the reviewer's parser rejects both. JSON replies that are
+malformed on purpose, at the same `malformed_rate` and on the same draw as in text mode, take
+one of these shapes, all of which real servers produce:
+  - the object inside a markdown fence: a "```json" line, the object, a "```" line (servers
+    that do not enforce the schema);
+  - the object cut off part way, '{"assistant_1_score": 8, "assis' (finish_reason "stop");
+  - a refusal in plain text, no JSON at all;
+  - one score out of range, 0 or 11;
+  - both scores as strings, "8" instead of 8.
 Generator replies that are malformed on purpose are of the kinds the method's filters catch:
 a reply that mentions the word "instruction", a rambling reply cut off by `max_tokens`, a
 fragment of three words or fewer, a reply that starts with punctuation or with a non-ASCII
@@ -53,6 +71,8 @@ _RARER = re.compile(r"\b(rarer|less common|long[- ]tail|uncommon|obscure)\b", re
 
 _VERDICT_SHAPES = ("slash", "pair", "bold", "decimal", "one_line", "refusal", "single")
 _VERDICT_WEIGHTS = (2, 2, 2, 2, 1, 0.5, 0.5)
+_JSON_SHAPES = ("fence", "cut", "refusal", "out_of_range", "string_scores")
+_JSON_WEIGHTS = (2, 1, 0.5, 1, 1)
 _TASK_SLIPS = ("mention", "ramble", "fragment", "punctuation", "non_ascii", "near_copy")
 
 
@@ -90,7 +110,9 @@ class ArenaChatModel:
     async def complete(
         self, messages: list[Message], decoding: Decoding, sample: int = 0
     ) -> Completion:
-        rng = random.Random(_request_seed(self._model, messages, decoding, sample))
+        # a schema changes how the reply is written, not what is concluded: it stays out of the seed
+        unshaped = dataclasses.replace(decoding, json_schema=None)
+        rng = random.Random(_request_seed(self._model, messages, unshaped, sample))
         prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
         return _finish(text, messages, decoding.max_tokens)
@@ -100,7 +122,7 @@ class ArenaChatModel:
 
 
 def _request_seed(model: str, messages: list[Message], decoding: Decoding, sample: int) -> int:
-    key = json.dumps([model, list(messages), dataclasses.asdict(decoding), sample], sort_keys=True)
+    key = json.dumps([model, list(messages), decoding.identity(), sample], sort_keys=True)
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
 
 
@@ -174,16 +196,21 @@ def _score(call: _Call, mark: float) -> float:
 
 
 def _review(call: _Call) -> str:
+    # every draw up to the explanation is shared by text and JSON replies; mode-specific ones follow
     malformed = call.rng.random() < call.options.malformed_rate
     found = _read_comparison(call.prompt)
+    schema = call.decoding.json_schema
     if found is None:
-        return call.pick(phrases.NO_COMPARISON)
+        apology = call.pick(phrases.NO_COMPARISON)
+        return apology if schema is None else json.dumps(_Form.of(schema).fill(apology, ()))
     request, answer_1, answer_2 = found
     task = parse(*_split_request(request))
     mark_1, mark_2 = grade(task, answer_1), grade(task, answer_2)
     score_1 = _score(call, mark_1 + call.options.position_bias)
     score_2 = _score(call, mark_2)
     explanation = _explain(call, task, mark_1, mark_2)
+    if schema is not None:
+        return _json_verdict(call, _Form.of(schema), malformed, explanation, (score_1, score_2))
     if malformed:
         shape = call.rng.choices(_VERDICT_SHAPES, weights=_VERDICT_WEIGHTS)[0]
         return _malformed_verdict(call, shape, explanation, score_1, score_2)
@@ -209,6 +236,75 @@ def _malformed_verdict(
     if shape == "refusal":
         return call.pick(phrases.REFUSALS)
     return f"{explanation}\n\n{closing[shape]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Form:
+    """Where a JSON schema has the reviewer write: the explanation's key, the score keys."""
+
+    keys: tuple[str, ...]  # the properties in the schema's order
+    text: str | None  # the first string-typed property
+    scores: tuple[str, ...]  # the first two number- or integer-typed ones, in order
+
+    @classmethod
+    def of(cls, schema: str) -> _Form:
+        try:
+            parsed = json.loads(schema)
+        except json.JSONDecodeError:
+            parsed = None
+        properties = parsed.get("properties") if isinstance(parsed, dict) else None
+        if not isinstance(properties, dict):
+            properties = {}
+        text, scores = None, []
+        for key, spec in properties.items():
+            kinds = _types(spec)
+            if "string" in kinds and text is None:
+                text = key
+            elif kinds & {"number", "integer"} and len(scores) < 2:
+                scores.append(key)
+        return cls(tuple(properties), text, tuple(scores))
+
+    @property
+    def usable(self) -> bool:
+        return len(self.scores) == 2
+
+    def fill(self, explanation: str, scores: Sequence[object]) -> dict[str, object]:
+        """The object in the schema's key order, with what there is to put in it."""
+        values: dict[str, object] = dict(zip(self.scores, scores))
+        if self.text is not None:
+            values[self.text] = explanation
+        return {key: values[key] for key in self.keys if key in values}
+
+
+def _types(spec: object) -> set[str]:
+    """A property's JSON types: "type" may be one name or a list of them."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if isinstance(kind, str):
+        return {kind}
+    return {k for k in kind if isinstance(k, str)} if isinstance(kind, list) else set()
+
+
+def _json_verdict(
+    call: _Call, form: _Form, malformed: bool, explanation: str, scores: tuple[float, float]
+) -> str:
+    """The verdict as a JSON object following the schema; off-format as in the module docstring."""
+    # rounded as in the text verdict: an int, which integer- and number-typed properties both take
+    whole = [round(s) for s in scores]
+    if not (malformed and form.usable):
+        return json.dumps(form.fill(explanation, whole))
+    shape = call.rng.choices(_JSON_SHAPES, weights=_JSON_WEIGHTS)[0]
+    if shape == "refusal":
+        return call.pick(phrases.REFUSALS)
+    if shape == "out_of_range":
+        which = call.rng.randrange(2)
+        whole[which] = 0 if whole[which] <= 5 else 11
+    values: Sequence[object] = [str(s) for s in whole] if shape == "string_scores" else whole
+    body = json.dumps(form.fill(explanation, values))
+    if shape == "fence":
+        return f"```json\n{body}\n```"
+    if shape == "cut":
+        return body[: call.rng.randrange(1, len(body) - 1)]  # any proper prefix is invalid JSON
+    return body
 
 
 # --- generator ------------------------------------------------------------------------------

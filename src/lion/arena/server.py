@@ -11,8 +11,14 @@ many faults it went through.
 
 Each completion request is authenticated, then validated, then drawn for a fault, then
 delayed by `latency_s` (a hung request waits `hang_s` instead), so faults cost a round trip
-as they do on a real endpoint. Per-request work is kept small (no logging, one chat model
-per arena name, bodies built once) because load tests run dozens of clients against it.
+as they do on a real endpoint. Structured output is asked for as OpenAI asks for it,
+`response_format: {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}`; the
+schema reaches the arena as `Decoding.json_schema`, serialized with sorted keys as the
+in-process clients serialize it, so both paths give the same reply. `json_object` is refused
+with a 400, so that clients fall back to a schema or to text.
+
+Per-request work is kept small (no logging, one chat model per arena name, bodies built once)
+because load tests run dozens of clients against it.
 """
 
 from __future__ import annotations
@@ -37,9 +43,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -115,6 +123,33 @@ class _ChatMessage(_Loose):
         return {"role": self.role, "content": text}
 
 
+class _JsonSchema(_Loose):
+    name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = ""
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool = False
+
+
+class _ResponseFormat(_Loose):
+    """OpenAI's `response_format`; only `text` and `json_schema` are served (see `_parse`)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _JsonSchema | None = Field(None, validate_default=True)
+
+    @field_validator("json_schema")
+    @classmethod
+    def _given_for_its_type(cls, value: _JsonSchema | None, info: ValidationInfo) -> _JsonSchema | None:
+        if value is None and info.data.get("type") == "json_schema":
+            raise PydanticCustomError("missing", "Field required when type is 'json_schema'")
+        return value
+
+    def schema_text(self) -> str | None:
+        """The schema as JSON text with sorted keys, as the in-process clients serialize it."""
+        if self.type != "json_schema" or self.json_schema is None:
+            return None
+        return json.dumps(self.json_schema.schema_, sort_keys=True)
+
+
 class _ChatRequest(_Loose):
     model: str
     messages: list[_ChatMessage] = Field(min_length=1)
@@ -125,10 +160,12 @@ class _ChatRequest(_Loose):
     seed: int = 0
     n: int = 1
     stream: bool = False
+    response_format: _ResponseFormat | None = None
 
     def decoding(self) -> Decoding:
         limit = self.max_completion_tokens or self.max_tokens or 512
-        return Decoding(self.temperature, self.top_p, limit)
+        schema = self.response_format.schema_text() if self.response_format else None
+        return Decoding(self.temperature, self.top_p, limit, json_schema=schema)
 
 
 # --- replies -----------------------------------------------------------------------------------
@@ -272,7 +309,9 @@ class _Arena:
 
     def recorder(self, model: str, messages: list[Message], decoding: Decoding, seed: int) -> Callable[[], None]:
         """What to call once the answer to this request has been sent."""
-        request = [model, messages, decoding.temperature, decoding.top_p, decoding.max_tokens, seed]
+        request = [
+            model, messages, decoding.temperature, decoding.top_p, decoding.max_tokens, decoding.json_schema, seed
+        ]
         key = hashlib.sha256(json.dumps(request).encode("utf-8")).digest()
 
         def record() -> None:
@@ -317,6 +356,11 @@ async def _parse(arena: _Arena, request: Request) -> _ChatRequest | Response:
         return _error(400, "Streaming is not supported by the arena server.", param="stream")
     if chat.n != 1:
         return _error(400, "Only n=1 is supported by the arena server.", param="n")
+    if chat.response_format and chat.response_format.type == "json_object":
+        return _error(
+            400, "response_format type 'json_object' is not supported by the arena server; "
+            "only 'json_schema' (or 'text') is.", param="response_format.type",
+        )
     if chat.model not in arena.models:
         return _error(404, f"The model {chat.model!r} does not exist.", param="model", code="model_not_found")
     return chat

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypedDict
 
@@ -20,6 +21,13 @@ class Decoding:
     temperature: float = 0.7
     top_p: float = 1.0
     max_tokens: int = 512
+    # structured output: a JSON schema (as JSON text) the reply must follow, or None for free text
+    json_schema: str | None = None
+
+    def identity(self) -> dict:
+        """The settings as they enter cache keys and seeds; unset options are left out, so
+        adding an option never changes the key of a request that does not use it."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import asyncio
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -56,6 +56,7 @@ _WINDOW_S = 6.0
 class Call:
     messages: list[Message]
     sample: int = 0
+    json_schema: str | None = None  # ask for structured output following this schema (JSON text)
 
 
 @dataclass(frozen=True)
@@ -217,13 +218,16 @@ class Role:
     def calls_made(self) -> int:
         return self.stats.fresh
 
+    def decoding_for(self, call: Call) -> Decoding:
+        return replace(self.decoding, json_schema=call.json_schema) if call.json_schema else self.decoding
+
     def key(self, call: Call) -> str:
         return request_key(
             {
                 "endpoint": self.endpoint,
                 "model": self.model.name,
                 "messages": call.messages,
-                "decoding": asdict(self.decoding),
+                "decoding": self.decoding_for(call).identity(),
                 "sample": call.sample,
             }
         )
@@ -256,7 +260,7 @@ class Role:
                 raise _Stop
             actual = 0.0
             try:
-                coro = self.model.complete(call.messages, self.decoding, call.sample)
+                coro = self.model.complete(call.messages, self.decoding_for(call), call.sample)
                 try:
                     out = await (asyncio.wait_for(coro, self.retry.timeout_s) if self.retry.timeout_s else coro)
                 except asyncio.TimeoutError:

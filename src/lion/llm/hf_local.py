@@ -15,7 +15,7 @@ import gc
 import hashlib
 import json
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class _Request:
     def digest(self) -> str:
         """What decides the answer, hashed; it orders a batch and seeds its sampling."""
         payload = {
-            "messages": self.messages, "decoding": asdict(self.decoding), "sample": self.sample
+            "messages": self.messages, "decoding": self.decoding.identity(), "sample": self.sample
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

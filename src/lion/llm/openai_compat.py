@@ -99,6 +99,9 @@ class OpenAIChatModel:
         }
         if self.cfg.send_seed:
             args["seed"] = sample
+        if decoding.json_schema is not None:
+            schema = {"name": "reply", "schema": json.loads(decoding.json_schema), "strict": True}
+            args["response_format"] = {"type": "json_schema", "json_schema": schema}
         try:
             # `post` is the SDK's documented route for a plain JSON request and reply: `create`
             # would walk the messages through its typed transform and build a typed model of the
@@ -117,6 +120,8 @@ class OpenAIChatModel:
             raise CallError("malformed reply: no choices", retryable=True)
         message = choices[0].get("message")
         text = message.get("content") if isinstance(message, dict) else None
+        if text is None and isinstance(message, dict) and isinstance(message.get("refusal"), str):
+            text = message["refusal"]  # a structured-output refusal: its text is the answer, unreadable as scores
         reason = choices[0].get("finish_reason")
         if reason == "content_filter":
             raise CallError("the provider's content filter withheld the answer", retryable=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from lion import atomic
-from lion.judging import PairItem, judge_pairs
+from lion.judging import PairItem, bias_stats, describe_bias, judge_pairs
 from lion.llm.dispatch import Failed
 from lion.records import Instruction, Response, write_jsonl
 from lion.stages.answers import failure_record, student_answers, teacher_answers
@@ -45,9 +45,10 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
     items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
-    verdicts = judge_pairs(
-        ctx.roles.referee, "referee", items, ctx.cfg.referee.parse_retries, f"iter {k} discrimination: referee"
-    )
+    judged = judge_pairs(ctx.roles.referee, "referee", items, ctx.cfg.referee, f"iter {k} discrimination: referee")
+    for note in judged.notes:
+        ctx.say(f"  note: {note}")
+    verdicts = judged.verdicts
     judgements, records = [], []
     for v in verdicts:
         judgements.append(
@@ -76,5 +77,8 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
         "failed": len(failed),
         "mean_d": sum(r.d for r in records) / len(records) if records else None,
     }
+    bias = {"mode": judged.mode, "asked_again": judged.asked_again, **bias_stats(verdicts, ctx.cfg.loop.tau)}
+    atomic.write_json(out / "bias.json", bias)
+    ctx.say(describe_bias(bias, "referee"))
     atomic.write_json(out / "stats.json", stats)
     return stats
