@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from lion.judging import ScoreParseError, Verdict, bias_stats, parse_json_verdict, parse_scores
+from lion.judging import (
+    ScoreParseError,
+    Verdict,
+    bias_stats,
+    parse_json_verdict,
+    parse_scores,
+)
 
 WHY = "Assistant 1 answers correctly and concisely. Assistant 2 misses the point."
 ERROR = ScoreParseError

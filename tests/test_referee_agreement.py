@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
-from referee_agreement import agreement  # noqa: E402
+from referee_agreement import agreement
 
 
 def test_swap_and_average_agrees_with_the_fair_split_more_often_than_one_order():

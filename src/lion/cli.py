@@ -176,6 +176,7 @@ def arena_serve(
     retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with a 429")] = 1.0,
     hang: Annotated[float, typer.Option(help="seconds a hung request is held before it is dropped")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the fault draw")] = 0,
+    structured: Annotated[bool, typer.Option(help="serve JSON-schema replies; --no-structured refuses them")] = True,
     api_key_env: Annotated[str | None, typer.Option(help="environment variable with the key clients must send")] = None,
     config: Annotated[Path | None, typer.Option(help="run config whose arena roles' options to use")] = None,
 ) -> None:
@@ -186,7 +187,7 @@ def arena_serve(
 
     fields = {"latency_s": latency, "fault_rate": fault_rate, "retry_after_s": retry_after, "hang_s": hang,
               "fault_kinds": [k.strip() for k in fault_kinds.split(",") if k.strip()], "seed": seed,
-              "api_key_env": api_key_env, "arena": _arena_roles(config)}
+              "api_key_env": api_key_env, "arena": _arena_roles(config), "structured": structured}
     try:
         options = ServeOptions(**fields)
     except ValidationError as e:

@@ -36,7 +36,9 @@ def build_model(name: str, cfg: RoleConfig, threads: int) -> ChatModel:
     return OpenAIChatModel(name, cfg)
 
 
-def _retry(cfg: RoleConfig) -> Retry:
+def retry_policy(cfg: RoleConfig) -> Retry:
+    """The role's retry settings; only remote calls get a time limit, since a local batch
+    cannot be cut short and retrying it would only queue the same work twice."""
     remote = cfg.backend in ("openai", "azure")
     return Retry(cfg.max_attempts, cfg.backoff_s, cfg.backoff_max_s, cfg.timeout_s if remote else None)
 
@@ -73,7 +75,7 @@ class Roles:
                 models[shared] = build_model(name, rc, cfg.torch_threads())
             roles[name] = Role(
                 name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
-                loop=loop, concurrency=rc.concurrency, retry=_retry(rc), limits=limits[shared],
+                loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared],
                 price=price, ledger=ledger,
             )
         return cls(**roles)

@@ -7,14 +7,17 @@ import socket
 import pytest
 from arena_server import arena_server
 
-from lion.arena import ArenaChatModel
+from lion.arena import ArenaChatModel, seed_set
 from lion.config import ArenaOptions, RoleConfig
 from lion.errors import LionError
+from lion.judging import PairItem, judge_pairs
+from lion.llm.base import Decoding
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, Role
 from lion.llm.openai_compat import OpenAIChatModel, retry_after_seconds
 from lion.llm.pricing import price_of
-from lion.roles import _retry
+from lion.prompts import render
+from lion.roles import retry_policy
 
 
 def teacher_calls(n: int) -> list[Call]:
@@ -25,7 +28,7 @@ def make_role(url: str, cache: ResponseCache, loop, **fields) -> Role:
     rc = RoleConfig(backend="openai", model="arena-teacher", base_url=url, timeout_s=1.0, backoff_s=0.02,
                     backoff_max_s=0.2, max_attempts=8, concurrency=16, **fields)
     return Role("teacher", OpenAIChatModel("teacher", rc), rc.decoding.params(), cache, rc.endpoint(),
-                loop=loop, concurrency=rc.concurrency, retry=_retry(rc), price=price_of(rc))
+                loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), price=price_of(rc))
 
 
 @pytest.fixture
@@ -126,3 +129,23 @@ def test_retry_after_header_forms():
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
     assert retry_after_seconds({}) is None
+
+
+def test_auto_structured_output_falls_back_to_text_where_the_server_refuses_it(tmp_path, loop):
+    teacher = ArenaChatModel("arena-teacher", ArenaOptions())
+    questions = seed_set(6, 0)
+    right = [loop.run_until_complete(teacher.complete([{"role": "user", "content": render("teacher", instruction=q, input=x)}],
+                                                      Decoding(temperature=0))).text for q, x in questions]
+    items = [PairItem(f"p{i}", q, x, a, "I would rather not say.") for i, ((q, x), a) in enumerate(zip(questions, right))]
+    for flags, mode in ((), "json"), (("--no-structured",), "text"):
+        with arena_server(*flags) as server:
+            cache = ResponseCache(tmp_path / f"{mode}.sqlite")
+            rc = RoleConfig(backend="openai", model="arena-referee", base_url=server.url, structured="auto")
+            role = Role("referee", OpenAIChatModel("referee", rc), rc.decoding.params(), cache, rc.endpoint(),
+                        loop=loop, retry=retry_policy(rc))
+            judged = judge_pairs(role, "referee", items, rc, "referee")
+            assert judged.mode == mode and all(v.error is None for v in judged.verdicts)
+            assert bool(judged.notes) == (mode == "text")
+            assert all(v.a_score > v.b_score for v in judged.verdicts)  # a right answer beats an evasion
+            loop.run_until_complete(role.model.aclose())
+            cache.close()

@@ -78,6 +78,9 @@ class ServeOptions(Strict):
     retry_after_s: float = Field(1.0, ge=0, description="the Retry-After sent with a 429")
     hang_s: float = Field(600.0, ge=0, description="how long a hung request is held, then dropped")
     seed: int = Field(0, description="seeds the fault draw")
+    structured: bool = Field(
+        True, description="serve response_format json_schema; off, refuse it as servers without it do"
+    )
     api_key_env: str | None = Field(
         None, description="the environment variable holding the key clients must send"
     )
@@ -356,6 +359,10 @@ async def _parse(arena: _Arena, request: Request) -> _ChatRequest | Response:
         return _error(400, "Streaming is not supported by the arena server.", param="stream")
     if chat.n != 1:
         return _error(400, "Only n=1 is supported by the arena server.", param="n")
+    if chat.response_format and chat.response_format.type != "text" and not arena.options.structured:
+        return _error(
+            400, "response_format is not supported by this server.", param="response_format",
+        )
     if chat.response_format and chat.response_format.type == "json_object":
         return _error(
             400, "response_format type 'json_object' is not supported by the arena server; "
