@@ -139,6 +139,24 @@ def _print_estimate(rows: list, seeds: int, calibrated: bool) -> None:
               "--calibrate RUN_FOLDER uses the lengths measured in an earlier run.")
 
 
+@app.command()
+def dedup(
+    input: Annotated[Path, typer.Argument(help="instruction file: JSON array or JSONL (Alpaca, Self-Instruct, ...)")],
+    out: Annotated[Path, typer.Option(help="where to write the records kept, in the input's format")],
+    against: Annotated[list[Path] | None, typer.Option(help="pool file the input must be new against (repeatable)")] = None,
+    threshold: Annotated[float, typer.Option(help="drop a record whose ROUGE-L is above this")] = 0.7,
+    field: Annotated[str, typer.Option(help="the field holding the text ('turns' files use their first turn)")] = "instruction",
+    dropped: Annotated[Path | None, typer.Option(help="also write the dropped records, with score and nearest")] = None,
+) -> None:
+    """Keep, in order, the records of INPUT that are novel against the pool and each other."""
+    from lion.dedup import dedup as run_dedup
+
+    r = run_dedup(input, against or [], out, threshold, field, dropped)
+    total = r.kept + r.dropped_vs_pool + r.dropped_vs_input
+    print(f"kept {r.kept} of {total}; dropped {r.dropped_vs_pool} too close to the pool and "
+          f"{r.dropped_vs_input} too close to an earlier record (ROUGE-L above {threshold:g}); wrote {out}")
+
+
 arena_app = typer.Typer(no_args_is_help=True, help="The offline arena, for programs outside this one.")
 app.add_typer(arena_app, name="arena")
 

@@ -156,7 +156,14 @@ class LoopConfig(Strict):
         0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"
     )
     tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
-    rouge_threshold: float = Field(0.7, gt=0, le=1)
+    rouge_threshold: float = Field(
+        0.7, gt=0, le=1, description="a new instruction is dropped when its ROUGE-L to the pool is above this"
+    )
+    guard: list[str] = Field(
+        default_factory=list,
+        description="evaluation question files (JSON/JSONL: instruction or turns) no new instruction may resemble",
+    )
+    guard_threshold: float = Field(0.7, gt=0, le=1, description="ROUGE-L above which the guard drops an instruction")
     max_attempts_factor: float = Field(
         4.0, ge=1, description="generator calls allowed per wanted instruction before giving up"
     )

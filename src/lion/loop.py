@@ -19,7 +19,8 @@ from lion.run import RunFolder
 from lion.seeds import load_seeds
 from lion.stages.context import Context
 from lion.stages.discrimination import SplitRecord, run_discrimination
-from lion.stages.generation import run_generation
+from lion.similarity import NoveltyIndex
+from lion.stages.generation import guard_index, run_generation
 from lion.stages.imitation import run_imitation
 
 
@@ -136,6 +137,7 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
     # check the input before the run folder is made, so bad input leaves nothing behind
     check_train_config(cfg.student.train)
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
+    guard = guard_index(cfg.loop.guard)
     check_endpoints(cfg)
     run.lock()
     try:
@@ -148,7 +150,7 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
         try:
             roles = Roles.from_config(cfg, cache)
             try:
-                return _iterate(Context(cfg, run, cache, roles, say), seeds)
+                return _iterate(Context(cfg, run, cache, roles, say), seeds, guard)
             finally:
                 roles.close()
         finally:
@@ -165,7 +167,7 @@ def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
     ctx.run.mark_done(name)
 
 
-def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None) -> dict:
+def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: NoveltyIndex | None) -> dict:
     cfg, run = ctx.cfg, ctx.run
     _step(ctx, "setup", lambda: _setup(ctx, *seeds))
     heldout = _heldout(ctx)
@@ -188,7 +190,7 @@ def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None) -> dict:
 
         def generate() -> None:
             split = read_jsonl(run.iteration_dir(k) / "discrimination" / "split.jsonl", SplitRecord)
-            new, _ = run_generation(ctx, k, cache_pool, split, heldout_ids)
+            new, _ = run_generation(ctx, k, cache_pool, split, heldout_ids, guard)
             write_jsonl(run.pools_dir(k) / "train.jsonl", new)  # X_A is replaced ...
             write_jsonl(run.pools_dir(k) / "cache.jsonl", cache_pool + new)  # ... X_B is extended
 

@@ -62,13 +62,14 @@ def _jsonl(text: str, path: Path) -> Iterator[tuple[int, Any]]:
             raise LionError(f"{path}, line {lineno}: invalid JSON ({e.msg}).") from None
 
 
-def _read_records(path: Path) -> Iterator[tuple[int, Any]]:
+def read_records(path: Path, what: str = "seed file") -> Iterator[tuple[int, Any]]:
+    """(line, record) of a JSON array or JSONL file; `what` names the file in refusals."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise LionError(f"{path}: seed file not found.") from None
+        raise LionError(f"{path}: {what} not found.") from None
     except IsADirectoryError:
-        raise LionError(f"{path}: is a folder, not a seed file.") from None
+        raise LionError(f"{path}: is a folder, not a {what}.") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -79,6 +80,22 @@ def _read_records(path: Path) -> Iterator[tuple[int, Any]]:
     if text.lstrip().startswith("["):
         return _json_array(text, path)
     return _jsonl(text, path)
+
+
+def record_text(rec: Any, name: str, where: str) -> str:
+    """A record's text field; question files (Vicuna, MT-bench) hold theirs as `turns`, whose
+    first turn is the question."""
+    if not isinstance(rec, dict):
+        raise LionError(f"{where}: expected a JSON object, got {type(rec).__name__}.")
+    turns = rec.get("turns")
+    if name not in rec and isinstance(turns, list) and turns and isinstance(turns[0], str):
+        return turns[0]
+    return _field(rec, name, where, required=True)
+
+
+def read_texts(path: Path, name: str, what: str = "file") -> list[tuple[int, str]]:
+    """(line, text) of every record of an instruction or question file."""
+    return [(line, record_text(rec, name, f"{path}, line {line}")) for line, rec in read_records(Path(path), what)]
 
 
 def _field(rec: dict, name: str, where: str, required: bool) -> str:
@@ -127,7 +144,7 @@ def load_seed_file(path: Path, cfg: DataConfig) -> list[Instruction]:
     path = Path(path)
     items = [
         _to_instruction(rec, f"{path}, line {line}", cfg, cfg.format)
-        for line, rec in _read_records(path)
+        for line, rec in read_records(path)
     ]
     if not items:
         raise LionError(f"{path}: the file holds no records.")

@@ -12,6 +12,7 @@ import math
 import random
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -19,7 +20,8 @@ from lion import atomic
 from lion.llm.dispatch import Call, Failed
 from lion.prompts import render
 from lion.records import Instruction, write_jsonl
-from lion.similarity import NoveltyPool
+from lion.seeds import read_texts
+from lion.similarity import NoveltyIndex
 from lion.stages.context import Context
 from lion.stages.discrimination import SplitRecord
 
@@ -71,6 +73,17 @@ class Side:
         return min(self.quota - len(self.kept), self.budget - self.used)
 
 
+def guard_index(files: list[str]) -> NoveltyIndex | None:
+    """Every question of the `loop.guard` files (evaluation sets no new instruction may
+    resemble: a contamination guard), or None when there are none."""
+    if not files:
+        return None
+    index = NoveltyIndex()
+    for path in files:
+        index.add_many([(f"{Path(path).name}, line {line}", text) for line, text in read_texts(Path(path), "instruction", "guard file")])
+    return index
+
+
 def _quotas(n: int, hard_share: float, n_hard: int, n_easy: int) -> tuple[int, int, str | None]:
     want_hard = round(n * hard_share)
     want_easy = n - want_hard
@@ -89,6 +102,7 @@ def run_generation(
     cache_pool: list[Instruction],
     split: list[SplitRecord],
     heldout_ids: set[str],
+    guard: NoveltyIndex | None = None,
 ) -> tuple[list[Instruction], dict]:
     loop = ctx.cfg.loop
     by_id = {it.id: it for it in cache_pool}
@@ -101,9 +115,8 @@ def run_generation(
         "hard": Side("hard", hard, q_hard, math.ceil(q_hard * loop.max_attempts_factor)),
         "easy": Side("easy", easy, q_easy, math.ceil(q_easy * loop.max_attempts_factor)),
     }
-    pool = NoveltyPool()
-    for it in cache_pool:
-        pool.add(it.id, it.instruction)
+    pool = NoveltyIndex()
+    pool.add_many([(it.id, it.instruction) for it in cache_pool])
     known = set(by_id)
     candidates: list[Candidate] = []
     rounds = 0
@@ -142,10 +155,14 @@ def run_generation(
             if new.id in known:
                 cand.reason = "already in the pool"
                 continue
-            score, nearest = pool.nearest(text)
-            cand.rouge, cand.nearest = score, nearest
+            score, item = pool.nearest(text)
+            cand.rouge, cand.nearest = score, pool.key(item) if item is not None else None
             if score > loop.rouge_threshold:
                 cand.reason = "too similar to a pool instruction"
+                continue
+            hit = guard.above(text, loop.guard_threshold) if guard is not None else None
+            if hit is not None:
+                cand.reason = f"resembles an evaluation question ({guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
                 continue
             cand.kept, cand.reason = True, None
             s.kept.append(new)
