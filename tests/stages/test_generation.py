@@ -1,3 +1,5 @@
+import json
+
 from lion.arena import seed_set
 from lion.records import Instruction
 from lion.similarity import rouge_l
@@ -58,3 +60,20 @@ def test_generation_gives_up_after_bounded_attempts(make_ctx):
     new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
     assert len(new) <= 10 and stats["generated"] == 20
     assert any("ran out of attempts" in n or "of 5 after 10 attempts" in n for n in stats["notes"])
+
+
+def test_the_guard_keeps_new_instructions_away_from_evaluation_questions(make_ctx, tmp_path):
+    from lion.arena import heldout_set
+    from lion.stages.generation import guard_index
+
+    questions = tmp_path / "eval.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": i, "turns": [h["instruction"]]}) + "\n"
+                                 for i, h in enumerate(heldout_set(300, 5))))
+    ctx = make_ctx("loop.new_per_iteration=30")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set(), guard=guard_index([str(questions)]))
+    guarded = {why: n for why, n in stats["dropped"].items() if why.startswith("resembles an evaluation question")}
+    assert guarded, stats["dropped"]  # the arena writes questions like the held-out ones
+    texts = [json.loads(line)["turns"][0] for line in questions.read_text().splitlines()]
+    for it in new:
+        assert max(rouge_l(it.instruction, q) for q in texts) <= 0.7
