@@ -117,26 +117,28 @@ class _Segment:
         rest = unique // count
         self.lens = (rest % span).astype(np.int32)
         self.ptr = np.searchsorted(rest // span, np.arange(vocab + 1))
+        self._ptr = self.ptr.tolist()  # Python ints: read once per query token, faster than numpy scalars
 
     @property
     def size(self) -> int:
         return self.hi - self.lo
 
     def df(self, tid: int) -> int:
-        return int(self.ptr[tid + 1] - self.ptr[tid]) if tid + 1 < len(self.ptr) else 0
+        ptr = self._ptr
+        return ptr[tid + 1] - ptr[tid] if tid + 1 < len(ptr) else 0
 
     def prefix_items(self, known: Counter, m: int, threshold: float) -> np.ndarray:
         """The items that can score above `threshold`: for each length n, those holding one of
         the text's size - need(n) + 1 rarest tokens (the others share too few tokens)."""
         n_lo, needs = _needs(m, threshold)
-        held = sorted((self.df(tid), tid) for tid in known if self.df(tid))
+        held = sorted((df, tid) for tid in known if (df := self.df(tid)))
         size = sum(known[tid] for _, tid in held)
-        found, rarer = [], 0
+        found, rarer, ptr = [], 0, self._ptr
         for _, tid in held:
             lengths = bisect.bisect_right(needs, size - rarer)  # n_lo .. n_lo + lengths - 1 qualify
             if lengths == 0:
                 break
-            a, b = self.ptr[tid], self.ptr[tid + 1]
+            a, b = ptr[tid], ptr[tid + 1]
             lens = self.lens[a:b]
             i0 = a + np.searchsorted(lens, n_lo, "left")
             i1 = a + np.searchsorted(lens, n_lo + lengths - 1, "right")
@@ -151,7 +153,7 @@ class _Segment:
         held, shared = [], []
         for tid, count in known.items():
             if self.df(tid):
-                a, b = self.ptr[tid], self.ptr[tid + 1]
+                a, b = self._ptr[tid], self._ptr[tid + 1]
                 held.append(self.items[a:b])
                 shared.append(np.minimum(self.counts[a:b], count))
         if not held:
@@ -179,6 +181,7 @@ class NoveltyIndex:
         self._flat = array("i")  # every item's token ids, one after another
         self._starts = array("q", [0])
         self._segments: list[_Segment] = []
+        self._in_text = np.zeros(0, dtype=np.int32)  # scratch: 1 for the tokens of the text at hand
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -265,13 +268,19 @@ class NoveltyIndex:
         if len(items) == 0:
             return np.zeros(0, dtype=bool)
         starts = np.frombuffer(self._starts, dtype=np.int64)
-        first, lengths = starts[items], starts[items + 1] - starts[items]
+        first = starts[items]
+        lengths = (starts[items + 1] - first).astype(np.int32)
         ends = np.cumsum(lengths)
+        if ends[-1] == 0:
+            return np.zeros(len(items), dtype=bool)
         positions = np.repeat(first - (ends - lengths), lengths) + np.arange(ends[-1])
-        in_text = np.zeros(len(self._vocab), dtype=np.int32)
-        in_text[list(known)] = 1
-        hits = in_text[np.frombuffer(self._flat, dtype=np.int32)[positions]]
-        shared = np.add.reduceat(hits, ends - lengths) if ends[-1] else np.zeros(len(items), dtype=np.int32)
+        if len(self._in_text) < len(self._vocab):
+            self._in_text = np.zeros(2 * len(self._vocab), dtype=np.int32)
+        tids = list(known)
+        self._in_text[tids] = 1  # set for this text only, cleared below
+        hits = self._in_text[np.frombuffer(self._flat, dtype=np.int32)[positions]]
+        self._in_text[tids] = 0
+        shared = np.add.reduceat(hits, ends - lengths)
         shared[lengths == 0] = 0
         return _fmeasures(np.minimum(np.minimum(shared, lengths), m), m, lengths) > threshold
 
