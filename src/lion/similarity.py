@@ -15,7 +15,9 @@ never change the answer:
     above t": an item of length n can only score above t with an LCS of at least `need(n)`,
     so it shares `need(n)` of the text's tokens and must hold one of the text's
     m - need(n) + 1 rarest tokens (prefix filtering through an inverted index kept per item
-    length); lengths where even a full match cannot pass t are skipped;
+    length); lengths where even a full match cannot pass t are skipped; the items left are
+    bounded once more by how many of their own tokens occur in the text at all, and only
+    those that could still pass t are scored;
   - `nearest(text)` answers exactly, however low the best score: items are scored in order of
     falling upper bound (their shared tokens, counted with multiplicity, through the inverted
     index), and the search stops when no remaining bound can beat the best score found.
