@@ -170,9 +170,8 @@ class NoveltyIndex:
     A candidate is novel when its highest ROUGE-L against the pool is not above the threshold;
     the reference implementations reject only scores strictly above it (0.7 by default).
 
-    Items live in immutable segments (inverted indexes) and a short tail that is compared in
-    full; a full tail becomes a segment, and segments of similar size merge, so adding one item
-    at a time costs little and every query reads a few segments.
+    Items live in at most two immutable segments (inverted indexes) and a short tail that is
+    compared in full, so adding one item at a time costs little and a query reads little.
     """
 
     def __init__(self) -> None:
@@ -217,12 +216,14 @@ class NoveltyIndex:
         self._starts.append(len(self._flat))
 
     def _seal(self) -> None:
-        """Index the tail as a segment, then merge segments of similar size (amortised log n)."""
-        lo = self._indexed
-        self._segments.append(self._segment(lo, len(self._keys)))
-        while len(self._segments) > 1 and self._segments[-2].size <= 2 * self._segments[-1].size:
-            last = self._segments.pop()
-            self._segments[-1] = self._segment(self._segments[-1].lo, last.hi)
+        """Index the tail. There are at most two segments, a base and the recent items: the
+        recent one is rebuilt with the tail, and joins the base once it holds a fifth of all."""
+        end = len(self._keys)
+        lo = self._segments.pop().lo if len(self._segments) == 2 else self._indexed
+        if self._segments and 4 * (end - lo) > self._segments[0].size:
+            self._segments[0] = self._segment(self._segments[0].lo, end)
+        else:
+            self._segments.append(self._segment(lo, end))
 
     def _segment(self, lo: int, hi: int) -> _Segment:
         return _Segment(lo, hi, np.frombuffer(self._flat, dtype=np.int32), np.frombuffer(self._starts, dtype=np.int64),
