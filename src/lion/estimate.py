@@ -55,22 +55,9 @@ def measured_completion_tokens(run_folder: Path) -> dict[str, float]:
     """Mean completion tokens per role in an earlier run's cache."""
     cache = ResponseCache(Path(run_folder) / "cache.sqlite")
     try:
-        return {
-            u["role"]: u["completion_tokens"] / u["calls"]
-            for u in _by_role(cache.usage())
-            if u["calls"]
-        }
+        return {role: u["completion_tokens"] / u["calls"] for role, u in cache.spend()["by_role"].items() if u["calls"]}
     finally:
         cache.close()
-
-
-def _by_role(rows: list[dict]) -> list[dict]:
-    roles: dict[str, dict] = {}
-    for r in rows:
-        acc = roles.setdefault(r["role"], {"role": r["role"], "calls": 0, "completion_tokens": 0})
-        acc["calls"] += r["calls"]
-        acc["completion_tokens"] += r["completion_tokens"]
-    return list(roles.values())
 
 
 def _comparison_tokens(prompt: str, rc: RoleConfig, items: list[Instruction]) -> float:

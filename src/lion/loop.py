@@ -12,14 +12,14 @@ from pathlib import Path
 from lion import atomic
 from lion.config import RunConfig
 from lion.evaluation import HeldoutItem, build_heldout, evaluate_heldout
-from lion.llm.cache import ResponseCache
+from lion.llm.cache import ResponseCache, add_usage
 from lion.records import Instruction, read_jsonl, write_jsonl
 from lion.roles import Roles, check_endpoints, shared_model_warning
 from lion.run import RunFolder
 from lion.seeds import load_seeds
+from lion.similarity import NoveltyIndex
 from lion.stages.context import Context
 from lion.stages.discrimination import SplitRecord, run_discrimination
-from lion.similarity import NoveltyIndex
 from lion.stages.generation import guard_index, run_generation
 from lion.stages.imitation import run_imitation
 
@@ -49,28 +49,9 @@ def _load_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def _add(into: dict, row: dict) -> None:
-    for field in ("calls", "prompt_tokens", "completion_tokens"):
-        into[field] = into.get(field, 0) + row[field]
-    known = into.get("cost_usd", 0.0) is not None and row["cost_usd"] is not None
-    into["cost_usd"] = round(into.get("cost_usd", 0.0) + row["cost_usd"], 6) if known else None
-
-
-def spend(cache: ResponseCache) -> dict:
-    """LLM calls, tokens and dollars per role, per step and in all; None where a price is unknown."""
-    by_role: dict[str, dict] = {}
-    by_step: dict[str, dict] = {}
-    total: dict = {}
-    for row in cache.usage():
-        _add(by_role.setdefault(row["role"], {}), row)
-        _add(by_step.setdefault(row["stage"], {}), row)
-        _add(total, row)
-    return {"total": total, "by_role": by_role, "by_step": by_step}
-
-
 def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> dict:
     """Rebuild summary.json from the step outputs and the cache, so it is right after any resume."""
-    usage = spend(cache)
+    usage = cache.spend()
     summary = {"before": _load_json(run.root / "heldout" / "before.json"), "iterations": [], "spend": usage}
     for k in range(1, iterations + 1):
         d = run.iteration_dir(k)
@@ -108,7 +89,7 @@ def _iteration_spend(by_step: dict[str, dict], k: int) -> dict:
     out: dict = {}
     for step, row in by_step.items():
         if step.startswith(f"{k}."):
-            _add(out, row)
+            add_usage(out, row)
     return out
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, phrases, seed_set
 from lion.config import ArenaOptions
+from lion.judging import VERDICT_SCHEMA, PairItem, comparison_messages
 from lion.llm.base import Completion, Decoding, Message, Usage
 from lion.prompts import render, template
 from lion.stages.generation import output_problem
@@ -19,16 +20,6 @@ from lion.stages.generation import output_problem
 SCORES = re.compile(r"Assistant 1 score: (\d+)\nAssistant 2 score: (\d+)\s*$")
 CLEAN = ArenaOptions(position_bias=0.0, noise=0.0, malformed_rate=0.0)
 # the verdict schema the judging code sends for structured output, serialized as it serializes it
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "explanation": {"type": "string"},
-        "assistant_1_score": {"type": "number"},
-        "assistant_2_score": {"type": "number"},
-    },
-    "required": ["explanation", "assistant_1_score", "assistant_2_score"],
-    "additionalProperties": False,
-}
 SCHEMA = json.dumps(VERDICT_SCHEMA, sort_keys=True)
 
 
@@ -47,10 +38,8 @@ def ask(
 def review_prompt(
     instruction: str, answer_1: str, answer_2: str, input: str = "", name: str = "referee"
 ) -> str:
-    fields = {"instruction": instruction, "input": input, "answer_1": answer_1, "answer_2": answer_2}
-    if "{closing}" in template(name):  # templates whose closing sentence depends on the reply format
-        fields["closing"] = template(f"{name}_closing_text").rstrip("\n")
-    return render(name, **fields)
+    item = PairItem("", instruction, input, answer_1, answer_2)
+    return comparison_messages(name, "text", item, answer_1, answer_2)[-1]["content"]
 
 
 def test_unknown_model_names_are_refused_by_name():

@@ -20,22 +20,13 @@ from lion.arena.chat import ArenaChatModel
 from lion.cli import app
 from lion.config import ArenaOptions
 from lion.errors import LionError
+from lion.judging import VERDICT_SCHEMA, PairItem, comparison_messages
 from lion.llm.base import Decoding, Message
-from lion.prompts import render, template
+from lion.prompts import render
 
 TEACHER_PROMPT = render("teacher", instruction="What is the capital of Peru?", input="")
 REFEREE_OPTIONS = ArenaOptions(position_bias=3.0, noise=0.0, malformed_rate=0.0)
 MIXED_KINDS = "429,500,truncated,malformed"
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "explanation": {"type": "string"},
-        "assistant_1_score": {"type": "number"},
-        "assistant_2_score": {"type": "number"},
-    },
-    "required": ["explanation", "assistant_1_score", "assistant_2_score"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +57,8 @@ def ask(client: openai.OpenAI, content: str | list, model: str = "arena-teacher"
 
 
 def referee_prompt(answer_1: str, answer_2: str) -> str:
-    fields = {"instruction": "What is the capital of Peru?", "input": "", "answer_1": answer_1, "answer_2": answer_2}
-    if "{closing}" in template("referee"):  # templates whose closing sentence depends on the reply format
-        fields["closing"] = template("referee_closing_text").rstrip("\n")
-    return render("referee", **fields)
+    item = PairItem("", "What is the capital of Peru?", "", answer_1, answer_2)
+    return comparison_messages("referee", "text", item, answer_1, answer_2)[-1]["content"]
 
 
 def in_process(model: str, options: ArenaOptions, prompt: str, decoding: Decoding, sample: int):

@@ -93,5 +93,24 @@ class ResponseCache:
             for r, s, n, p, c, cost, unknown in rows
         ]
 
+    def spend(self) -> dict:
+        """LLM calls, tokens and dollars per role, per step and in all; None where a price is unknown."""
+        by_role: dict[str, dict] = {}
+        by_step: dict[str, dict] = {}
+        total: dict = {}
+        for row in self.usage():
+            add_usage(by_role.setdefault(row["role"], {}), row)
+            add_usage(by_step.setdefault(row["stage"], {}), row)
+            add_usage(total, row)
+        return {"total": total, "by_role": by_role, "by_step": by_step}
+
     def close(self) -> None:
         self._db.close()
+
+
+def add_usage(into: dict, row: dict) -> None:
+    """Add a `usage()` row to a running total; the cost stays None once any price is unknown."""
+    for name in ("calls", "prompt_tokens", "completion_tokens"):
+        into[name] = into.get(name, 0) + row[name]
+    known = into.get("cost_usd", 0.0) is not None and row["cost_usd"] is not None
+    into["cost_usd"] = round(into.get("cost_usd", 0.0) + row["cost_usd"], 6) if known else None

@@ -22,7 +22,7 @@ import asyncio
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -148,14 +148,8 @@ class Retry:
 class RoleStats:
     """What this process's calls of one role did; the cache holds the run's totals."""
 
-    fresh: int = 0
-    cached: int = 0
+    fresh: int = 0  # answers fetched (not from the cache)
     retries: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    retry_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
@@ -243,11 +237,9 @@ class Role:
 
     def _note_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
-        error = state.outcome.exception() if state.outcome else None
-        reason = getattr(error, "reason", type(error).__name__)
-        self.stats.retry_reasons[reason[:60]] = self.stats.retry_reasons.get(reason[:60], 0) + 1
 
-    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt_tokens: int, stop: dict) -> Completion:
+    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt_tokens: int, stop: dict) -> tuple[Completion, float]:
+        """One try: the answer and what it cost."""
         if stop:
             raise _Stop
         async with sem:
@@ -266,7 +258,7 @@ class Role:
                 except asyncio.TimeoutError:
                     raise CallError(f"timed out after {self.retry.timeout_s:g} s", retryable=True) from None
                 actual = self._cost(out)
-                return out
+                return out, actual
             finally:
                 self.ledger.settle(worst, actual)
 
@@ -276,7 +268,6 @@ class Role:
     async def _one(self, call: Call, key: str, sem: asyncio.Semaphore, stop: dict, advance: Callable) -> Result | None:
         hit = self.cache.get(key)
         if hit is not None:
-            self.stats.cached += 1
             advance(1)
             return hit
         prompt_tokens = sum(estimate_tokens(m["content"]) for m in call.messages)
@@ -292,22 +283,17 @@ class Role:
             async for attempt in retrying:
                 attempts = attempt.retry_state.attempt_number
                 with attempt:
-                    out = await self._attempt(call, sem, prompt_tokens, stop)
+                    out, cost = await self._attempt(call, sem, prompt_tokens, stop)
         except _Stop:
             return None
         except CallError as e:
             if e.fatal:
                 stop.setdefault("fatal", e)
                 return None
-            self.stats.failed += 1
             advance(1)
             return Failed(e.reason, attempts, e.retryable)
-        cost = self._cost(out)
         self.cache.put(key, self.model.name, out, role=self.name, stage=self.stage, cost_usd=cost if self.price else None)
         self.stats.fresh += 1
-        self.stats.prompt_tokens += out.usage.prompt_tokens
-        self.stats.completion_tokens += out.usage.completion_tokens
-        self.stats.cost_usd += cost
         advance(1, info=self._spend_info())
         return out
 

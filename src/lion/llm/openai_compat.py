@@ -16,7 +16,6 @@ import re
 import time
 
 import openai
-from pydantic import ValidationError
 
 from lion.config import RoleConfig
 from lion.errors import LionError
@@ -109,8 +108,8 @@ class OpenAIChatModel:
             reply = await self._client.post("/chat/completions", body=args, cast_to=dict)
         except openai.APIError as e:
             raise self._classify(e) from None
-        except (json.JSONDecodeError, ValidationError) as e:
-            raise CallError(f"malformed reply: {type(e).__name__}", retryable=True) from None
+        except json.JSONDecodeError:
+            raise CallError("malformed reply: not JSON", retryable=True) from None
         return self._completion(reply, messages)
 
     def _completion(self, reply: object, messages: list[Message]) -> Completion:
@@ -143,8 +142,6 @@ class OpenAIChatModel:
             cause = e.__cause__ or e.__context__
             detail = f": {type(cause).__name__}" if cause is not None else ""
             return CallError(f"connection failed{detail}", retryable=True)
-        if isinstance(e, openai.APIResponseValidationError):
-            return CallError("malformed reply", retryable=True)
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
             message = self.redact(_server_message(e))
