@@ -94,16 +94,11 @@ def build(kind: str, pool_size: int, n_candidates: int, seed: int) -> tuple[list
     return pool, candidates
 
 
-def ours(pool: list[str], candidates: list[str], threshold: float) -> tuple[float, list[bool]]:
+def ours(pool: list[str], candidates: list[str], threshold: float, workers: int) -> tuple[float, list[bool]]:
     start = time.perf_counter()
-    index = NoveltyIndex()
+    index = NoveltyIndex(workers)
     index.add_many([(str(i), text) for i, text in enumerate(pool)])
-    decisions = []
-    for j, text in enumerate(candidates):
-        hit = index.above(text, threshold)
-        if hit is None:
-            index.add(f"c{j}", text)
-        decisions.append(hit is None)
+    decisions = [hit is None for hit in index.novel([(f"c{j}", text) for j, text in enumerate(candidates)], threshold)]
     return time.perf_counter() - start, decisions
 
 
@@ -133,10 +128,11 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=3, help="candidates the baseline is timed on")
     ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="threads our filter computes LCS with")
     args = ap.parse_args()
     for kind in ("mixed", "templates"):
         pool, candidates = build(kind, args.pool, args.candidates, args.seed)
-        wall, decisions = ours(pool, candidates, args.threshold)
+        wall, decisions = ours(pool, candidates, args.threshold, args.workers)
         per_candidate, reference = official(pool, candidates, args.sample, args.threshold)
         assert decisions[: args.sample] == reference, "decisions differ from the reference on the sample"
         baseline = per_candidate * len(candidates)

@@ -26,7 +26,7 @@ INPUT = [
 def test_keeps_novel_records_in_order_in_the_input_format(tmp_path):
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
     (tmp_path / "new.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in INPUT) + "\n]\n")  # record i on line i + 2
-    r = lion("dedup", "new.json", "--against", "pool.jsonl", "--out", "kept.json", "--dropped", "dropped.jsonl", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "new.json", "--against", "pool.jsonl", "--out", "kept.json", "--dropped", "dropped.jsonl", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "kept 2 of 4; dropped 1 too close to the pool and 1 too close to an earlier record" in r.stdout
     assert json.loads((tmp_path / "kept.json").read_text()) == [INPUT[1], INPUT[3]]
@@ -37,7 +37,7 @@ def test_keeps_novel_records_in_order_in_the_input_format(tmp_path):
 
 def test_jsonl_stays_jsonl_and_a_lower_threshold_drops_more(tmp_path):
     (tmp_path / "new.jsonl").write_text("".join(json.dumps(r) + "\n" for r in INPUT))
-    r = lion("dedup", "new.jsonl", "--out", "kept.jsonl", "--threshold", "0.2", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "new.jsonl", "--out", "kept.jsonl", "--threshold", "0.2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     kept = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
     assert kept[0] == INPUT[0] and len(kept) < 4
@@ -45,10 +45,10 @@ def test_jsonl_stays_jsonl_and_a_lower_threshold_drops_more(tmp_path):
 
 def test_bad_input_gets_one_sentence(tmp_path):
     (tmp_path / "new.jsonl").write_text('{"instruction": "ok then"}\n{"prompt": "no instruction"}\n')
-    r = lion("dedup", "new.jsonl", "--out", "kept.jsonl", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "new.jsonl", "--out", "kept.jsonl", cwd=tmp_path)
     assert r.returncode == 2 and "new.jsonl, line 2: the record has no 'instruction' field." in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "kept.jsonl").exists()
-    r = lion("dedup", "new.jsonl", "--out", "kept.jsonl", "--threshold", "1.5", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "new.jsonl", "--out", "kept.jsonl", "--threshold", "1.5", cwd=tmp_path)
     assert r.returncode == 2 and "--threshold 1.5: must be above 0 and at most 1." in r.stderr
-    r = lion("dedup", "missing.jsonl", "--out", "kept.jsonl", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "missing.jsonl", "--out", "kept.jsonl", cwd=tmp_path)
     assert r.returncode == 2 and "missing.jsonl: input file not found." in r.stderr

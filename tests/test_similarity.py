@@ -1,13 +1,15 @@
 """ROUGE-L and the novelty index: bit-identical to `rouge_score`, and exact against brute force."""
 
+import itertools
 import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rapidfuzz.distance import LCSseq
 
-from lion.similarity import NoveltyIndex, fmeasure, rouge_l, tokenize
+from lion.similarity import NoveltyIndex, _Needs, fmeasure, rouge_l, tokenize
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent: the shared data sets sit beside the clone")
@@ -141,6 +143,65 @@ def test_keep_and_drop_decisions_match_the_official_loop_on_a_growing_pool():
         got.append((keep, score))
     assert got == want
     assert 20 < sum(not k for k, _ in want) < len(want) - 20  # both decisions are exercised
+    batch = NoveltyIndex()
+    batch.add_many([(f"seed {i}", s) for i, s in enumerate(seeds)])
+    hits = batch.novel([(f"new {i}", c) for i, c in enumerate(candidates)], 0.7)
+    assert [(h is None, score if h is None else h[0]) for h, (_, score) in zip(hits, want)] == want
+
+
+def test_tokenizing_many_texts_at_once_tokenizes_each_as_tokenize_does():
+    rng = random.Random(5)
+    words = ["Write", "İstanbul", "ΟΔΟΣ", "naïve", "数据", "🙂", "x\x00y", "Kelvin\u212a", "a-b", "42", "", "\n"]
+    texts = ["", "\x00", "ΣΑΣ'", *(" ".join(rng.choice(words) for _ in range(rng.randint(0, 9))) for _ in range(300))]
+    index = NoveltyIndex()
+    ids, starts = index._tokens(texts, learn=True)
+    word = {i: w.decode() for w, i in index._vocab.items()}
+    got = [[word[i] for i in ids[a:b]] for a, b in itertools.pairwise(starts)]
+    assert got == [tokenize(t) for t in texts]
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.71, 1.0])
+def test_least_lcs_of_every_length_pair_is_found_with_the_fmeasure_itself(threshold):
+    lengths = np.array([0, 1, 2, 3, 5, 7, 10, 13, 20, 33, 60])
+    needs = _Needs(lengths, threshold)
+    for m in lengths.tolist():
+        r = needs.row(np.array([m]))
+        passing = {n: min(k for k in range(1, min(m, n) + 1) if fmeasure(k, m, n) > threshold)
+                   for n in range(1, 8 * m + 10) if fmeasure(min(m, n), m, n) > threshold}
+        if not passing:
+            assert needs.n_lo[r][0] > needs.n_hi[r][0]
+            continue
+        assert (needs.n_lo[r][0], needs.n_hi[r][0]) == (min(passing), max(passing))
+        assert needs.need(np.repeat(r, len(passing)), np.array(list(passing))).tolist() == list(passing.values())
+        for v in range(m + 4):
+            assert needs.reach(r, np.array([v]))[0] == sum(need <= v for need in passing.values())
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_deciding_a_batch_equals_one_lookup_after_another(threshold):
+    rng = random.Random(int(threshold * 10))
+    vocab = [f"w{i}" for i in range(200)] + ["the", "a", "of", "write", "list"] * 30
+    pool = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 14))) for _ in range(1500)]
+    batch = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 14))) for _ in range(300)]
+    batch += [t + " new" * rng.randint(0, 2) for t in rng.sample(batch, 60)]  # close to texts of the batch
+    batch += rng.sample(pool, 20) + ["", "unseen words only", "unseen words only"] + ["z " * 300]
+    rng.shuffle(batch)
+    one_by_one, together = NoveltyIndex(), NoveltyIndex()
+    one_by_one.add_many([(str(i), t) for i, t in enumerate(pool[:1000])])
+    together.add_many([(str(i), t) for i, t in enumerate(pool[:1000])])
+    for i, t in enumerate(pool[1000:]):  # a tail not yet indexed
+        one_by_one.add(str(1000 + i), t)
+        together.add(str(1000 + i), t)
+    want = []
+    for j, text in enumerate(batch):
+        hit = one_by_one.above(text, threshold)
+        if hit is None:
+            one_by_one.add(f"b{j}", text)
+        want.append(hit)
+    assert together.novel([(f"b{j}", t) for j, t in enumerate(batch)], threshold) == want
+    assert [together.key(i) for i in range(len(together))] == [one_by_one.key(i) for i in range(len(one_by_one))]
+    assert 0 < sum(h is None for h in want) < len(want)
+    assert any(h is not None and h[1] >= len(pool) for h in want)  # some are too close to texts of the batch
 
 
 def test_the_index_finds_the_exact_best_and_its_earliest_item():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -147,11 +148,12 @@ def dedup(
     threshold: Annotated[float, typer.Option(help="drop a record whose ROUGE-L is above this")] = 0.7,
     field: Annotated[str, typer.Option(help="the field holding the text ('turns' files use their first turn)")] = "instruction",
     dropped: Annotated[Path | None, typer.Option(help="also write the dropped records, with score and nearest")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="threads that compute LCS (default: all cores)")] = None,
 ) -> None:
     """Keep, in order, the records of INPUT that are novel against the pool and each other."""
     from lion.dedup import dedup as run_dedup
 
-    r = run_dedup(input, against or [], out, threshold, field, dropped)
+    r = run_dedup(input, against or [], out, threshold, field, dropped, threads or os.cpu_count() or 1)
     total = r.kept + r.dropped_vs_pool + r.dropped_vs_input
     print(f"kept {r.kept} of {total}; dropped {r.dropped_vs_pool} too close to the pool and "
           f"{r.dropped_vs_input} too close to an earlier record (ROUGE-L above {threshold:g}); wrote {out}")

@@ -27,29 +27,33 @@ class DedupResult:
     dropped_vs_input: int
 
 
+_CHUNK = 5000  # records decided at once, between updates of the progress bar
+
+
 def dedup(
     source: Path, against: list[Path], out: Path, threshold: float = 0.7, field: str = "instruction",
-    dropped: Path | None = None,
+    dropped: Path | None = None, threads: int = 1,
 ) -> DedupResult:
     if not 0 < threshold <= 1:
         raise LionError(f"--threshold {threshold:g}: must be above 0 and at most 1.")
     records = [(line, rec, record_text(rec, field, f"{source}, line {line}")) for line, rec in read_records(source, "input file")]
-    index = NoveltyIndex()
+    index = NoveltyIndex(threads)
     for path in against:
         index.add_many([(f"{path.name}, line {line}", text) for line, text in read_texts(path, field, "pool file")])
     pool_size = len(index)
     kept, drops, vs_pool = [], [], 0
     with bar("dedup", len(records)) as advance:
-        for line, rec, text in records:
-            hit = index.above(text, threshold)
-            if hit is not None:
+        for start in range(0, len(records), _CHUNK):
+            chunk = records[start : start + _CHUNK]
+            hits = index.novel([(f"{source.name}, line {line}", text) for line, _, text in chunk], threshold)
+            for (line, rec, _), hit in zip(chunk, hits):
+                if hit is None:
+                    kept.append(rec)
+                    continue
                 score, item = hit
                 vs_pool += item < pool_size
                 drops.append({"line": line, "rouge_l": score, "nearest": index.key(item), "record": rec})
-            else:
-                kept.append(rec)
-                index.add(f"{source.name}, line {line}", text)
-            advance(1)
+            advance(len(chunk))
     _write_like(source, out, kept)
     if dropped is not None:
         write_jsonl(dropped, drops)

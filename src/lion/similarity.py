@@ -10,35 +10,41 @@ the new text is the target and the pool item the prediction.
 
 The index computes the longest common subsequence (in compiled code, `rapidfuzz`, on token-id
 sequences) only for items that could still matter, and skips the others by bounds that can
-never change the answer:
+never change the answer; every bound is an upper bound on the LCS by the tokens an item
+shares with the text, counted with multiplicity, read from an inverted index:
   - `above(text, t)` answers the filter's question, "which item scores highest, if any scores
-    above t": an item of length n can only score above t with an LCS of at least `need(n)`,
-    so it shares `need(n)` of the text's tokens and must hold one of the text's
-    m - need(n) + 1 rarest tokens (prefix filtering through an inverted index kept per item
-    length); lengths where even a full match cannot pass t are skipped; the items left are
-    bounded once more by how many of their own tokens occur in the text at all, and only
-    those that could still pass t are scored;
+    above t", and `novel(items, t)` answers it for many texts in order, each against the pool
+    and the texts kept before it, in a few array operations for all of them. An item of length
+    n can only score above t with an LCS of at least need(n) (lengths where even a full match
+    cannot pass are skipped). With the text's tokens in order of rarity, an item that holds
+    none of the first ones shares at most the rest; so only the lists of the rarest tokens are
+    read, up to where the rest falls below need(n) (prefix filtering), plus a slack that grows
+    with the text's length. An item read from those lists shares at most the tokens it holds
+    among them plus the rest, and only the items that could still pass are scored;
   - `nearest(text)` answers exactly, however low the best score: items are scored in order of
-    falling upper bound (their shared tokens, counted with multiplicity, through the inverted
-    index), and the search stops when no remaining bound can beat the best score found.
+    falling upper bound (their shared tokens, read from the lists of all the text's tokens),
+    and the search stops when no remaining bound can beat the best score found.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
-import math
+import itertools
 import re
 from array import array
-from collections import Counter
+from collections import defaultdict
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_BLOCK = 4096  # items whose LCS is computed in one compiled call
-_TAIL = 512  # items compared in full before they are indexed
+_SPACES = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789\x00" else 32 for c in range(256))
+_SEPARATOR = -2
+_BLOCK = 4096  # items whose LCS is computed in one compiled call, in `nearest`
+_TAIL = 256  # items compared in full before they are indexed
+_SLACK = 16  # a text of m tokens reads the lists of 1 + m // 16 tokens more than prefix filtering must, to tighten its bound
+_SCRATCH = 1 << 22  # (text, item) counters a probe holds at once; texts are probed in chunks of this many pairs
 
 
 def tokenize(text: str) -> list[str]:
@@ -56,10 +62,10 @@ def fmeasure(lcs: int, n_target: int, n_prediction: int) -> float:
     return 0.0
 
 
-def _fmeasures(lcs: np.ndarray, n_target: int, n_prediction: np.ndarray) -> np.ndarray:
+def _fmeasures(lcs: np.ndarray, n_target: np.ndarray | int, n_prediction: np.ndarray) -> np.ndarray:
     """`fmeasure` over arrays; numpy's float64 operations round as Python's do, in the same order."""
-    lcs = lcs.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):  # empty items give 0/0, set to 0 below
+    lcs = np.asarray(lcs, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty texts give 0/0, set to 0 below
         precision = lcs / n_prediction
         recall = lcs / n_target
         total = precision + recall
@@ -72,35 +78,72 @@ def rouge_l(target: str, prediction: str) -> float:
     return fmeasure(LCSseq.similarity(a, b) if a and b else 0, len(a), len(b))
 
 
-def _char(token_id: int) -> str:
-    """A token id as one character, so that rapidfuzz's fast string path computes token LCS."""
-    code = token_id + 0x100
-    return chr(code + 0x800 if code >= 0xD800 else code)  # skip the surrogate range
+def _ranges(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """The positions first[i] .. last[i] - 1 of every i, one run after another."""
+    sizes = last - first
+    ends = np.cumsum(sizes)
+    return np.repeat(first - (ends - sizes), sizes) + np.arange(ends[-1] if len(ends) else 0)
 
 
-def _least_lcs(m: int, n: int, threshold: float) -> int | None:
-    """The smallest LCS whose F-measure (computed as `rouge_score` does) is above `threshold`
-    for lengths m and n, or None when even min(m, n) is not enough."""
-    top = min(m, n)
-    if fmeasure(top, m, n) <= threshold:
-        return None
-    lcs = max(1, min(top, math.floor(threshold * (m + n) / 2)))
-    while lcs > 1 and fmeasure(lcs - 1, m, n) > threshold:
-        lcs -= 1
-    while fmeasure(lcs, m, n) <= threshold:
-        lcs += 1
-    return lcs
+class _Needs:
+    """For one threshold and the text lengths at hand: which item lengths n can score above the
+    threshold against a text of m tokens, and the least LCS each needs, need(m, n), found with
+    the F-measure's own arithmetic. For each m the lengths form one window n_lo..n_hi, and the
+    need never falls as n grows (F falls with n for a fixed LCS). Rows are stored one after
+    another, each only as wide as its window, so that one long text costs little."""
+
+    def __init__(self, lengths: np.ndarray, threshold: float):
+        self.ms = ms = np.unique(lengths)
+        # a window a little wider than t*m/(2-t) < n < m*(2-t)/t, where a full match can pass
+        lo = np.maximum(1, np.floor(ms * threshold / (2 - threshold)).astype(np.int64) - 1)
+        hi = np.floor(ms * (2 - threshold) / threshold).astype(np.int64) + 1
+        self._lo, self._off = lo, np.concatenate([[0], np.cumsum(hi - lo + 1)])
+        row = np.repeat(np.arange(len(ms)), hi - lo + 1)
+        m, n = ms[row], _ranges(lo, hi + 1)
+        top = np.minimum(m, n)
+        fits = _fmeasures(top, m, n) > threshold
+        guess = np.floor(threshold * (m + n) / 2).astype(np.int64)
+        need = np.zeros(len(n), dtype=np.int64)
+        for step in range(-2, 3):  # the least passing LCS lies within two of t * (m + n) / 2
+            lcs = np.clip(guess + step, 1, np.maximum(top, 1))
+            need = np.where((need == 0) & (_fmeasures(lcs, m, n) > threshold), lcs, need)
+        self._need = np.where(fits, need, np.iinfo(np.int32).max)
+        self.n_lo = np.full(len(ms), np.iinfo(np.int64).max)  # an empty window: n_lo > n_hi
+        self.n_hi = np.zeros(len(ms), dtype=np.int64)
+        np.minimum.at(self.n_lo, row[fits], n[fits])
+        np.maximum.at(self.n_hi, row[fits], n[fits])
+        # reach(r, v): how many lengths from n_lo on need at most v tokens, v < m + slack + 2
+        width = ms + 2
+        self._roff = np.concatenate([[0], np.cumsum(width)])
+        counts = np.zeros(int(self._roff[-1]), dtype=np.int64)
+        np.add.at(counts, self._roff[row[fits]] + self._need[fits], 1)
+        total = np.cumsum(counts)
+        self._reach = total - np.repeat(np.concatenate([[0], total[self._roff[1:-1] - 1]]), width)
+        self._width = width
+
+    def row(self, m: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ms, m)
+
+    def need(self, row: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """need(m, n) for lengths n inside row's window."""
+        return self._need[self._off[row] + n - self._lo[row]]
+
+    def reach(self, row: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return self._reach[self._roff[row] + np.minimum(v, self._width[row] - 1)]
+
+    @property
+    def longest(self) -> int:
+        return int(self.ms[-1])
 
 
-@functools.lru_cache(maxsize=4096)
-def _needs(m: int, threshold: float) -> tuple[int, tuple[int, ...]]:
-    """(n_lo, needs): item lengths n_lo, n_lo + 1, ... that can score above `threshold` against
-    a text of m tokens, and the LCS each needs. The lengths form one window, and the need
-    never falls as n grows (F falls with n for a fixed LCS)."""
-    lengths = [n for n in range(1, math.floor(m * (2 - threshold) / threshold) + 2) if _least_lcs(m, n, threshold)]
-    if not lengths:
-        return 0, ()
-    return lengths[0], tuple(_least_lcs(m, n, threshold) for n in range(lengths[0], lengths[-1] + 1))
+class _Texts(NamedTuple):
+    """Texts to look up, tokenized: one row per distinct (text, token), ordered by text."""
+
+    m: np.ndarray  # tokens in each text, known to the pool or not
+    text: np.ndarray  # per row: the text
+    tids: np.ndarray  # per row: the token, as the pool numbers it
+    mult: np.ndarray  # per row: how often the text holds it
+    chars: list[str]  # each text's known tokens in order, as characters
 
 
 class _Segment:
@@ -108,81 +151,135 @@ class _Segment:
     sorted by item length and then by item, with how often each holds it."""
 
     def __init__(self, lo: int, hi: int, flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray, vocab: int):
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi, self.vocab = lo, hi, vocab
         ids = flat[starts[lo] : starts[hi]].astype(np.int64)
         item = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(starts[lo : hi + 1]))
-        span = int(lengths[lo:hi].max()) + 1 if hi > lo else 1
+        self.span = int(lengths[lo:hi].max()) + 1 if hi > lo else 1
         count = max(1, hi - lo)
-        key = (ids * span + lengths[lo:hi][item]) * count + item  # sorts by token, length, item
-        unique, self.counts = np.unique(key, return_counts=True)
-        self.items = (unique % count + lo).astype(np.int32)
-        rest = unique // count
-        self.lens = (rest % span).astype(np.int32)
-        self.ptr = np.searchsorted(rest // span, np.arange(vocab + 1))
-        self._ptr = self.ptr.tolist()  # Python ints: read once per query token, faster than numpy scalars
+        key = (ids * self.span + lengths[lo:hi][item]) * count + item  # sorts by token, length, item
+        unique, counts = np.unique(key, return_counts=True)
+        self.counts = counts.astype(np.int32)
+        self.items = (unique % count).astype(np.int64)  # relative to lo
+        self.keys = unique // count  # token * span + item length, sorted
+        self.lens = (self.keys % self.span).astype(np.int64)
+        self.ptr = np.searchsorted(self.keys // self.span, np.arange(vocab + 1))
+        self._hits: np.ndarray | None = None  # per (text, item) of a chunk: tokens shared among those read
 
     @property
     def size(self) -> int:
         return self.hi - self.lo
 
-    def df(self, tid: int) -> int:
-        ptr = self._ptr
-        return ptr[tid + 1] - ptr[tid] if tid + 1 < len(ptr) else 0
+    def _held(self, t: _Texts, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' tokens that occur in this segment, each text's rarest first: texts, tokens,
+        multiplicities and where the tokens' lists start."""
+        text, tids, mult = t.text[rows], t.tids[rows], t.mult[rows]
+        known = tids < self.vocab
+        text, tids, mult = text[known], tids[known], mult[known]
+        first = self.ptr[tids]
+        df = self.ptr[tids + 1] - first
+        order = np.lexsort((df, text))
+        order = order[df[order] > 0]
+        return text[order], tids[order], mult[order], first[order]
 
-    def prefix_items(self, known: Counter, m: int, threshold: float) -> np.ndarray:
-        """The items that can score above `threshold`: for each length n, those holding one of
-        the text's size - need(n) + 1 rarest tokens (the others share too few tokens)."""
-        n_lo, needs = _needs(m, threshold)
-        held = sorted((df, tid) for tid in known if (df := self.df(tid)))
-        size = sum(known[tid] for _, tid in held)
-        found, rarer, ptr = [], 0, self._ptr
-        for _, tid in held:
-            lengths = bisect.bisect_right(needs, size - rarer)  # n_lo .. n_lo + lengths - 1 qualify
-            if lengths == 0:
-                break
-            a, b = ptr[tid], ptr[tid + 1]
-            lens = self.lens[a:b]
-            i0 = a + np.searchsorted(lens, n_lo, "left")
-            i1 = a + np.searchsorted(lens, n_lo + lengths - 1, "right")
-            if i1 > i0:
-                found.append(self.items[i0:i1])
-            rarer += known[tid]
-        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int32)
+    def probe(self, t: _Texts, needs: _Needs, before: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(texts, items): the pairs that can still score above the threshold `needs` was made
+        for; with `before`, only items numbered below their text (a batch against itself).
 
-    def shared_bound(self, known: Counter) -> tuple[np.ndarray, np.ndarray]:
-        """(items, shared): every item holding a token of the text, and how many tokens it shares
-        with it counted with multiplicity, an upper bound on their LCS."""
-        held, shared = [], []
-        for tid, count in known.items():
-            if self.df(tid):
-                a, b = self._ptr[tid], self._ptr[tid + 1]
-                held.append(self.items[a:b])
-                shared.append(np.minimum(self.counts[a:b], count))
-        if not held:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-        items, where = np.unique(np.concatenate(held), return_inverse=True)
-        return items, np.bincount(where, weights=np.concatenate(shared)).astype(np.int64)
+        With a text's held tokens rarest first and rest(j) of them from the j-th on, token j's
+        list is read for the item lengths n with need(n) <= rest(j) + slack. An item of length n
+        read from tokens 0..J-1, holding `hits` of them, shares at most hits + rest(J) tokens
+        with the text; an item never read holds none of them, and rest(J) < need(n) - slack.
+        """
+        found = []
+        per_chunk = max(1, _SCRATCH // max(1, self.size))
+        bounds = np.searchsorted(t.text, np.arange(0, len(t.m) + per_chunk, per_chunk))
+        for a, b in itertools.pairwise(bounds):
+            if b > a:
+                found.append(self._probe_rows(t, slice(a, b), needs, before))
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+
+    def _probe_rows(self, t: _Texts, rows: slice, needs: _Needs, before: bool) -> tuple[np.ndarray, np.ndarray]:
+        none = np.zeros(0, dtype=np.int64)
+        text, tids, mult, _ = self._held(t, rows)
+        if len(text) == 0:
+            return none, none
+        end = np.searchsorted(text, text, "right")  # where each row's text ends
+        suffix = np.append(np.cumsum(mult[::-1])[::-1], 0)
+        rest = suffix[:-1] - suffix[end]
+        row = needs.row(t.m[text])
+        n_lo = needs.n_lo[row]
+        c0 = int(text[0])
+        slack = 1 + t.m[text] // _SLACK
+        top = n_lo + needs.reach(row, rest + slack) - 1
+        # For each text and length n of its window: how many shared tokens an item of length n
+        # must hold among those read for n, need(n) minus the rest at the text's first row that
+        # is not read for n (none when every row is). The key orders rows by text, then by
+        # falling rest, and one text's keys never reach the next one's.
+        first_row = np.flatnonzero(np.diff(text, prepend=-1))
+        width = np.maximum(0, needs.n_hi[row[first_row]] - n_lo[first_row] + 1)
+        w_text, w_row, w_end = (np.repeat(x[first_row], width) for x in (text, row, end))
+        n = _ranges(n_lo[first_row], n_lo[first_row] + width)
+        need = needs.need(w_row, n)
+        scale = 2 * needs.longest + 3
+        j = np.searchsorted(text * scale - rest, w_text * scale + np.repeat(slack[first_row], width) - need, "right")
+        short = need - np.where(j < w_end, np.append(rest, 0)[j], 0)
+        base = np.repeat(np.cumsum(width) - width, np.diff(np.append(first_row, len(text)))) - n_lo  # + n: where a row's text has length n
+        top = np.minimum(top, self.span - 1)  # no item is longer; a key past it would be the next token's
+        read = top >= n_lo  # each text's rarest tokens: rest falls along a text's rows
+        first = np.searchsorted(self.keys, tids[read] * self.span + n_lo[read])
+        last = np.searchsorted(self.keys, tids[read] * self.span + top[read], "right")
+        sizes = last - first
+        at = _ranges(first, last)
+        pair = np.repeat((text[read] - c0) * self.size, sizes) + self.items[at]
+        shared = np.minimum(self.counts[at], np.repeat(mult[read], sizes))
+        least = short[np.repeat(base[read], sizes) + self.lens[at]]
+        if before:
+            keep = pair % self.size + self.lo < pair // self.size + c0
+            pair, shared, least = pair[keep], shared[keep], least[keep]
+        if self._hits is None:
+            self._hits = np.zeros(max(_SCRATCH, self.size), dtype=np.int32)  # zero between probes
+        hits = self._hits
+        np.add.at(hits, pair, shared)
+        passing = np.unique(pair[hits[pair] >= least])
+        hits[pair] = 0
+        return passing // self.size + c0, passing % self.size + self.lo
+
+    def shared(self, t: _Texts) -> tuple[np.ndarray, np.ndarray]:
+        """(items, shared) for a single text: every item holding one of its tokens, and how many
+        tokens it shares with the text, counted with multiplicity."""
+        _, tids, mult, first = self._held(t, slice(None))
+        last = self.ptr[tids + 1]
+        at = _ranges(first, last)
+        items, where = np.unique(self.items[at], return_inverse=True)
+        shared = np.bincount(where, weights=np.minimum(self.counts[at], np.repeat(mult, last - first)), minlength=len(items))
+        return items + self.lo, shared.astype(np.int64)
 
 
 class NoveltyIndex:
     """An incremental pool of texts that answers how close a text is to its nearest items.
 
-    A candidate is novel when its highest ROUGE-L against the pool is not above the threshold;
-    the reference implementations reject only scores strictly above it (0.7 by default).
+    A text is novel when its highest ROUGE-L against the pool is not above the threshold; the
+    reference implementations reject only scores strictly above it (0.7 by default).
 
     Items live in at most two immutable segments (inverted indexes) and a short tail that is
-    compared in full, so adding one item at a time costs little and a query reads little.
+    compared in full, so adding one item at a time costs little and a lookup reads little.
     """
 
-    def __init__(self) -> None:
-        self._vocab: dict[str, int] = {}
+    def __init__(self, workers: int = 1) -> None:
+        self._workers = workers  # threads that compute LCS
+        # token -> id, numbering a new token as it is looked up; the separator of texts
+        # tokenized together is in it as a word that no text holds
+        self._vocab: defaultdict[bytes, int] = defaultdict()
+        self._vocab.default_factory = self._vocab.__len__
+        self._vocab[b"\x00"] = _SEPARATOR
         self._keys: list[str] = []
         self._texts: list[str] = []  # each item's tokens as characters, for rapidfuzz
         self._length = array("i")
         self._flat = array("i")  # every item's token ids, one after another
         self._starts = array("q", [0])
         self._segments: list[_Segment] = []
-        self._in_text = np.zeros(0, dtype=np.int32)  # scratch: 1 for the tokens of the text at hand
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -191,29 +288,57 @@ class NoveltyIndex:
         return self._keys[index]
 
     def add(self, key: str, text: str) -> None:
-        self._append(key, text)
-        if len(self._keys) - self._indexed >= _TAIL:
-            self._seal()
+        self.add_many([(key, text)])
 
     def add_many(self, items: list[tuple[str, str]]) -> None:
         """Add many items at once; cheaper than one by one, the same index."""
-        for key, text in items:
-            self._append(key, text)
-        if len(self._keys) - self._indexed >= _TAIL:
-            self._seal()
+        if not items:
+            return
+        ids, starts = self._tokens([text for _, text in items], learn=True)
+        self._extend([key for key, _ in items], ids, starts)
 
     @property
     def _indexed(self) -> int:
         return self._segments[-1].hi if self._segments else 0
 
-    def _append(self, key: str, text: str) -> None:
+    def _tokens(self, texts: list[str], learn: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Every text's token ids, one text after another, and where each text starts. A token
+        the pool has never seen is numbered when `learn`, else -1.
+
+        The texts are tokenized together, as `tokenize` would one by one: lower-cased (which
+        maps each character on its own: the one rule that reads context, a final sigma, yields
+        no [a-z0-9]), then every character but [a-z0-9] made a space, non-ASCII ones by way of
+        "?", and split; the texts are joined by a NUL, which is kept as a word of its own.
+        """
+        joined = "\x00".join(texts)
+        if joined.count("\x00") != len(texts) - 1:  # a text holds the separator, which is no token
+            joined = "\x00".join(t.replace("\x00", " ") for t in texts)
+        words = joined.lower().encode("ascii", "replace").translate(_SPACES).replace(b"\x00", b" \x00 ").split()
+        words.append(b"\x00")
         vocab = self._vocab
-        ids = [vocab.setdefault(t, len(vocab)) for t in tokenize(text)]
-        self._keys.append(key)
-        self._texts.append("".join(map(_char, ids)))
-        self._length.append(len(ids))
-        self._flat.extend(ids)
-        self._starts.append(len(self._flat))
+        found = map(vocab.__getitem__, words) if learn else map(vocab.get, words, itertools.repeat(-1))
+        flat = np.fromiter(found, dtype=np.int64, count=len(words))
+        ends = np.flatnonzero(flat == _SEPARATOR)
+        starts = np.concatenate([[0], ends[:-1] - np.arange(len(ends) - 1)])
+        return flat[flat != _SEPARATOR], np.append(starts, len(flat) - len(ends))
+
+    def _strings(self, ids: np.ndarray, starts: np.ndarray) -> list[str]:
+        """Each text's token ids as a string of characters, for rapidfuzz."""
+        codes = ids + 0x100
+        codes[codes >= 0xD800] += 0x800  # skip the surrogate range
+        whole = codes.astype("<u4").tobytes().decode("utf-32-le")
+        bounds = starts.tolist()
+        return [whole[a:b] for a, b in itertools.pairwise(bounds)]
+
+    def _extend(self, keys: list[str], ids: np.ndarray, starts: np.ndarray) -> None:
+        self._keys.extend(keys)
+        self._texts.extend(self._strings(ids, starts))
+        self._length.extend(np.diff(starts).astype(np.int32).tolist())
+        base = len(self._flat)
+        self._flat.frombytes(ids.astype(np.int32).tobytes())
+        self._starts.frombytes((starts[1:] + base).astype(np.int64).tobytes())
+        if len(self._keys) - self._indexed >= _TAIL:
+            self._seal()
 
     def _seal(self) -> None:
         """Index the tail. There are at most two segments, a base and the recent items: the
@@ -229,71 +354,99 @@ class NoveltyIndex:
         return _Segment(lo, hi, np.frombuffer(self._flat, dtype=np.int32), np.frombuffer(self._starts, dtype=np.int64),
                         np.frombuffer(self._length, dtype=np.int32), len(self._vocab))
 
-    def _query(self, text: str) -> tuple[int, Counter, str]:
-        """The text's length, its known tokens with counts, and those tokens as characters.
+    def _lookup(self, ids: np.ndarray, starts: np.ndarray) -> _Texts:
+        """Texts as the index looks them up. A token the pool has never seen (-1) matches no
+        item: it leaves the LCS's input, and still counts in the text's length."""
+        m = np.diff(starts)
+        text = np.repeat(np.arange(len(m)), m)
+        known = ids >= 0
+        text, ids = text[known], ids[known]
+        rows, mult = np.unique(text * (len(self._vocab) + 1) + ids, return_counts=True)
+        known_starts = np.concatenate([[0], np.cumsum(np.bincount(text, minlength=len(m)))])
+        return _Texts(m, rows // (len(self._vocab) + 1), rows % (len(self._vocab) + 1), mult.astype(np.int32),
+                      self._strings(ids, known_starts))
 
-        A token the pool has never seen matches nothing, so it leaves the LCS's input but
-        still counts in the text's length.
-        """
-        tokens = tokenize(text)
-        known = [self._vocab[t] for t in tokens if t in self._vocab]
-        return len(tokens), Counter(known), "".join(map(_char, known))
+    def _scores(self, t: _Texts, texts: np.ndarray, item_chars: list[str], item_lengths: np.ndarray) -> np.ndarray:
+        """ROUGE-L of each (text, item) pair, given the items' characters and lengths."""
+        lcs = process.cpdist([t.chars[i] for i in texts.tolist()], item_chars, scorer=LCSseq.similarity, dtype=np.int32,
+                             workers=self._workers)
+        return _fmeasures(lcs, t.m[texts], item_lengths)
 
-    def _scores(self, query: str, m: int, items: np.ndarray) -> np.ndarray:
-        lengths = np.frombuffer(self._length, dtype=np.int32)[items]
-        lcs = process.cdist([query], [self._texts[i] for i in items], scorer=LCSseq.similarity, dtype=np.int32)[0]
-        return _fmeasures(lcs, m, lengths)
-
-    def _tail(self) -> np.ndarray:
-        return np.arange(self._indexed, len(self._keys), dtype=np.int32)
+    def _against_pool(self, t: _Texts, needs: _Needs, threshold: float) -> list[tuple[float, int] | None]:
+        """Per text, its highest score above `threshold` against the pool and the earliest item
+        with it, or None."""
+        pairs = [seg.probe(t, needs) for seg in self._segments]
+        tail = self._tail()
+        if len(tail):  # every pair of a text and a tail item of a length in its window
+            row = needs.row(t.m)
+            length = np.frombuffer(self._length, dtype=np.int32)[tail]
+            fits = (length[None, :] >= needs.n_lo[row][:, None]) & (length[None, :] <= needs.n_hi[row][:, None])
+            texts, at = np.nonzero(fits)
+            pairs.append((texts, tail[at]))
+        texts = np.concatenate([p[0] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        items = np.concatenate([p[1] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        scores = self._scores(t, texts, [self._texts[i] for i in items.tolist()],
+                              np.frombuffer(self._length, dtype=np.int32)[items])
+        best: list[tuple[float, int] | None] = [None] * len(t.m)
+        above = scores > threshold
+        texts, items, scores = texts[above], items[above], scores[above]
+        order = np.lexsort((items, -scores, texts))  # per text: highest first, earliest among equals
+        first = order[np.diff(texts[order], prepend=-1) != 0]
+        for text, score, item in zip(texts[first].tolist(), scores[first].tolist(), items[first].tolist()):
+            best[text] = (score, item)
+        return best
 
     def above(self, text: str, threshold: float) -> tuple[float, int] | None:
         """The highest ROUGE-L of `text` (the target) and the earliest item with it, when that
         score is above `threshold`; None when no item scores above it."""
-        m, known, query = self._query(text)
-        if m == 0 or not known:
-            return None
-        items = np.concatenate([seg.prefix_items(known, m, threshold) for seg in self._segments] + [self._tail()])
-        items = items[self._could_pass(items, known, m, threshold)]
-        best: tuple[float, int] | None = None
-        for start in range(0, len(items), _BLOCK):
-            block = items[start : start + _BLOCK]
-            scores = self._scores(query, m, block)
-            top = int(np.argmax(scores))  # the first of the block's best: items are in pool order
-            if scores[top] > threshold and (best is None or scores[top] > best[0]):
-                best = (float(scores[top]), int(block[top]))
+        t = self._lookup(*self._tokens([text], learn=False))
+        return self._against_pool(t, _Needs(t.m, threshold), threshold)[0]
+
+    def novel(self, items: list[tuple[str, str]], threshold: float) -> list[tuple[float, int] | None]:
+        """Decide texts in order, as one `above` and `add` after another would: for each, its
+        highest score above `threshold` against the pool and the texts kept before it, with the
+        earliest item (its number in the pool) that has it; None for a novel text, which joins
+        the pool under its key."""
+        if not items:
+            return []
+        if len(self._tail()):
+            self._seal()  # the texts are checked against indexed items only
+        ids, starts = self._tokens([text for _, text in items], learn=True)
+        t = self._lookup(ids, starts)
+        needs = _Needs(t.m, threshold)
+        best = self._against_pool(t, needs, threshold)
+        batch = _Segment(0, len(items), ids.astype(np.int32), starts, t.m.astype(np.int32), len(self._vocab))
+        later, earlier = batch.probe(t, needs, before=True)
+        scores = self._scores(t, later, [t.chars[i] for i in earlier.tolist()], t.m[earlier])
+        close: dict[int, list[tuple[int, float]]] = {}  # text -> the earlier texts it is too close to
+        above = scores > threshold
+        later, earlier, scores = later[above], earlier[above], scores[above]
+        for k in np.lexsort((earlier, later)).tolist():
+            close.setdefault(int(later[k]), []).append((int(earlier[k]), float(scores[k])))
+        number: dict[int, int] = {}  # kept text -> its item number
+        for j in range(len(items)):
+            for i, score in close.get(j, ()):
+                if i in number and (best[j] is None or score > best[j][0]):
+                    best[j] = (score, number[i])
+            if best[j] is None:
+                number[j] = len(self._keys) + len(number)
+        kept = np.fromiter(number, dtype=np.int64, count=len(number))
+        sizes = t.m[kept]
+        self._extend([items[j][0] for j in kept.tolist()], ids[_ranges(starts[kept], starts[kept] + sizes)],
+                     np.concatenate([[0], np.cumsum(sizes)]))
         return best
 
-    def _could_pass(self, items: np.ndarray, known: Counter, m: int, threshold: float) -> np.ndarray:
-        """Which `items` could still score above `threshold`, by a second bound on their LCS:
-        the number of their tokens that occur in the text at all (never less than the tokens
-        they share with it), read from the items' own token lists."""
-        if len(items) == 0:
-            return np.zeros(0, dtype=bool)
-        starts = np.frombuffer(self._starts, dtype=np.int64)
-        first = starts[items]
-        lengths = (starts[items + 1] - first).astype(np.int32)
-        ends = np.cumsum(lengths)
-        if ends[-1] == 0:
-            return np.zeros(len(items), dtype=bool)
-        positions = np.repeat(first - (ends - lengths), lengths) + np.arange(ends[-1])
-        if len(self._in_text) < len(self._vocab):
-            self._in_text = np.zeros(2 * len(self._vocab), dtype=np.int32)
-        tids = list(known)
-        self._in_text[tids] = 1  # set for this text only, cleared below
-        hits = self._in_text[np.frombuffer(self._flat, dtype=np.int32)[positions]]
-        self._in_text[tids] = 0
-        shared = np.add.reduceat(hits, ends - lengths)
-        shared[lengths == 0] = 0
-        return _fmeasures(np.minimum(np.minimum(shared, lengths), m), m, lengths) > threshold
+    def _tail(self) -> np.ndarray:
+        return np.arange(self._indexed, len(self._keys), dtype=np.int64)
 
     def nearest(self, text: str) -> tuple[float, int | None]:
         """The highest ROUGE-L of `text` (the target) against the pool, and the earliest item
         with it, exactly; (0.0, None) when nothing shares a token with it."""
-        m, known, query = self._query(text)
-        if m == 0 or not known:
+        t = self._lookup(*self._tokens([text], learn=False))
+        m = int(t.m[0])
+        if m == 0 or len(t.tids) == 0:
             return 0.0, None
-        bounds = [seg.shared_bound(known) for seg in self._segments]
+        bounds = [seg.shared(t) for seg in self._segments]
         tail = self._tail()
         items = np.concatenate([b[0] for b in bounds] + [tail])
         shared = np.concatenate([b[1] for b in bounds] + [np.full(len(tail), m, dtype=np.int64)])
@@ -306,7 +459,9 @@ class NoveltyIndex:
             if best_item is not None and upper[start] < best:
                 break
             block = items[start : start + _BLOCK]
-            scores = self._scores(query, m, block)
+            lcs = process.cdist([t.chars[0]], [self._texts[i] for i in block.tolist()], scorer=LCSseq.similarity, dtype=np.int32,
+                                workers=self._workers)[0]
+            scores = _fmeasures(lcs, m, np.frombuffer(self._length, dtype=np.int32)[block])
             for i in np.flatnonzero(scores >= best):
                 item, score = int(block[i]), float(scores[i])
                 if score > best or (score == best and score > 0 and (best_item is None or item < best_item)):
