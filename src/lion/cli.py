@@ -159,6 +159,20 @@ def dedup(
           f"{r.dropped_vs_input} too close to an earlier record (ROUGE-L above {threshold:g}); wrote {out}")
 
 
+@app.command()
+def export(
+    source: Annotated[Path, typer.Argument(help="a run folder, or one student folder")],
+    out: Annotated[Path, typer.Option(help="the folder to write the student to, as full weights")],
+    iteration: Annotated[int | None, typer.Option(min=1, help="the run's iteration (default: the last trained)")] = None,
+) -> None:
+    """Write a student as a plain Hugging Face model folder, merging a LoRA adapter into its base."""
+    from lion.student.export import export_student, student_folder
+
+    student = student_folder(source, iteration)
+    merged = export_student(student, out)
+    print(f"wrote {out} from {student}" + (" (the LoRA adapter merged into its base model)" if merged else ""))
+
+
 arena_app = typer.Typer(no_args_is_help=True, help="The offline arena, for programs outside this one.")
 app.add_typer(arena_app, name="arena")
 

@@ -119,7 +119,22 @@ class TinyStudentConfig(Strict):
     max_positions: int = Field(256, ge=16)
 
 
+class LoraOptions(Strict):
+    """Low-rank adapters (peft) for `method: lora` or `qlora`."""
+
+    r: int = Field(16, ge=1, description="rank of each adapter")
+    alpha: int = Field(32, ge=1, description="scaling: the update is multiplied by alpha / r")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(
+        None, description="names of the modules to adapt; default: every linear layer but the output head"
+    )
+
+
 class TrainConfig(Strict):
+    method: Literal["full", "lora", "qlora"] = Field(
+        "full", description="train every weight, a LoRA adapter, or a LoRA adapter on 4-bit weights (CUDA only)"
+    )
+    lora: LoraOptions = LoraOptions()
     epochs: float = Field(3.0, gt=0)
     learning_rate: float = Field(2e-5, gt=0)
     lr_scheduler: str = Field("cosine", description="a transformers scheduler name, checked at run start")
@@ -129,6 +144,12 @@ class TrainConfig(Strict):
     gradient_accumulation: int = Field(1, ge=1)
     max_length: int = Field(1024, ge=8)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so a killed training resumes")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, about 30% slower")
+    packing: bool = Field(False, description="pack several short examples into each row of max_length tokens")
+    processes: int = Field(1, ge=1, description="training processes; more than one are started with accelerate launch")
+    accelerate_config: str | None = Field(
+        None, description="an accelerate config file (DDP, FSDP or DeepSpeed) for processes > 1; default: plain DDP"
+    )
     seed: int = 0
 
 

@@ -1,15 +1,22 @@
 import json
+import math
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from tiny_world import student_config
-from transformers import TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from lion.errors import LionError
 from lion.student import train
+from lion.student.export import export_student
 from lion.student.format import adds_special_tokens, build_prompt
-from lion.student.train import make_trainer, resume_point, train_student
+from lion.student.train import (
+    check_train_config,
+    make_trainer,
+    resume_point,
+    train_student,
+)
 
 
 def prompt_length(tokenizer, fmt, instruction, input):
@@ -113,3 +120,68 @@ def test_resume_skips_a_checkpoint_cut_short(tmp_path):
 def test_no_examples_is_an_error(tmp_path, base_student):
     with pytest.raises(LionError, match="no training examples"):
         train_student(base_student, [], tmp_path / "s", tmp_path / "w", student_config(), 1)
+
+
+def test_lora_lowers_the_loss_and_saves_an_adapter_that_loads_as_a_plain_model(tmp_path, base_student, examples):
+    cfg = student_config(method="lora", epochs=30, learning_rate=1e-2)
+    stats = train_student(base_student, examples, tmp_path / "lora", tmp_path / "work", cfg, 1)
+    assert stats["last_loss"] < stats["first_loss"] * 0.9
+    out = tmp_path / "lora"
+    assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    ids = tokenizer("What is the capital of Peru?", return_tensors="pt").input_ids
+    adapted = AutoModelForCausalLM.from_pretrained(out)  # transformers loads the base and the adapter
+    base = AutoModelForCausalLM.from_pretrained(base_student)
+    with torch.no_grad():
+        assert not torch.allclose(adapted(ids).logits, base(ids).logits)  # the adapter changes the answer
+
+    export_student(out, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    assert (tmp_path / "merged" / "model.safetensors").is_file()
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
+
+
+def test_continuing_starts_from_the_previous_students_weights(tmp_path, trained_student, examples):
+    folder, _ = trained_student
+    saved = load_file(folder / "model.safetensors")
+    trainer = make_trainer(folder, examples, tmp_path / "ck", student_config())
+    params = dict(trainer.model.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in saved.items() if k in params)
+    assert len(set(saved) & set(params)) >= len(params) - 1  # all but a head tied to the embeddings
+
+
+def test_continuing_a_lora_student_trains_its_adapter(tmp_path, base_student, examples):
+    cfg = student_config(method="lora", epochs=2)
+    train_student(base_student, examples, tmp_path / "one", tmp_path / "w1", cfg, 1)
+    saved = load_file(tmp_path / "one" / "adapter_model.safetensors")
+    trainer = make_trainer(tmp_path / "one", examples, tmp_path / "ck", cfg)
+    trainable = {k: v for k, v in trainer.model.named_parameters() if v.requires_grad}
+    assert trainable and all("lora_" in k for k in trainable)
+    lora = {k.replace(".default", ""): v for k, v in trainable.items()}
+    assert all(torch.equal(lora[k], v) for k, v in saved.items())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
+def test_qlora_without_a_gpu_is_refused_in_one_sentence():
+    with pytest.raises(LionError, match="qlora needs a CUDA GPU and the bitsandbytes package"):
+        check_train_config(student_config(method="qlora").train)
+
+
+def test_two_processes_train_one_model_on_cpu(tmp_path, base_student, examples):
+    cfg = student_config(processes=2, epochs=4)
+    stats = train_student(base_student, examples, tmp_path / "student", tmp_path / "work", cfg, threads=2)
+    assert stats["processes"] == 2 and stats["world_size"] == 2 and stats["ranks_identical"]
+    ranks = [json.loads((tmp_path / "work" / "ranks" / f"rank-{i}.json").read_text()) for i in (0, 1)]
+    assert [r["backend"] for r in ranks] == ["gloo", "gloo"]
+    assert stats["steps"] == 4 * math.ceil(len(examples) / 2 / 2)  # a step takes a batch of 2 on each rank
+    assert stats["last_loss"] < stats["first_loss"]
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "student") is not None
+    assert "accelerate.commands.launch" in (tmp_path / "work" / "launch.log").read_text()
+
+
+def test_a_failed_launch_is_one_sentence_naming_its_log(tmp_path, examples):
+    cfg = student_config(processes=2)
+    with pytest.raises(LionError, match=r"Training in 2 processes failed \(exit code \d+\); its log is .*launch\.log"):
+        train_student(tmp_path / "no-model", examples, tmp_path / "student", tmp_path / "work", cfg, threads=2)
+    assert not (tmp_path / "student").exists()

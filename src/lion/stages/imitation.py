@@ -32,7 +32,7 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
         ctx.say(f"  {len(failed)} instructions left out: the teacher's endpoint rejected them (see {out / 'failed.jsonl'})")
 
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
-    # model on every Train Pool so far (see the README for why `continue` is the default).
+    # model on every Train Pool so far (see the README for why `cumulative` is the default).
     if ctx.cfg.student.strategy == "continue":
         start, data = ctx.student_dir(k - 1), responses
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,11 +41,48 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(model_dir: Path, dtype: torch.dtype) -> PreTrainedModel:
+def is_adapter(model_dir: Path) -> bool:
+    """A LoRA student: an adapter folder naming its base model, not full weights."""
+    return (Path(model_dir) / "adapter_config.json").is_file()
+
+
+def load_model(
+    model_dir: Path, dtype: torch.dtype, *, train_adapter: bool = False, four_bit: bool = False
+) -> PreTrainedModel:
+    """A student folder as a model. Full weights load as they are. An adapter loads on its base
+    model, merged into it (for generation, and for full training from it) or, with
+    `train_adapter`, as an adapter to go on training. `four_bit` loads the weights quantized
+    for QLoRA (CUDA and bitsandbytes only)."""
+    quantized = {"quantization_config": four_bit_config()} if four_bit else {}
     try:
-        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        if is_adapter(model_dir):
+            from peft import AutoPeftModelForCausalLM
+
+            with peft_quiet():
+                model = AutoPeftModelForCausalLM.from_pretrained(
+                    model_dir, dtype=dtype, is_trainable=train_adapter, **quantized
+                )
+                return model if train_adapter else model.merge_and_unload()
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **quantized)
     except OSError as e:
         raise _cannot_load(model_dir, e) from None
+
+
+@contextmanager
+def peft_quiet() -> Iterator[None]:
+    """peft still reads a property that transformers renamed, and transformers warns each time."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
+
+
+def four_bit_config() -> object:
+    """QLoRA's quantization: 4-bit NormalFloat weights, double-quantized, computing in bf16."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16
+    )
 
 
 def _cannot_load(model_dir: Path, error: OSError) -> LionError:

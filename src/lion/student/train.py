@@ -8,6 +8,8 @@ starting over, and the finished student is moved into place in one step.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -31,11 +33,18 @@ from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from lion.atomic import replace_dir, write_json
-from lion.config import StudentConfig, TrainConfig
+from lion.config import LoraOptions, StudentConfig, TrainConfig
 from lion.errors import LionError
 from lion.progress import bar
 from lion.student.format import Format, build_prompt, resolve_format, user_message
-from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
+from lion.student.model import (
+    cuda_bf16,
+    is_adapter,
+    library_bars_off,
+    load_model,
+    load_tokenizer,
+    peft_quiet,
+)
 
 Example = tuple[str, str, str]  # (instruction, input, answer)
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -51,6 +60,13 @@ def check_train_config(cfg: TrainConfig) -> None:
             f"config field 'student.train.lr_scheduler': unknown scheduler '{cfg.lr_scheduler}'; "
             f"choose one of {', '.join(known)}."
         )
+    if cfg.method == "qlora" and not (torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes")):
+        raise LionError(
+            "config field 'student.train.method': qlora needs a CUDA GPU and the bitsandbytes package "
+            "(pip install bitsandbytes); use lora on this machine."
+        )
+    if cfg.accelerate_config is not None and not Path(cfg.accelerate_config).is_file():
+        raise LionError(f"config field 'student.train.accelerate_config': {cfg.accelerate_config} is not a file.")
 
 
 def training_rows(
@@ -75,7 +91,8 @@ def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
     """Our settings, spelled out, since SFTConfig's defaults differ from TrainingArguments'.
 
     SFTConfig turns gradient checkpointing on by default; it only pays on big models, so it is
-    off. Recent transformers renamed the flag and warn about the old name, which is the one
+    an option, off unless asked for. Packing uses TRL's best-fit strategy, which keeps packed
+    examples apart in attention only with FlashAttention (TRL warns otherwise). Recent transformers renamed the flag and warn about the old name, which is the one
     every supported version still accepts, so that one warning is silenced here.
     """
     cuda = torch.cuda.is_available()
@@ -93,8 +110,9 @@ def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
             max_length=cfg.max_length,
             seed=cfg.seed,
             completion_only_loss=True,
-            packing=False,
-            gradient_checkpointing=False,
+            packing=cfg.packing,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            ddp_find_unused_parameters=False,  # every parameter takes part; searching costs a graph walk a step
             bf16=cuda_bf16(),
             fp16=False,
             use_cpu=not cuda,
@@ -117,17 +135,39 @@ def make_trainer(
     """
     if not examples:
         raise LionError("The student has no training examples; the Train Pool is empty.")
+    base = Path(base).resolve() if Path(base).exists() else Path(base)  # an adapter records where its base is
     tokenizer = load_tokenizer(base)
     fmt = resolve_format(tokenizer, cfg.prompt_format)
     dtype = torch.float32  # master weights; bf16 on a GPU is autocast on top of them
-    trainer = SFTTrainer(
-        model=load_model(base, dtype),
-        args=sft_config(cfg.train, checkpoints),
-        train_dataset=training_rows(tokenizer, fmt, examples),
-        processing_class=tokenizer,
-    )
+    method = cfg.train.method
+    if method == "full":
+        model, adapter = load_model(base, dtype), None  # an adapter to start from is merged in
+    else:
+        model = load_model(base, dtype, train_adapter=True, four_bit=method == "qlora")
+        adapter = None if is_adapter(base) else lora_config(cfg.train.lora)  # go on training it, or a new one
+        if method == "qlora" and adapter is not None:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.train.gradient_checkpointing)
+    with peft_quiet():
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_config(cfg.train, checkpoints),
+            train_dataset=training_rows(tokenizer, fmt, examples),
+            processing_class=tokenizer,
+            peft_config=adapter,
+        )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def lora_config(options: LoraOptions) -> object:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
+        target_modules=options.target_modules or "all-linear", task_type="CAUSAL_LM",
+    )
 
 
 def _step(folder: Path) -> int:
@@ -203,16 +243,21 @@ def training_stats(log_history: list[dict], steps: int, runtime_s: float, resume
 def save_student(trainer: SFTTrainer, out_dir: Path, stats: dict) -> None:
     """Write model, tokenizer and `lion_student.json` under a staging name, then move it in.
 
-    The random `student_uid` names this particular training result, so cached answers of an
-    earlier student are never mistaken for this one's.
+    Every process takes part in writing the model (FSDP and DeepSpeed gather their shards
+    for it); the main process finishes the folder. A LoRA student is its adapter. The random
+    `student_uid` names this particular training result, so cached answers of an earlier
+    student are never mistaken for this one's.
     """
     out_dir = Path(out_dir)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    trainer.model.save_pretrained(staging)
-    trainer.processing_class.save_pretrained(staging)
-    write_json(staging / "lion_student.json", {"student_uid": uuid.uuid4().hex, **stats})
-    replace_dir(staging, out_dir)
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))
+    if main:
+        write_json(staging / "lion_student.json", {"student_uid": uuid.uuid4().hex, **stats})
+        replace_dir(staging, out_dir)
 
 
 def train_student(
@@ -226,16 +271,32 @@ def train_student(
     """Fine-tune the student at `base` on `examples` and save it to `out_dir`; returns stats.
 
     Checkpoints go to `work_dir/checkpoints`; when one is there from a killed run, training
-    resumes from it. They are deleted once the student is safely in `out_dir`.
+    resumes from it. They are deleted once the student is safely in `out_dir`. With more than
+    one process configured, the processes are started by `accelerate launch`.
     """
+    checkpoints = Path(work_dir) / "checkpoints"
+    resume_point(checkpoints)  # before any process starts: clear what a kill left half-written
+    if cfg.train.processes > 1:
+        from lion.student.launch import train_in_processes
+
+        stats = train_in_processes(Path(base), examples, Path(out_dir), Path(work_dir), cfg, threads)
+    else:
+        stats = train_here(Path(base), examples, Path(out_dir), Path(work_dir), cfg, threads)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return stats
+
+
+def train_here(base: Path, examples: list[Example], out_dir: Path, work_dir: Path, cfg: StudentConfig, threads: int) -> dict:
+    """Training in this process, which may be one rank of several (`lion.student.worker`)."""
     torch.set_num_threads(threads)
     started = time.monotonic()
-    checkpoints = Path(work_dir) / "checkpoints"
+    checkpoints = work_dir / "checkpoints"
     with library_bars_off():
-        trainer = make_trainer(Path(base), examples, checkpoints, cfg)
+        trainer = make_trainer(base, examples, checkpoints, cfg)
         resume = resume_point(checkpoints)
         progress = _Progress("training the student")
-        trainer.add_callback(progress)
+        if trainer.is_world_process_zero():
+            trainer.add_callback(progress)
         try:
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         finally:
@@ -247,5 +308,20 @@ def train_student(
             _step(resume) if resume else 0,
         )
         save_student(trainer, out_dir, stats)
-    shutil.rmtree(checkpoints, ignore_errors=True)
+        if trainer.args.world_size > 1:
+            report_rank(trainer, work_dir / "ranks")
     return stats
+
+
+def report_rank(trainer: SFTTrainer, folder: Path) -> None:
+    """What this rank ended with: the world it saw and a digest of its weights, which plain
+    data parallelism keeps identical on every rank (sharded training does not)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(trainer.accelerator.unwrap_model(trainer.model).named_parameters()):
+        digest.update(name.encode())
+        digest.update(param.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    rank = trainer.args.process_index
+    write_json(folder / f"rank-{rank}.json", {
+        "rank": rank, "world_size": trainer.args.world_size, "backend": str(torch.distributed.get_backend()),
+        "params_sha256": digest.hexdigest(),
+    })
