@@ -10,20 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import (
-    BatchEncoding,
-    GenerationConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from lion.config import GenerateConfig
-from lion.student.format import (
-    Format,
-    adds_special_tokens,
-    build_prompt,
-    resolve_format,
-)
+from lion.student.format import Format, adds_special_tokens, build_prompt, resolve_format
 from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
 
 
