@@ -46,6 +46,7 @@ class StudentGenerator:
         self._format: Format | None = None
         self._model: PreTrainedModel | None = None
         self._greedy: GenerationConfig | None = None
+        self.tokens_generated = 0  # answer tokens so far, padding left out
 
     def _loaded(self) -> tuple[PreTrainedTokenizerBase, Format]:
         if self._tokenizer is None:
@@ -106,6 +107,7 @@ class StudentGenerator:
         with torch.inference_mode():
             out = model.generate(**batch, generation_config=self._greedy)
         new_tokens = out[:, batch["input_ids"].shape[1] :]
+        self.tokens_generated += int((new_tokens != self.tokenizer.pad_token_id).sum())
         return [
             text.strip()
             for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
