@@ -156,6 +156,9 @@ class TrainConfig(Strict):
 class GenerateConfig(Strict):
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(32, ge=1)
+    engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="vllm where it is installed and a GPU is present (auto), else transformers"
+    )
 
 
 class StudentConfig(Strict):

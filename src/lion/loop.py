@@ -112,11 +112,13 @@ def _describe(it: dict) -> str:
 
 
 def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
+    from lion.student.generate import engine_for
     from lion.student.train import check_train_config
 
     run = RunFolder(out)
     # check the input before the run folder is made, so bad input leaves nothing behind
     check_train_config(cfg.student.train)
+    engine_for(cfg.student.generate)
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
     guard = guard_index(cfg.loop.guard)
     check_endpoints(cfg)

@@ -8,9 +8,10 @@ import pytest
 from tiny_world import student_config
 
 import lion
+from lion.config import GenerateConfig
 from lion.errors import LionError
 from lion.student.format import adds_special_tokens
-from lion.student.generate import StudentGenerator
+from lion.student.generate import StudentGenerator, VLLMStudentGenerator, engine_for, vllm_usable
 from lion.student.train import make_trainer, train_student
 
 GEN = student_config().generate
@@ -120,3 +121,21 @@ def test_chat_prompts_are_tokenized_as_in_training(tmp_path, chat_base, examples
 def test_a_missing_student_folder_is_one_clear_error(tmp_path):
     with pytest.raises(LionError, match="no such folder"):
         generator(tmp_path / "missing").prompt("Hi.")
+
+
+@pytest.mark.skipif(not vllm_usable(), reason="vLLM answers need the vllm package and a CUDA GPU")
+def test_vllm_gives_the_answers_transformers_gives(trained_student, examples):
+    folder, _ = trained_student
+    plain = StudentGenerator(folder, GEN, "auto", threads=1)
+    fast = VLLMStudentGenerator(folder, GEN, "auto", threads=1)
+    prompts = [plain.prompt(i, x) for i, x, _ in examples]
+    assert fast.run_batch(prompts) == plain.run_batch(prompts)
+
+
+def test_the_engine_is_chosen_by_what_the_machine_has():
+    auto = GenerateConfig(engine="auto")
+    assert engine_for(auto) == ("vllm" if vllm_usable() else "transformers")
+    assert engine_for(GenerateConfig(engine="transformers")) == "transformers"
+    if not vllm_usable():
+        with pytest.raises(LionError, match="'student.generate.engine': vllm needs a CUDA GPU"):
+            engine_for(GenerateConfig(engine="vllm"))

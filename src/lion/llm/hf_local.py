@@ -243,7 +243,7 @@ def _generation_settings(
         "num_beams": 1,
         "max_new_tokens": decoding.max_tokens,
         "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": stop_ids(model, tokenizer),
+        "eos_token_id": stop_ids(model.generation_config.eos_token_id, tokenizer),
     }
     if settings["do_sample"]:
         settings |= {

@@ -40,15 +40,14 @@ def student_uid(model_dir: Path) -> str:
 
 
 def student_answers(ctx: Context, model_dir: Path, items: list[Instruction], label: str) -> list[str]:
-    from lion.student.generate import StudentGenerator
+    from lion.student.generate import engine_for, student_generator
 
     gen_cfg = ctx.cfg.student.generate
-    gen = StudentGenerator(model_dir, gen_cfg, ctx.cfg.student.prompt_format, ctx.threads)
+    gen = student_generator(model_dir, gen_cfg, ctx.cfg.student.prompt_format, ctx.threads)
     prompts = [gen.prompt(it.instruction, it.input) for it in items]
     uid = student_uid(model_dir)
-    keys = [
-        request_key({"student": uid, "prompt": p, "generate": gen_cfg.model_dump()}) for p in prompts
-    ]
+    generate = {**gen_cfg.model_dump(), "engine": engine_for(gen_cfg)}  # engines may differ in the last bit
+    keys = [request_key({"student": uid, "prompt": p, "generate": generate}) for p in prompts]
     answers: list[str | None] = [None] * len(items)
     for i, key in enumerate(keys):
         hit = ctx.cache.get(key)
