@@ -159,6 +159,23 @@ def dedup(
           f"{r.dropped_vs_input} too close to an earlier record (ROUGE-L above {threshold:g}); wrote {out}")
 
 
+@app.command("eval")
+def evaluate(
+    questions: Annotated[Path, typer.Option(help="questions: Vicuna/MT-bench (turns), Self-Instruct, or instruction JSONL")],
+    reference: Annotated[str, typer.Option(help="NAME=SOURCE: the model every candidate is scored against")],
+    candidate: Annotated[list[str], typer.Option(help="NAME=SOURCE, repeatable (see the README for SOURCE)")],
+    judge: Annotated[Path, typer.Option(help="a run config: its judge role judges, its student settings generate")],
+    out: Annotated[Path, typer.Option(help="folder for answers, judgements, results.md/json, chart.png and the cache")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field of the --judge config, KEY=VALUE")] = None,
+) -> None:
+    """Score candidates against a reference with a judge, overall and per category."""
+    from lion.relative_eval import run_evaluation, table_lines
+
+    results = run_evaluation(questions, reference, candidate, judge, set_ or [], out)
+    print("\n".join(table_lines(reference.partition("=")[0], results)))
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
+
+
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="a run folder, or one student folder")],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lion.config import StudentConfig
 from lion.llm.base import Completion, Message
-from lion.llm.cache import request_key
+from lion.llm.cache import ResponseCache, request_key
 from lion.llm.dispatch import Call, Failed, Result
 from lion.progress import bar
 from lion.prompts import render
@@ -40,17 +41,24 @@ def student_uid(model_dir: Path) -> str:
 
 
 def student_answers(ctx: Context, model_dir: Path, items: list[Instruction], label: str) -> list[str]:
+    return generate_answers(ctx.cache, model_dir, items, ctx.cfg.student, ctx.threads, label)
+
+
+def generate_answers(
+    cache: ResponseCache, model_dir: Path, items: list[Instruction], student: StudentConfig, threads: int, label: str
+) -> list[str]:
+    """A student's greedy answers, each cached under the student's identity before it is used."""
     from lion.student.generate import engine_for, student_generator
 
-    gen_cfg = ctx.cfg.student.generate
-    gen = student_generator(model_dir, gen_cfg, ctx.cfg.student.prompt_format, ctx.threads)
+    gen_cfg = student.generate
+    gen = student_generator(model_dir, gen_cfg, student.prompt_format, threads)
     prompts = [gen.prompt(it.instruction, it.input) for it in items]
     uid = student_uid(model_dir)
     generate = {**gen_cfg.model_dump(), "engine": engine_for(gen_cfg)}  # engines may differ in the last bit
     keys = [request_key({"student": uid, "prompt": p, "generate": generate}) for p in prompts]
     answers: list[str | None] = [None] * len(items)
     for i, key in enumerate(keys):
-        hit = ctx.cache.get(key)
+        hit = cache.get(key)
         if hit is not None:
             answers[i] = hit.text
     with bar(label, len(items)) as advance:
@@ -60,9 +68,8 @@ def student_answers(ctx: Context, model_dir: Path, items: list[Instruction], lab
                 continue
             outs = gen.run_batch([prompts[i] for i in batch])
             for i, text in zip(batch, outs):
-                ctx.cache.put(keys[i], f"student:{uid}", Completion(text))
+                cache.put(keys[i], f"student:{uid}", Completion(text))
                 if answers[i] is None:
                     advance(1)
                 answers[i] = text
     return [a if a is not None else "" for a in answers]
-

@@ -1,0 +1,133 @@
+"""Where a model's answers to evaluation questions come from, named on the command line.
+
+A SOURCE is one of:
+  - an answers file (JSON array or JSONL): FastChat's answer format (`question_id`,
+    `choices[0].turns[0]`), or records with `question_id`, `id` or `instruction` and one of
+    `answer`, `output`, `response`, `text` (Alpaca JSON is the last kind);
+  - `CONFIG.yaml` or `CONFIG.yaml:ROLE`: that config's role (default `teacher`) answers, as the
+    teacher does in a run, through the cache;
+  - a model folder (full weights or a LoRA adapter), a run folder (its last student, or
+    `RUN@K` for iteration K, 0 being the untrained base), or `hf:NAME` for a Hugging Face hub
+    model: greedy answers generated with the student settings of the evaluation's config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lion.config import RunConfig, load_config
+from lion.errors import LionError
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import Call, Failed
+from lion.questions import Question
+from lion.records import Instruction
+from lion.roles import Roles
+from lion.run import RunFolder
+from lion.seeds import read_records
+from lion.stages.answers import generate_answers, teacher_messages
+from lion.stages.context import base_student_path
+
+_ANSWER_FIELDS = ("answer", "output", "response", "text")
+_AT_ITERATION = re.compile(r"^(.*)@(\d+)$")
+_ROLES = ("teacher", "referee", "generator", "judge")
+
+
+@dataclass
+class Sources:
+    """What answering needs: the cache, the evaluation's config (student settings), and the
+    roles of every config named so far, built once each."""
+
+    cache: ResponseCache
+    cfg: RunConfig
+    threads: int
+    _roles: dict[Path, tuple[RunConfig, Roles]] = field(default_factory=dict)
+
+    def seed_roles(self, path: Path, cfg: RunConfig, roles: Roles) -> None:
+        """Roles already built for a config (with its overrides), used for sources naming it."""
+        self._roles[path.resolve()] = (cfg, roles)
+
+    def roles(self, path: Path) -> tuple[RunConfig, Roles]:
+        key = path.resolve()
+        if key not in self._roles:
+            cfg = load_config(path)
+            self._roles[key] = (cfg, Roles.from_config(cfg, self.cache))
+        return self._roles[key]
+
+    def answers(self, name: str, spec: str, questions: list[Question]) -> list[str | Failed]:
+        """`name`'s answer to each question; `Failed` where an endpoint rejected the request."""
+        label = f"{name}: answers"
+        endpoint = re.fullmatch(r"(.+\.ya?ml)(?::(\w+))?", spec)
+        if endpoint:
+            path, role = Path(endpoint.group(1)), endpoint.group(2) or "teacher"
+            if role not in _ROLES:
+                raise LionError(f"{name}={spec}: unknown role '{role}'; choose one of {', '.join(_ROLES)}.")
+            _, roles = self.roles(path)
+            calls = [Call(teacher_messages(Instruction.make(q.instruction, q.input))) for q in questions]
+            return [out if isinstance(out, Failed) else out.text for out in getattr(roles, role).run(calls, label)]
+        if spec.startswith("hf:"):
+            return self._generated(Path(spec[3:]), questions, label)
+        at = _AT_ITERATION.fullmatch(spec)
+        path = Path(at.group(1) if at else spec)
+        if path.is_file():
+            return answers_file(path, questions)
+        if not path.is_dir():
+            raise LionError(f"{name}={spec}: no such file or folder, and not a CONFIG.yaml[:ROLE] or hf:NAME source.")
+        if (path / "state.json").is_file():
+            return self._generated(run_student(path, int(at.group(2)) if at else None), questions, label)
+        if at:
+            raise LionError(f"{name}={spec}: @K picks an iteration of a run folder, and {path} is not one.")
+        return self._generated(path, questions, label)
+
+    def _generated(self, model: Path, questions: list[Question], label: str) -> list[str | Failed]:
+        items = [Instruction.make(q.instruction, q.input) for q in questions]
+        return list(generate_answers(self.cache, model, items, self.cfg.student, self.threads, label))
+
+
+def run_student(run: Path, iteration: int | None) -> Path:
+    """A run folder's student of an iteration (0: the untrained base); the last one by default."""
+    folder = RunFolder(run)
+    trained = sorted(int(p.parent.name[5:]) for p in run.glob("iter-*/student") if p.is_dir())
+    k = iteration if iteration is not None else (trained[-1] if trained else 0)
+    if k == 0:
+        return base_student_path(load_config(run / "config.yaml"), folder)
+    if k not in trained:
+        raise LionError(f"{run}: iteration {k} has no trained student (trained: {', '.join(map(str, trained)) or 'none'}).")
+    return folder.iteration_dir(k) / "student"
+
+
+def answers_file(path: Path, questions: list[Question]) -> list[str]:
+    """The file's answer to each question, matched by question id or else by instruction."""
+    by_id, by_text = {}, {}
+    for line, rec in read_records(path, "answers file"):
+        where = f"{path}, line {line}"
+        if not isinstance(rec, dict):
+            raise LionError(f"{where}: expected a JSON object, got {type(rec).__name__}.")
+        text = _answer_text(rec, where)
+        if "question_id" in rec or "id" in rec:
+            by_id[str(rec.get("question_id", rec.get("id")))] = text
+        if isinstance(rec.get("instruction"), str):
+            by_text[(rec["instruction"].strip(), str(rec.get("input", "")).strip())] = text
+    out = []
+    for q in questions:
+        text = by_id.get(q.id, by_text.get((q.instruction.strip(), q.input.strip())))
+        if text is None:
+            raise LionError(f"{path}: no answer to question {q.id} (matched by question_id, id or instruction).")
+        out.append(text)
+    return out
+
+
+def _answer_text(rec: dict, where: str) -> str:
+    choices = rec.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        turns = choices[0].get("turns")
+        if isinstance(turns, list) and turns and isinstance(turns[0], str):
+            return turns[0]
+        raise LionError(f"{where}: field 'choices' holds no 'turns' with a first answer.")
+    for name in _ANSWER_FIELDS:
+        if name in rec:
+            if not isinstance(rec[name], str):
+                raise LionError(f"{where}: field '{name}' must be text, got {type(rec[name]).__name__}.")
+            return rec[name]
+    raise LionError(f"{where}: the record has no answer (choices, {', '.join(_ANSWER_FIELDS)}).")

@@ -1,0 +1,208 @@
+"""The paper's headline table: each candidate's total judge score as a percentage of a
+reference model's, overall and per category, with win/tie/loss counts and the uncertainty
+that a few dozen questions carry.
+
+Every question is judged with the reference and the candidate in both orders (the judge
+prompt, through `lion.judging`), and a side's score is the mean of its two scores, which
+cancels a judge's preference for the first or second position. The interval is a bootstrap
+over questions: the questions are drawn again with replacement 2,000 times and the relative
+score recomputed each time; the 2.5th and 97.5th percentiles bound it. A question whose
+verdict stays unreadable, or that a side has no answer to, is left out of that candidate's
+totals and counted.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lion import atomic
+from lion.config import RoleConfig
+from lion.errors import LionError
+from lion.judging import PairItem, judge_pairs
+from lion.llm.dispatch import Failed, Role
+from lion.questions import Question, read_questions
+from lion.records import write_jsonl
+
+RESAMPLES = 2000
+
+
+@dataclass
+class Score:
+    relative: float | None  # candidate total / reference total x 100
+    low: float | None  # the bootstrap 95% interval
+    high: float | None
+    judged: int
+
+
+@dataclass
+class CandidateResult:
+    name: str
+    overall: Score
+    wins: int
+    ties: int
+    losses: int
+    left_out: int
+    categories: dict[str, Score] = field(default_factory=dict)
+
+
+def relative_score(reference: np.ndarray, candidate: np.ndarray, seed: int = 0) -> Score:
+    n = len(reference)
+    if n == 0 or reference.sum() == 0:
+        return Score(None, None, None, n)
+    draws = np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))
+    ref_totals = reference[draws].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = candidate[draws].sum(axis=1) / ref_totals * 100
+    ratios = ratios[ref_totals > 0]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return Score(round(float(candidate.sum() / reference.sum() * 100), 2), round(float(low), 2), round(float(high), 2), n)
+
+
+def judge_candidate(
+    name: str, questions: list[Question], reference: list[str | Failed], candidate: list[str | Failed],
+    judge: Role, judge_cfg: RoleConfig, out: Path,
+) -> CandidateResult:
+    """Judge one candidate against the reference on every question both answered; the
+    per-question verdicts go to `out/judgements/NAME.jsonl`."""
+    answered = [i for i, (r, c) in enumerate(zip(reference, candidate)) if isinstance(r, str) and isinstance(c, str)]
+    pairs = [PairItem(questions[i].id, questions[i].instruction, questions[i].input, reference[i], candidate[i]) for i in answered]
+    judged = judge_pairs(judge, "judge", pairs, judge_cfg, f"{name}: judge, both orders")
+    rows, kept = [], []
+    for i, v in zip(answered, judged.verdicts):
+        rows.append({"id": questions[i].id, "category": questions[i].category, "reference_score": v.a_score,
+                     "candidate_score": v.b_score, "reference_first": v.a_first, "candidate_first": v.b_first,
+                     "raw_reference_first": v.raw_a_first, "raw_candidate_first": v.raw_b_first, "error": v.error})
+        if v.error is None:
+            kept.append((questions[i].category, v.a_score, v.b_score))
+    write_jsonl(out / "judgements" / f"{name}.jsonl", rows)
+    ref = np.array([a for _, a, _ in kept], dtype=float)
+    cand = np.array([b for _, _, b in kept], dtype=float)
+    cats = np.array([c for c, _, _ in kept])
+    result = CandidateResult(
+        name, relative_score(ref, cand), int((cand > ref).sum()), int((cand == ref).sum()), int((cand < ref).sum()),
+        len(questions) - len(kept),
+    )
+    for category in sorted({q.category for q in questions}):
+        mine = cats == category
+        result.categories[category] = relative_score(ref[mine], cand[mine])
+    return result
+
+
+def _cell(score: Score) -> str:
+    if score.relative is None:
+        return "n/a"
+    return f"{score.relative:.1f}% [{score.low:.1f}, {score.high:.1f}]"
+
+
+def markdown(reference: str, results: list[CandidateResult], questions: list[Question], judge: str) -> str:
+    lines = [
+        f"# Relative scores against {reference}",
+        "",
+        f"{len(questions)} questions; judge: {judge}; each pair judged in both orders. A score is the candidate's total "
+        f"judge score as a percentage of {reference}'s, with a bootstrap 95% interval over questions.",
+        "",
+        "| candidate | relative score [95% interval] | wins | ties | losses | judged | left out |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.name} | {_cell(r.overall)} | {r.wins} | {r.ties} | {r.losses} | {r.overall.judged} | {r.left_out} |"
+              for r in results]
+    categories = sorted({q.category for q in questions})
+    lines += ["", "## Per category", "", "| category | questions | " + " | ".join(r.name for r in results) + " |",
+              "|---|---|" + "---|" * len(results)]
+    for c in categories:
+        count = sum(q.category == c for q in questions)
+        lines.append(f"| {c} | {count} | " + " | ".join(_cell(r.categories[c]) for r in results) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(reference: str, results: list[CandidateResult], path: Path) -> None:
+    """Grouped bars per category and overall, with the intervals, against the reference's 100%."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [*sorted(results[0].categories), "overall"] if results else ["overall"]
+    width = 0.8 / max(1, len(results))
+    fig, ax = plt.subplots(figsize=(max(6.0, (0.45 + 0.25 * len(results)) * len(groups) + 2.5), 4.2))
+    x = np.arange(len(groups))
+    for j, r in enumerate(results):
+        scores = [r.categories[g] if g != "overall" else r.overall for g in groups]
+        values = np.array([s.relative if s.relative is not None else np.nan for s in scores])
+        errors = np.array([[v - s.low if s.relative is not None else 0 for v, s in zip(values, scores)],
+                           [s.high - v if s.relative is not None else 0 for v, s in zip(values, scores)]])
+        ax.bar(x + (j - (len(results) - 1) / 2) * width, values, width, yerr=errors, capsize=2, label=r.name)
+    ax.axhline(100, color="black", linewidth=0.8, linestyle="--", label=f"{reference} (100%)")
+    ax.set_xticks(x, groups, rotation=30, ha="right")
+    ax.set_ylabel(f"score relative to {reference} (%)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def write_results(reference: str, results: list[CandidateResult], questions: list[Question], judge: str, out: Path) -> None:
+    atomic.write_json(out / "results.json", {"reference": reference, "judge": judge, "questions": len(questions),
+                                             "resamples": RESAMPLES, "candidates": [asdict(r) for r in results]})
+    atomic.write_text(out / "results.md", markdown(reference, results, questions, judge))
+    chart(reference, results, out / "chart.png")
+
+
+def named(arg: str, option: str) -> tuple[str, str]:
+    name, sep, spec = arg.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or not spec:
+        raise LionError(f"{option} {arg}: expected NAME=SOURCE, NAME made of letters, digits, '.', '_' or '-'.")
+    return name, spec
+
+
+def run_evaluation(
+    questions_file: Path, reference: str, candidates: list[str], judge_config: Path, overrides: list[str], out: Path
+) -> list[CandidateResult]:
+    """Answer, judge and tabulate; everything paid for is cached in `out/cache.sqlite`, so that
+    adding a candidate later costs only that candidate's answers and judgements."""
+    from lion.answer_sources import Sources
+    from lion.config import load_config
+    from lion.llm.cache import ResponseCache
+    from lion.roles import Roles
+
+    ref_name, ref_spec = named(reference, "--reference")
+    specs = [named(c, "--candidate") for c in candidates]
+    names = [ref_name, *(n for n, _ in specs)]
+    if len(set(names)) < len(names):
+        raise LionError(f"names must differ: {', '.join(names)}.")
+    questions = read_questions(questions_file)
+    cfg = load_config(judge_config, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = ResponseCache(out / "cache.sqlite")
+    roles = Roles.from_config(cfg, cache)
+    sources = Sources(cache, cfg, cfg.torch_threads())
+    sources.seed_roles(judge_config, cfg, roles)
+    answers = {}
+    for name, spec in [(ref_name, ref_spec), *specs]:
+        answers[name] = sources.answers(name, spec, questions)
+        write_jsonl(out / "answers" / f"{name}.jsonl", [
+            {"id": q.id, "category": q.category, "answer": a} if isinstance(a, str) else
+            {"id": q.id, "category": q.category, "failed": a.reason} for q, a in zip(questions, answers[name])])
+    results = [judge_candidate(name, questions, answers[ref_name], answers[name], roles.judge, cfg.judge, out)
+               for name, _ in specs]
+    write_results(ref_name, results, questions, cfg.judge.model, out)
+    return results
+
+
+def table_lines(reference: str, results: list[CandidateResult]) -> list[str]:
+    """The table as printed: overall, then per category."""
+    width = max(12, *(len(r.name) for r in results))
+    lines = [f"{'candidate':<{width}}  relative to {reference} [95% interval]   W/T/L      judged"]
+    for r in results:
+        lines.append(f"{r.name:<{width}}  {_cell(r.overall):<34}  {r.wins}/{r.ties}/{r.losses:<6} {r.overall.judged}")
+    for category in sorted(results[0].categories) if results else []:
+        cells = "   ".join(f"{r.name}: {_cell(r.categories[category])}" for r in results)
+        lines.append(f"  {category:<14} {cells}")
+    return lines
