@@ -1,9 +1,11 @@
+import json
 from pathlib import Path
 
 import pytest
 from small_run import SMALL
 
 from lion.config import load_config
+from lion.errors import LionError
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import BudgetExceeded
 from lion.loop import run_loop
@@ -97,3 +99,26 @@ def test_estimate_matches_what_a_run_asked(tmp_path):
     assert all(asked[r]["calls"] <= rows[r].calls_at_most for r in asked)
     mean_answer = asked["teacher"]["completion_tokens"] / asked["teacher"]["calls"]
     assert rows["teacher"].completion_tokens == round(rows["teacher"].calls * mean_answer)
+
+
+def test_a_question_file_is_the_held_out_set_judged_after_each_iteration(tmp_path):
+    from lion.arena.world import heldout_set
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(
+        json.dumps({"question_id": i, "category": h["family"], "turns": [h["instruction"]]}) + "\n"
+        for i, h in enumerate(heldout_set(12, 5)) if not h["input"]), encoding="utf-8")
+    summary = run_loop(load_config(CONFIG, [*SMALL, f"evaluation.heldout={questions}", "loop.iterations=1"]),
+                       tmp_path / "run", lambda m: None)
+    for scores in (summary["before"], summary["iterations"][0]["heldout"]):
+        assert scores["exact_match"] is None  # a question file has no accepted answers
+        low, high = scores["relative_interval"]
+        assert low <= scores["relative_score"] <= high
+        assert sum(scores["wins_ties_losses"]) == scores["questions"] - scores["failed_judgements"]
+        assert set(scores["categories"]) == {json.loads(line)["category"] for line in questions.read_text().splitlines()}
+
+
+def test_a_missing_question_file_is_refused_before_the_run_starts(tmp_path):
+    with pytest.raises(LionError, match="missing.jsonl: question file not found"):
+        run_loop(load_config(CONFIG, [*SMALL, f"evaluation.heldout={tmp_path / 'missing.jsonl'}"]), tmp_path / "run", print)
+    assert not (tmp_path / "run").exists()

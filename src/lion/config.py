@@ -211,7 +211,11 @@ class DataConfig(Strict):
 
 
 class EvalConfig(Strict):
-    heldout: Literal["arena", "none"] = "arena"
+    heldout: str = Field(
+        "arena",
+        description="the questions the student is judged on after each iteration: 'arena', 'none', or a question "
+        "file (Vicuna/MT-bench turns, Self-Instruct, or JSONL with instruction)",
+    )
     heldout_size: int = Field(200, ge=1)
 
 

@@ -1,8 +1,10 @@
-"""Held-out evaluation: exact match against accepted answers, and the paper's relative score.
+"""Held-out evaluation after each iteration: exact match against accepted answers where there
+are any (the arena's), and the paper's relative score with the teacher as the reference.
 
 The relative score is the student's total judge score as a percentage of the teacher's, each
-pair judged in both orders; items whose judgement stays unreadable are left out of both totals
-and counted.
+pair judged in both orders, with its bootstrap interval, win/tie/loss counts and per-category
+scores as `lion eval` computes them; items whose judgement stays unreadable are left out of
+both totals and counted.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import re
 import string
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lion import atomic
 from lion.config import RunConfig
 from lion.judging import PairItem, Verdict, bias_stats, judge_pairs
 from lion.llm.dispatch import Failed
+from lion.questions import read_questions
 from lion.records import Instruction, write_jsonl
+from lion.relative_eval import relative_score
 from lion.stages.answers import student_answers, teacher_answers
 from lion.stages.context import Context
 
@@ -38,18 +43,26 @@ class HeldoutItem(BaseModel):
 
 
 def build_heldout(cfg: RunConfig, seeds: list[Instruction]) -> list[HeldoutItem]:
-    """The held-out questions of a run; a question that is also a seed is left out of them."""
-    if cfg.evaluation.heldout != "arena":
-        return []
-    from lion.arena import heldout_set
+    """The held-out questions of a run; a question that is also a seed is left out of them.
 
+    The arena's come with accepted answers, for exact match; a question file's are judged only.
+    """
+    if cfg.evaluation.heldout == "none":
+        return []
+    if cfg.evaluation.heldout == "arena":
+        from lion.arena import heldout_set
+
+        found = [(h["instruction"], h["input"], h["references"], h["family"])
+                 for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed)]
+    else:
+        found = [(q.instruction, q.input, [], q.category) for q in read_questions(Path(cfg.evaluation.heldout))]
     seed_ids = {s.id for s in seeds}
     items = []
-    for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed):
-        item = Instruction.make(h["instruction"], h["input"])
+    for instruction, given, references, category in found:
+        item = Instruction.make(instruction, given)
         if item.id not in seed_ids:
             items.append(HeldoutItem(id=item.id, instruction=item.instruction, input=item.input,
-                                     references=h["references"], category=h["family"]))
+                                     references=references, category=category))
     return items
 
 
@@ -72,23 +85,31 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
     judging = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge, f"{name}: judge (held-out)")
     for i, v in zip(judged, judging.verdicts):
         verdicts[i] = v
-    rows, t_total, s_total, em = [], 0.0, 0.0, 0
+    rows, scored, em = [], [], 0
     for it, c, a, v in zip(items, t, s, verdicts):
-        hit = exact_match(a, it.references)
-        em += hit
+        hit = exact_match(a, it.references) if it.references else None
+        em += bool(hit)
         if v is None:
             v = Verdict(it.id, error=f"no teacher answer: {c.reason}")
         elif v.error is None:
-            t_total += v.a_score
-            s_total += v.b_score
+            scored.append((it.category, v.a_score, v.b_score))
         rows.append(
             {"id": it.id, "category": it.category, "teacher": getattr(c, "text", None), "student": a, "exact_match": hit,
              "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
         )
     write_jsonl(out.with_suffix(".jsonl"), rows)
+    teacher = np.array([a for _, a, _ in scored], dtype=float)
+    student = np.array([b for _, _, b in scored], dtype=float)
+    categories = np.array([c for c, _, _ in scored])
+    overall = relative_score(teacher, student)
+    with_references = sum(bool(it.references) for it in items)
     result = {
-        "exact_match": round(100 * em / len(items), 2) if items else None,
-        "relative_score": round(100 * s_total / t_total, 2) if t_total else None,
+        "exact_match": round(100 * em / with_references, 2) if with_references else None,
+        "relative_score": overall.relative,
+        "relative_interval": [overall.low, overall.high],
+        "wins_ties_losses": [int((student > teacher).sum()), int((student == teacher).sum()), int((student < teacher).sum())],
+        "categories": {c: relative_score(teacher[categories == c], student[categories == c]).relative
+                       for c in sorted({it.category for it in items})},
         "questions": len(items),
         "failed_judgements": sum(r["error"] is not None for r in rows),
         "judge_bias": {"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},

@@ -17,6 +17,7 @@ from lion.records import Instruction, read_jsonl, write_jsonl
 from lion.roles import Roles, check_endpoints, shared_model_warning
 from lion.run import RunFolder
 from lion.seeds import load_seeds
+from lion.questions import read_questions
 from lion.similarity import NoveltyIndex
 from lion.stages.context import Context
 from lion.stages.discrimination import SplitRecord, run_discrimination
@@ -104,7 +105,7 @@ def _describe(it: dict) -> str:
     )
     if it["heldout"]:
         h = it["heldout"]
-        line += f"\n  held-out: exact match {h['exact_match']}%, relative score {h['relative_score']}%"
+        line += f"\n  held-out: {heldout_scores(h)}"
     cost = it["spend"].get("cost_usd", 0.0)
     line += f"\n  LLM calls this iteration: {it['spend'].get('calls', 0)}, " + (
         "cost unknown (no price for some model)" if cost is None else f"${cost:.2f}")
@@ -119,6 +120,8 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
     # check the input before the run folder is made, so bad input leaves nothing behind
     check_train_config(cfg.student.train)
     engine_for(cfg.student.generate)
+    if cfg.evaluation.heldout not in ("arena", "none"):
+        read_questions(Path(cfg.evaluation.heldout))
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
     guard = guard_index(cfg.loop.guard)
     check_endpoints(cfg)
@@ -186,5 +189,11 @@ def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: N
     return summarize(run, cfg.loop.iterations, ctx.cache)
 
 
+def heldout_scores(r: dict) -> str:
+    low, high = r.get("relative_interval") or (None, None)
+    text = f"relative score {r['relative_score']}%" + (f" [{low}, {high}]" if low is not None else "")
+    return (f"exact match {r['exact_match']}%, " if r.get("exact_match") is not None else "") + text
+
+
 def say_scores(ctx: Context, name: str, r: dict) -> None:
-    ctx.say(f"held-out {name}: exact match {r['exact_match']}%, relative score {r['relative_score']}%")
+    ctx.say(f"held-out {name}: {heldout_scores(r)}")
