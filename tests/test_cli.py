@@ -9,16 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-
+from run_cli import lion
 from small_run import SMALL
 
 ROOT = Path(__file__).parents[1]
 CONFIG = ROOT / "configs" / "arena.yaml"
-
-
-def lion(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LION_QUIET": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "lion", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def sets(*extra: str) -> list[str]:

@@ -1,17 +1,10 @@
 """`lion dedup`: the novelty filter on instruction files, as a user runs it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+
+from run_cli import lion
 
 from lion.similarity import rouge_l
-
-
-def lion(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LION_QUIET": "1"}
-    return subprocess.run([sys.executable, "-m", "lion", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 POOL = [{"instruction": "Write a poem about the sea at night."}, {"instruction": "List three uses of copper."}]

@@ -176,6 +176,32 @@ def evaluate(
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
 
 
+@app.command("eval-harness")
+def eval_harness(
+    source: Annotated[Path, typer.Argument(help="a run folder (its last student, or --iteration) or a model folder")],
+    tasks: Annotated[str, typer.Option(help="harness task names, comma-separated (e.g. bbh_zeroshot,agieval)")],
+    out: Annotated[Path, typer.Option(help="folder for harness.json and harness.md")],
+    iteration: Annotated[int | None, typer.Option(min=0, help="a run's iteration; 0 is the untrained base")] = None,
+    include_path: Annotated[Path | None, typer.Option(help="a folder of task YAML files of your own")] = None,
+    num_fewshot: Annotated[int, typer.Option(min=0, help="examples shown before each question (the paper: 0)")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N items of each task")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: all cores)")] = None,
+) -> None:
+    """Run lm-evaluation-harness tasks (BIG-Bench Hard, AGIEval, ...) on a student."""
+    from lion.answer_sources import run_student
+    from lion.harness import metric_rows, run_harness
+
+    model = run_student(source, iteration) if (source / "state.json").is_file() else source
+    if iteration is not None and model == source:
+        raise LionError(f"{source} is not a run folder; --iteration picks a run's student.")
+    result = run_harness(model, [t.strip() for t in tasks.split(",") if t.strip()], out, include_path, num_fewshot,
+                         batch_size, limit, threads or os.cpu_count() or 1)
+    for task, metrics in result["results"].items():
+        print(f"{task}: " + ", ".join(f"{name} {value:.4f}" for name, value, _ in metric_rows(metrics)))
+    print(f"wrote {out / 'harness.json'} and {out / 'harness.md'}")
+
+
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="a run folder, or one student folder")],
