@@ -46,7 +46,8 @@ def run_evaluation_answers(root: Path, rows: list[dict]) -> list[str]:
 
     cfg = load_config(CONFIG, SMALL)
     questions = read_questions(write_jsonl(root / "seeds.jsonl", rows))
-    return Sources(ResponseCache(root / "cache.sqlite"), cfg, 1).answers("teacher", f"{CONFIG}:teacher", questions)
+    found = Sources(ResponseCache(root / "cache.sqlite"), cfg, 1).answers("teacher", f"{CONFIG}:teacher", questions)
+    return [turns[0] for turns in found]
 
 
 def test_the_teacher_scores_100_and_the_trained_student_beats_the_untrained_one(tmp_path, students):
@@ -106,3 +107,21 @@ def test_bad_question_files_are_refused_in_one_sentence(tmp_path, rows, message)
     else:
         with pytest.raises(LionError, match=message):
             read_questions(path)
+
+
+def test_a_conversation_is_answered_turn_by_turn_and_every_turn_judged(tmp_path, students):
+    _, trained = students
+    asked = heldout_set(24, 3)
+    questions = write_jsonl(tmp_path / "mt.jsonl", [
+        {"question_id": i, "category": first["family"], "turns": [first["instruction"], second["instruction"]]}
+        for i, (first, second) in enumerate(zip(asked[::2], asked[1::2])) if not first["input"] and not second["input"]])
+    count = len(read_questions(questions))
+    out = tmp_path / "eval"
+    [result] = run_evaluation(questions, f"teacher={CONFIG}:teacher", [f"trained={trained}"], CONFIG, SMALL, out, turns=2)
+    rows = [json.loads(line) for line in (out / "judgements" / "trained.jsonl").read_text().splitlines()]
+    assert sorted(r["turn"] for r in rows) == [1] * count + [2] * count
+    assert all(r["reference_first"] and r["candidate_first"] for r in rows)
+    assert set(result.turns) == {"1", "2"} and result.overall.judged + result.left_out == 2 * count
+    answers = [json.loads(line) for line in (out / "answers" / "trained.jsonl").read_text().splitlines()]
+    assert all(len(a["answers"]) == 2 for a in answers)
+    assert "## Per turn" in (out / "results.md").read_text()

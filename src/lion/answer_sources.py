@@ -14,20 +14,23 @@ A SOURCE is one of:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lion.config import RunConfig, load_config
 from lion.errors import LionError
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Call, Failed
+from lion.llm.dispatch import Call, Failed, Role
 from lion.questions import Question
 from lion.records import Instruction
 from lion.roles import Roles
 from lion.run import RunFolder
 from lion.seeds import read_records
-from lion.stages.answers import generate_answers, teacher_messages
+from lion.prompts import input_block
+from lion.stages.answers import answer_prompts, teacher_messages
 from lion.stages.context import base_student_path
+from lion.student.generate import student_generator
 
 _ANSWER_FIELDS = ("answer", "output", "response", "text")
 _AT_ITERATION = re.compile(r"^(.*)@(\d+)$")
@@ -55,34 +58,75 @@ class Sources:
             self._roles[key] = (cfg, Roles.from_config(cfg, self.cache))
         return self._roles[key]
 
-    def answers(self, name: str, spec: str, questions: list[Question]) -> list[str | Failed]:
-        """`name`'s answer to each question; `Failed` where an endpoint rejected the request."""
+    def answers(self, name: str, spec: str, questions: list[Question], turns: int = 1) -> list[list[str | Failed]]:
+        """`name`'s answers to each question's first `turns` turns (as many as it has), each
+        given after its own earlier answers; `Failed` where an endpoint rejected a request."""
         label = f"{name}: answers"
         endpoint = re.fullmatch(r"(.+\.ya?ml)(?::(\w+))?", spec)
         if endpoint:
             path, role = Path(endpoint.group(1)), endpoint.group(2) or "teacher"
             if role not in _ROLES:
                 raise LionError(f"{name}={spec}: unknown role '{role}'; choose one of {', '.join(_ROLES)}.")
-            _, roles = self.roles(path)
-            calls = [Call(teacher_messages(Instruction.make(q.instruction, q.input))) for q in questions]
-            return [out if isinstance(out, Failed) else out.text for out in getattr(roles, role).run(calls, label)]
+            return self._conversations(questions, turns, label, lambda: _RoleAnswers(getattr(self.roles(path)[1], role)))
         if spec.startswith("hf:"):
-            return self._generated(Path(spec[3:]), questions, label)
+            return self._conversations(questions, turns, label, lambda: _ModelAnswers(self, Path(spec[3:])))
         at = _AT_ITERATION.fullmatch(spec)
         path = Path(at.group(1) if at else spec)
         if path.is_file():
-            return answers_file(path, questions)
+            return answers_file(path, questions, turns)
         if not path.is_dir():
             raise LionError(f"{name}={spec}: no such file or folder, and not a CONFIG.yaml[:ROLE] or hf:NAME source.")
         if (path / "state.json").is_file():
-            return self._generated(run_student(path, int(at.group(2)) if at else None), questions, label)
-        if at:
+            model = run_student(path, int(at.group(2)) if at else None)
+        elif at:
             raise LionError(f"{name}={spec}: @K picks an iteration of a run folder, and {path} is not one.")
-        return self._generated(path, questions, label)
+        else:
+            model = path
+        return self._conversations(questions, turns, label, lambda: _ModelAnswers(self, model))
 
-    def _generated(self, model: Path, questions: list[Question], label: str) -> list[str | Failed]:
-        items = [Instruction.make(q.instruction, q.input) for q in questions]
-        return list(generate_answers(self.cache, model, items, self.cfg.student, self.threads, label))
+    def _conversations(self, questions: list[Question], turns: int, label: str, make: Callable) -> list[list[str | Failed]]:
+        """Turn by turn: every question's turn t is asked once its turn t - 1 is answered."""
+        answerer = make()
+        out: list[list[str | Failed]] = [[] for _ in questions]
+        for t in range(1, turns + 1):
+            due = [i for i, q in enumerate(questions) if len(q.turns) >= t and not any(isinstance(a, Failed) for a in out[i])]
+            if not due:
+                break
+            found = answerer.answer([questions[i] for i in due], [out[i] for i in due], label if t == 1 else f"{label}, turn {t}")
+            for i, a in zip(due, found):
+                out[i].append(a)
+        return out
+
+
+class _RoleAnswers:
+    """A config's role answering, as the teacher does in a run."""
+
+    def __init__(self, role: Role):
+        self.role = role
+
+    def answer(self, questions: list[Question], earlier: list[list[str]], label: str) -> list[str | Failed]:
+        calls = []
+        for q, said in zip(questions, earlier):
+            messages = teacher_messages(Instruction.make(q.instruction, q.input))
+            for turn, answer in zip(q.turns[1 : len(said) + 1], said):
+                messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": turn}]
+            calls.append(Call(messages))
+        return [out if isinstance(out, Failed) else out.text for out in self.role.run(calls, label)]
+
+
+class _ModelAnswers:
+    """A model folder answering greedily, with the evaluation config's student settings."""
+
+    def __init__(self, sources: Sources, model: Path):
+        self.sources, self.model = sources, model
+        student = sources.cfg.student
+        self.gen = student_generator(model, student.generate, student.prompt_format, sources.threads)
+
+    def answer(self, questions: list[Question], earlier: list[list[str]], label: str) -> list[str | Failed]:
+        prompts = [self.gen.prompt(q.instruction, q.input) if not said else
+                   self.gen.conversation([q.instruction + input_block(q.input), *q.turns[1 : len(said) + 1]], said)
+                   for q, said in zip(questions, earlier)]
+        return list(answer_prompts(self.sources.cache, self.gen, self.model, prompts, label))
 
 
 def run_student(run: Path, iteration: int | None) -> Path:
@@ -97,37 +141,41 @@ def run_student(run: Path, iteration: int | None) -> Path:
     return folder.iteration_dir(k) / "student"
 
 
-def answers_file(path: Path, questions: list[Question]) -> list[str]:
-    """The file's answer to each question, matched by question id or else by instruction."""
+def answers_file(path: Path, questions: list[Question], turns: int = 1) -> list[list[str]]:
+    """The file's answers to each question, matched by question id or else by instruction; a
+    conversation's later turns come from FastChat's `choices[0].turns`."""
     by_id, by_text = {}, {}
     for line, rec in read_records(path, "answers file"):
         where = f"{path}, line {line}"
         if not isinstance(rec, dict):
             raise LionError(f"{where}: expected a JSON object, got {type(rec).__name__}.")
-        text = _answer_text(rec, where)
+        texts = _answer_texts(rec, where)
         if "question_id" in rec or "id" in rec:
-            by_id[str(rec.get("question_id", rec.get("id")))] = text
+            by_id[str(rec.get("question_id", rec.get("id")))] = texts
         if isinstance(rec.get("instruction"), str):
-            by_text[(rec["instruction"].strip(), str(rec.get("input", "")).strip())] = text
+            by_text[(rec["instruction"].strip(), str(rec.get("input", "")).strip())] = texts
     out = []
     for q in questions:
-        text = by_id.get(q.id, by_text.get((q.instruction.strip(), q.input.strip())))
-        if text is None:
+        texts = by_id.get(q.id, by_text.get((q.instruction.strip(), q.input.strip())))
+        if texts is None:
             raise LionError(f"{path}: no answer to question {q.id} (matched by question_id, id or instruction).")
-        out.append(text)
+        wanted = min(turns, len(q.turns))
+        if len(texts) < wanted:
+            raise LionError(f"{path}: question {q.id} has {wanted} turns to answer and the file answers {len(texts)}.")
+        out.append(texts[:wanted])
     return out
 
 
-def _answer_text(rec: dict, where: str) -> str:
+def _answer_texts(rec: dict, where: str) -> list[str]:
     choices = rec.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         turns = choices[0].get("turns")
-        if isinstance(turns, list) and turns and isinstance(turns[0], str):
-            return turns[0]
+        if isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns):
+            return turns
         raise LionError(f"{where}: field 'choices' holds no 'turns' with a first answer.")
     for name in _ANSWER_FIELDS:
         if name in rec:
             if not isinstance(rec[name], str):
                 raise LionError(f"{where}: field '{name}' must be text, got {type(rec[name]).__name__}.")
-            return rec[name]
+            return [rec[name]]
     raise LionError(f"{where}: the record has no answer (choices, {', '.join(_ANSWER_FIELDS)}).")

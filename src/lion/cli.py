@@ -167,11 +167,12 @@ def evaluate(
     judge: Annotated[Path, typer.Option(help="a run config: its judge role judges, its student settings generate")],
     out: Annotated[Path, typer.Option(help="folder for answers, judgements, results.md/json, chart.png and the cache")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field of the --judge config, KEY=VALUE")] = None,
+    turns: Annotated[int, typer.Option(min=1, help="turns of multi-turn questions (MT-bench) to answer and judge")] = 1,
 ) -> None:
     """Score candidates against a reference with a judge, overall and per category."""
     from lion.relative_eval import run_evaluation, table_lines
 
-    results = run_evaluation(questions, reference, candidate, judge, set_ or [], out)
+    results = run_evaluation(questions, reference, candidate, judge, set_ or [], out, turns)
     print("\n".join(table_lines(reference.partition("=")[0], results)))
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
 

@@ -1,7 +1,8 @@
 """Evaluation questions from the formats benchmarks ship in, as one list of `Question`s.
 
 Accepted, per record of a JSON array or JSONL file:
-  - Vicuna and MT-bench: `question_id`, `category`, `turns` (the first turn is the question);
+  - Vicuna and MT-bench: `question_id`, `category`, `turns` (the first turn is the question,
+    and the others follow it when a conversation is asked for);
   - Self-Instruct: `id`, `instruction`, `instances` (the first instance's `input`), and
     `name` or `category` where present;
   - plain: `instruction`, with optional `input`, `id` and `category`.
@@ -23,6 +24,7 @@ class Question:
     category: str
     instruction: str
     input: str = ""
+    turns: tuple[str, ...] = ()  # every turn of a multi-turn question (MT-bench); the first is `instruction`
 
 
 def _question(rec: dict, line: int, where: str) -> Question:
@@ -39,7 +41,10 @@ def _question(rec: dict, line: int, where: str) -> Question:
     category = rec.get("category") or "all"
     if not isinstance(category, str):
         raise LionError(f"{where}: field 'category' must be text, got {type(category).__name__}.")
-    return Question(str(qid), category, instruction, given)
+    turns = rec.get("turns") if "instruction" not in rec else None
+    if turns is not None and not (isinstance(turns, list) and all(isinstance(t, str) and t.strip() for t in turns)):
+        raise LionError(f"{where}: field 'turns' must be a list of non-empty texts.")
+    return Question(str(qid), category, instruction, given, tuple(turns) if turns else (instruction,))
 
 
 def read_questions(path: Path) -> list[Question]:

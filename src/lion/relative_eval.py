@@ -48,6 +48,7 @@ class CandidateResult:
     losses: int
     left_out: int
     categories: dict[str, Score] = field(default_factory=dict)
+    turns: dict[str, Score] = field(default_factory=dict)  # per turn, when conversations were judged
 
 
 def relative_score(reference: np.ndarray, candidate: np.ndarray, seed: int = 0) -> Score:
@@ -63,33 +64,70 @@ def relative_score(reference: np.ndarray, candidate: np.ndarray, seed: int = 0) 
     return Score(round(float(candidate.sum() / reference.sum() * 100), 2), round(float(low), 2), round(float(high), 2), n)
 
 
+@dataclass(frozen=True)
+class Item:
+    """One judged question turn. A later turn is judged as a conversation: the judge reads the
+    turns so far and each side's answers to all of them, and rates the last ones."""
+
+    id: str
+    category: str
+    turn: int
+    instruction: str
+    input: str
+
+
+def items_of(questions: list[Question], turns: int) -> list[tuple[int, Item]]:
+    """(question index, item) for each question's first `turns` turns."""
+    out = []
+    for i, q in enumerate(questions):
+        out.append((i, Item(q.id, q.category, 1, q.instruction, q.input)))
+        for t in range(2, min(turns, len(q.turns)) + 1):
+            said = "\n\n".join(f"Turn {k}: {text}" for k, text in enumerate(q.turns[:t], 1))
+            text = (f"A conversation in {t} turns. Rate the answers to turn {t}, read in the light of the earlier "
+                    f"turns.\n\n{said}")
+            out.append((i, Item(f"{q.id}#{t}", q.category, t, text, q.input)))
+    return out
+
+
+def _side(answers: list[str | Failed], turn: int) -> str | None:
+    """What the judge is shown of one side for a turn: its answer, or for a later turn all its
+    answers so far; None when it has no answer."""
+    said = answers[:turn]
+    if len(said) < turn or any(isinstance(a, Failed) for a in said):
+        return None
+    return said[0] if turn == 1 else "\n\n".join(f"Turn {k}: {a}" for k, a in enumerate(said, 1))
+
+
 def judge_candidate(
-    name: str, questions: list[Question], reference: list[str | Failed], candidate: list[str | Failed],
-    judge: Role, judge_cfg: RoleConfig, out: Path,
+    name: str, items: list[tuple[int, Item]], reference: list[list[str | Failed]],
+    candidate: list[list[str | Failed]], judge: Role, judge_cfg: RoleConfig, out: Path,
 ) -> CandidateResult:
-    """Judge one candidate against the reference on every question both answered; the
-    per-question verdicts go to `out/judgements/NAME.jsonl`."""
-    answered = [i for i, (r, c) in enumerate(zip(reference, candidate)) if isinstance(r, str) and isinstance(c, str)]
-    pairs = [PairItem(questions[i].id, questions[i].instruction, questions[i].input, reference[i], candidate[i]) for i in answered]
+    """Judge one candidate against the reference on every item both answered; the per-item
+    verdicts go to `out/judgements/NAME.jsonl`."""
+    sides = [(it, _side(reference[q], it.turn), _side(candidate[q], it.turn)) for q, it in items]
+    answered = [(it, a, b) for it, a, b in sides if a is not None and b is not None]
+    pairs = [PairItem(it.id, it.instruction, it.input, a, b) for it, a, b in answered]
     judged = judge_pairs(judge, "judge", pairs, judge_cfg, f"{name}: judge, both orders")
     rows, kept = [], []
-    for i, v in zip(answered, judged.verdicts):
-        rows.append({"id": questions[i].id, "category": questions[i].category, "reference_score": v.a_score,
+    for (it, _, _), v in zip(answered, judged.verdicts):
+        rows.append({"id": it.id, "category": it.category, "turn": it.turn, "reference_score": v.a_score,
                      "candidate_score": v.b_score, "reference_first": v.a_first, "candidate_first": v.b_first,
                      "raw_reference_first": v.raw_a_first, "raw_candidate_first": v.raw_b_first, "error": v.error})
         if v.error is None:
-            kept.append((questions[i].category, v.a_score, v.b_score))
+            kept.append((it.category, it.turn, v.a_score, v.b_score))
     write_jsonl(out / "judgements" / f"{name}.jsonl", rows)
-    ref = np.array([a for _, a, _ in kept], dtype=float)
-    cand = np.array([b for _, _, b in kept], dtype=float)
-    cats = np.array([c for c, _, _ in kept])
+    ref = np.array([a for _, _, a, _ in kept], dtype=float)
+    cand = np.array([b for _, _, _, b in kept], dtype=float)
+    cats = np.array([c for c, _, _, _ in kept])
+    turns = np.array([t for _, t, _, _ in kept])
     result = CandidateResult(
         name, relative_score(ref, cand), int((cand > ref).sum()), int((cand == ref).sum()), int((cand < ref).sum()),
-        len(questions) - len(kept),
+        len(items) - len(kept),
     )
-    for category in sorted({q.category for q in questions}):
-        mine = cats == category
-        result.categories[category] = relative_score(ref[mine], cand[mine])
+    for category in sorted({it.category for _, it in items}):
+        result.categories[category] = relative_score(ref[cats == category], cand[cats == category])
+    if max((it.turn for _, it in items), default=1) > 1:
+        result.turns = {str(t): relative_score(ref[turns == t], cand[turns == t]) for t in sorted({it.turn for _, it in items})}
     return result
 
 
@@ -117,6 +155,10 @@ def markdown(reference: str, results: list[CandidateResult], questions: list[Que
     for c in categories:
         count = sum(q.category == c for q in questions)
         lines.append(f"| {c} | {count} | " + " | ".join(_cell(r.categories[c]) for r in results) + " |")
+    if results and results[0].turns:
+        lines += ["", "## Per turn", "", "| turn | " + " | ".join(r.name for r in results) + " |",
+                  "|---|" + "---|" * len(results)]
+        lines += [f"| {t} | " + " | ".join(_cell(r.turns[t]) for r in results) + " |" for t in results[0].turns]
     return "\n".join(lines) + "\n"
 
 
@@ -163,10 +205,12 @@ def named(arg: str, option: str) -> tuple[str, str]:
 
 
 def run_evaluation(
-    questions_file: Path, reference: str, candidates: list[str], judge_config: Path, overrides: list[str], out: Path
+    questions_file: Path, reference: str, candidates: list[str], judge_config: Path, overrides: list[str], out: Path,
+    turns: int = 1,
 ) -> list[CandidateResult]:
     """Answer, judge and tabulate; everything paid for is cached in `out/cache.sqlite`, so that
-    adding a candidate later costs only that candidate's answers and judgements."""
+    adding a candidate later costs only that candidate's answers and judgements. With `turns`
+    above 1, multi-turn questions are answered as conversations and every turn is judged."""
     from lion.answer_sources import Sources
     from lion.config import load_config
     from lion.llm.cache import ResponseCache
@@ -186,11 +230,13 @@ def run_evaluation(
     sources.seed_roles(judge_config, cfg, roles)
     answers = {}
     for name, spec in [(ref_name, ref_spec), *specs]:
-        answers[name] = sources.answers(name, spec, questions)
+        answers[name] = sources.answers(name, spec, questions, turns)
         write_jsonl(out / "answers" / f"{name}.jsonl", [
-            {"id": q.id, "category": q.category, "answer": a} if isinstance(a, str) else
-            {"id": q.id, "category": q.category, "failed": a.reason} for q, a in zip(questions, answers[name])])
-    results = [judge_candidate(name, questions, answers[ref_name], answers[name], roles.judge, cfg.judge, out)
+            {"id": q.id, "category": q.category,
+             "answers": [a if isinstance(a, str) else {"failed": a.reason} for a in said]}
+            for q, said in zip(questions, answers[name])])
+    items = items_of(questions, turns)
+    results = [judge_candidate(name, items, answers[ref_name], answers[name], roles.judge, cfg.judge, out)
                for name, _ in specs]
     write_results(ref_name, results, questions, cfg.judge.model, out)
     return results
@@ -205,4 +251,7 @@ def table_lines(reference: str, results: list[CandidateResult]) -> list[str]:
     for category in sorted(results[0].categories) if results else []:
         cells = "   ".join(f"{r.name}: {_cell(r.categories[category])}" for r in results)
         lines.append(f"  {category:<14} {cells}")
+    for turn in results[0].turns if results else []:
+        cells = "   ".join(f"{r.name}: {_cell(r.turns[turn])}" for r in results)
+        lines.append(f"  turn {turn:<9} {cells}")
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lion.config import StudentConfig
 from lion.llm.base import Completion, Message
@@ -18,6 +19,9 @@ from lion.progress import bar
 from lion.prompts import render
 from lion.records import Instruction
 from lion.stages.context import Context
+
+if TYPE_CHECKING:
+    from lion.student.generate import StudentGenerator
 
 
 def teacher_messages(it: Instruction) -> list[Message]:
@@ -48,20 +52,25 @@ def generate_answers(
     cache: ResponseCache, model_dir: Path, items: list[Instruction], student: StudentConfig, threads: int, label: str
 ) -> list[str]:
     """A student's greedy answers, each cached under the student's identity before it is used."""
-    from lion.student.generate import engine_for, student_generator
+    from lion.student.generate import student_generator
 
-    gen_cfg = student.generate
-    gen = student_generator(model_dir, gen_cfg, student.prompt_format, threads)
-    prompts = [gen.prompt(it.instruction, it.input) for it in items]
+    gen = student_generator(model_dir, student.generate, student.prompt_format, threads)
+    return answer_prompts(cache, gen, model_dir, [gen.prompt(it.instruction, it.input) for it in items], label)
+
+
+def answer_prompts(cache: ResponseCache, gen: StudentGenerator, model_dir: Path, prompts: list[str], label: str) -> list[str]:
+    """The generator's answers to ready prompts, through the cache."""
+    from lion.student.generate import engine_for
+
     uid = student_uid(model_dir)
-    generate = {**gen_cfg.model_dump(), "engine": engine_for(gen_cfg)}  # engines may differ in the last bit
+    generate = {**gen.cfg.model_dump(), "engine": engine_for(gen.cfg)}  # engines may differ in the last bit
     keys = [request_key({"student": uid, "prompt": p, "generate": generate}) for p in prompts]
-    answers: list[str | None] = [None] * len(items)
+    answers: list[str | None] = [None] * len(prompts)
     for i, key in enumerate(keys):
         hit = cache.get(key)
         if hit is not None:
             answers[i] = hit.text
-    with bar(label, len(items)) as advance:
+    with bar(label, len(prompts)) as advance:
         advance(sum(a is not None for a in answers))
         for batch in gen.plan(prompts):
             if all(answers[i] is not None for i in batch):

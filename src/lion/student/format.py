@@ -56,6 +56,19 @@ def build_prompt(
     )
 
 
+def build_conversation(
+    tokenizer: PreTrainedTokenizerBase, fmt: Format, turns: list[str], answers: list[str]
+) -> str:
+    """The prompt for the last of `turns`, after the student's own answers to the earlier ones:
+    the chat template's turns, or Alpaca exchanges one after another."""
+    if fmt == "alpaca":
+        return "".join(alpaca_prompt(t, "") + a + "\n\n" for t, a in zip(turns, answers)) + alpaca_prompt(turns[-1], "")
+    messages = [m for t, a in zip(turns, answers) for m in ({"role": "user", "content": t}, {"role": "assistant", "content": a})]
+    return tokenizer.apply_chat_template(
+        [*messages, {"role": "user", "content": turns[-1]}], tokenize=False, add_generation_prompt=True
+    )
+
+
 def adds_special_tokens(fmt: Format) -> bool:
     """Whether prompt text is tokenized with the tokenizer's BOS/EOS additions.
 

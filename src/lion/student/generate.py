@@ -17,7 +17,7 @@ from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTr
 
 from lion.config import GenerateConfig
 from lion.errors import LionError
-from lion.student.format import Format, adds_special_tokens, build_prompt, resolve_format
+from lion.student.format import Format, adds_special_tokens, build_conversation, build_prompt, resolve_format
 from lion.student.model import cuda_bf16, is_adapter, library_bars_off, load_model, load_tokenizer
 
 
@@ -85,6 +85,10 @@ class StudentGenerator:
 
     def prompt(self, instruction: str, input: str = "") -> str:
         return build_prompt(self.tokenizer, self.format, instruction, input)
+
+    def conversation(self, turns: list[str], answers: list[str]) -> str:
+        """The prompt for the last turn of a conversation, after the student's earlier answers."""
+        return build_conversation(self.tokenizer, self.format, turns, answers)
 
     def _encode(self, prompts: list[str], **kwargs: object) -> BatchEncoding:
         return self.tokenizer(
