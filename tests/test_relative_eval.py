@@ -62,10 +62,9 @@ def test_the_teacher_scores_100_and_the_trained_student_beats_the_untrained_one(
     by = {r.name: r for r in results}
     assert by["teacher-again"].overall.relative == pytest.approx(100, abs=5)
     assert by["trained"].overall.relative > by["untrained"].overall.relative
-    for name in by:
+    for name, r in by.items():
         rows = [json.loads(line) for line in (out / "judgements" / f"{name}.jsonl").read_text().splitlines()]
-        assert len(rows) == 40 and all(r["reference_first"] and r["candidate_first"] for r in rows)  # both orders
-        r = by[name]
+        assert len(rows) == 40 and all(row["reference_first"] and row["candidate_first"] for row in rows)  # both orders
         assert r.wins + r.ties + r.losses == r.overall.judged == 40 - r.left_out
         assert r.overall.low <= r.overall.relative <= r.overall.high
         assert set(r.categories) == {h["family"] for h in heldout_set(40, 0)}

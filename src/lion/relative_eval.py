@@ -141,8 +141,8 @@ def markdown(reference: str, results: list[CandidateResult], questions: list[Que
     lines = [
         f"# Relative scores against {reference}",
         "",
-        f"{len(questions)} questions; judge: {judge}; each pair judged in both orders. A score is the candidate's total "
-        f"judge score as a percentage of {reference}'s, with a bootstrap 95% interval over questions.",
+        (f"{len(questions)} questions; judge: {judge}; each pair judged in both orders. A score is the candidate's "
+         f"total judge score as a percentage of {reference}'s, with a bootstrap 95% interval over questions."),
         "",
         "| candidate | relative score [95% interval] | wins | ties | losses | judged | left out |",
         "|---|---|---|---|---|---|---|",
