@@ -114,3 +114,15 @@ def test_estimate_predicts_a_run_without_touching_anything(tmp_path):
     assert list(tmp_path.iterdir()) == []
     missing = lion("estimate", str(CONFIG), "--calibrate", "nowhere", cwd=tmp_path)
     assert missing.returncode == 2 and "nowhere: not a run folder" in missing.stderr
+
+
+@pytest.mark.parametrize("setup, backend", [("arena", "arena"), ("openai", "openai"), ("local", "hf_local")])
+def test_init_writes_a_starter_config_that_loads(tmp_path, setup, backend):
+    from lion.config import load_config
+
+    r = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert load_config(tmp_path / "mine.yaml").teacher.backend == backend
+    assert (tmp_path / "mine.yaml").read_text().startswith("# ")  # commented
+    again = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
+    assert again.returncode == 2 and "mine.yaml already exists" in again.stderr and "Traceback" not in again.stderr

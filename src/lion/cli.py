@@ -78,6 +78,26 @@ def demo(
         _run(path, out or Path("runs") / f"demo-seed{seed}", overrides)
 
 
+SETUPS = {"arena": "arena.yaml", "openai": "openai.yaml", "local": "local.yaml"}
+
+
+@app.command()
+def init(
+    setup: Annotated[str, typer.Argument(help="arena (offline demo), openai (an OpenAI-compatible API), or local "
+                                              "(Hugging Face models on this machine)")] = "arena",
+    out: Annotated[Path, typer.Option(help="where to write the config")] = Path("lion.yaml"),
+) -> None:
+    """Write a commented starter config for a setup, to edit and then `lion run`."""
+    from lion import atomic
+
+    if setup not in SETUPS:
+        raise LionError(f"unknown setup '{setup}'; choose one of {', '.join(SETUPS)}.")
+    if out.exists():
+        raise LionError(f"{out} already exists; choose another --out or remove it.")
+    atomic.write_text(out, resources.files("lion").joinpath(f"configs/{SETUPS[setup]}").read_text(encoding="utf-8"))
+    print(f"wrote {out}; check it with `lion estimate {out}`, then `lion run {out}`")
+
+
 @app.command()
 def estimate(
     config: Annotated[Path, typer.Argument(help="the run's YAML config")],
