@@ -63,11 +63,7 @@ TEXT_CASES = [
 
 @pytest.mark.parametrize("text, expected", [c[1:] for c in TEXT_CASES], ids=[c[0] for c in TEXT_CASES])
 def test_text_replies(text, expected):
-    if expected is ERROR:
-        with pytest.raises(ScoreParseError):
-            parse_scores(text)
-    else:
-        assert parse_scores(text) == expected
+    assert_parsed(parse_scores, text, expected)
 
 
 def verdict(s1, s2, why="Both answers are short."):
@@ -94,11 +90,15 @@ JSON_CASES = [
 
 @pytest.mark.parametrize("text, expected", [c[1:] for c in JSON_CASES], ids=[c[0] for c in JSON_CASES])
 def test_json_replies(text, expected):
+    assert_parsed(parse_json_verdict, text, expected)
+
+
+def assert_parsed(parse, text, expected):
     if expected is ERROR:
         with pytest.raises(ScoreParseError):
-            parse_json_verdict(text)
+            parse(text)
     else:
-        assert parse_json_verdict(text) == expected
+        assert parse(text) == expected
 
 
 def test_bias_stats_of_a_judge_that_prefers_the_first_answer():

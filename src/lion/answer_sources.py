@@ -76,12 +76,7 @@ class Sources:
             return answers_file(path, questions, turns)
         if not path.is_dir():
             raise LionError(f"{name}={spec}: no such file or folder, and not a CONFIG.yaml[:ROLE] or hf:NAME source.")
-        if (path / "state.json").is_file():
-            model = run_student(path, int(at.group(2)) if at else None)
-        elif at:
-            raise LionError(f"{name}={spec}: @K picks an iteration of a run folder, and {path} is not one.")
-        else:
-            model = path
+        model = student_of(path, int(at.group(2)) if at else None)
         return self._conversations(questions, turns, label, lambda: _ModelAnswers(self, model))
 
     def _conversations(self, questions: list[Question], turns: int, label: str, make: Callable) -> list[list[str | Failed]]:
@@ -127,6 +122,15 @@ class _ModelAnswers:
                    self.gen.conversation([q.instruction + input_block(q.input), *q.turns[1 : len(said) + 1]], said)
                    for q, said in zip(questions, earlier)]
         return list(answer_prompts(self.sources.cache, self.gen, self.model, prompts, label))
+
+
+def student_of(source: Path, iteration: int | None) -> Path:
+    """The student a source names: a run folder's (see `run_student`), or a model folder itself."""
+    if (source / "state.json").is_file():
+        return run_student(source, iteration)
+    if iteration is not None:
+        raise LionError(f"{source} is not a run folder, so no iteration of it can be chosen.")
+    return source
 
 
 def run_student(run: Path, iteration: int | None) -> Path:

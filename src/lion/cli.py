@@ -210,13 +210,10 @@ def eval_harness(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: all cores)")] = None,
 ) -> None:
     """Run lm-evaluation-harness tasks (BIG-Bench Hard, AGIEval, ...) on a student."""
-    from lion.answer_sources import run_student
+    from lion.answer_sources import student_of
     from lion.harness import metric_rows, run_harness
 
-    model = run_student(source, iteration) if (source / "state.json").is_file() else source
-    if iteration is not None and model == source:
-        raise LionError(f"{source} is not a run folder; --iteration picks a run's student.")
-    result = run_harness(model, [t.strip() for t in tasks.split(",") if t.strip()], out, include_path, num_fewshot,
+    result = run_harness(student_of(source, iteration), [t.strip() for t in tasks.split(",") if t.strip()], out, include_path, num_fewshot,
                          batch_size, limit, threads or os.cpu_count() or 1)
     for task, metrics in result["results"].items():
         print(f"{task}: " + ", ".join(f"{name} {value:.4f}" for name, value, _ in metric_rows(metrics)))
@@ -230,9 +227,10 @@ def export(
     iteration: Annotated[int | None, typer.Option(min=1, help="the run's iteration (default: the last trained)")] = None,
 ) -> None:
     """Write a student as a plain Hugging Face model folder, merging a LoRA adapter into its base."""
-    from lion.student.export import export_student, student_folder
+    from lion.answer_sources import student_of
+    from lion.student.export import export_student
 
-    student = student_folder(source, iteration)
+    student = student_of(source, iteration)
     merged = export_student(student, out)
     print(f"wrote {out} from {student}" + (" (the LoRA adapter merged into its base model)" if merged else ""))
 

@@ -13,7 +13,6 @@ import re
 import string
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lion import atomic
@@ -22,7 +21,7 @@ from lion.judging import PairItem, Verdict, bias_stats, judge_pairs
 from lion.llm.dispatch import Failed
 from lion.questions import read_questions
 from lion.records import Instruction, write_jsonl
-from lion.relative_eval import relative_score
+from lion.relative_eval import Item, tabulate
 from lion.stages.answers import student_answers, teacher_answers
 from lion.stages.context import Context
 
@@ -92,24 +91,20 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         if v is None:
             v = Verdict(it.id, error=f"no teacher answer: {c.reason}")
         elif v.error is None:
-            scored.append((it.category, v.a_score, v.b_score))
+            scored.append((it.category, 1, v.a_score, v.b_score))
         rows.append(
             {"id": it.id, "category": it.category, "teacher": getattr(c, "text", None), "student": a, "exact_match": hit,
              "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
         )
     write_jsonl(out.with_suffix(".jsonl"), rows)
-    teacher = np.array([a for _, a, _ in scored], dtype=float)
-    student = np.array([b for _, _, b in scored], dtype=float)
-    categories = np.array([c for c, _, _ in scored])
-    overall = relative_score(teacher, student)
+    table = tabulate(name, scored, [Item(it.id, it.category, 1, it.instruction, it.input) for it in items])
     with_references = sum(bool(it.references) for it in items)
     result = {
         "exact_match": round(100 * em / with_references, 2) if with_references else None,
-        "relative_score": overall.relative,
-        "relative_interval": [overall.low, overall.high],
-        "wins_ties_losses": [int((student > teacher).sum()), int((student == teacher).sum()), int((student < teacher).sum())],
-        "categories": {c: relative_score(teacher[categories == c], student[categories == c]).relative
-                       for c in sorted({it.category for it in items})},
+        "relative_score": table.overall.relative,
+        "relative_interval": [table.overall.low, table.overall.high],
+        "wins_ties_losses": [table.wins, table.ties, table.losses],
+        "categories": {c: score.relative for c, score in table.categories.items()},
         "questions": len(items),
         "failed_judgements": sum(r["error"] is not None for r in rows),
         "judge_bias": {"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},

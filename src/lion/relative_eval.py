@@ -116,6 +116,12 @@ def judge_candidate(
         if v.error is None:
             kept.append((it.category, it.turn, v.a_score, v.b_score))
     write_jsonl(out / "judgements" / f"{name}.jsonl", rows)
+    return tabulate(name, kept, [it for _, it in items])
+
+
+def tabulate(name: str, kept: list[tuple[str, int, float, float]], items: list[Item]) -> CandidateResult:
+    """The scores of the items judged, (category, turn, reference score, candidate score) each,
+    overall, per category of `items` and, where they hold several turns, per turn."""
     ref = np.array([a for _, _, a, _ in kept], dtype=float)
     cand = np.array([b for _, _, _, b in kept], dtype=float)
     cats = np.array([c for c, _, _, _ in kept])
@@ -124,10 +130,10 @@ def judge_candidate(
         name, relative_score(ref, cand), int((cand > ref).sum()), int((cand == ref).sum()), int((cand < ref).sum()),
         len(items) - len(kept),
     )
-    for category in sorted({it.category for _, it in items}):
+    for category in sorted({it.category for it in items}):
         result.categories[category] = relative_score(ref[cats == category], cand[cats == category])
-    if max((it.turn for _, it in items), default=1) > 1:
-        result.turns = {str(t): relative_score(ref[turns == t], cand[turns == t]) for t in sorted({it.turn for _, it in items})}
+    if max((it.turn for it in items), default=1) > 1:
+        result.turns = {str(t): relative_score(ref[turns == t], cand[turns == t]) for t in sorted({it.turn for it in items})}
     return result
 
 

@@ -13,25 +13,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from lion.atomic import replace_dir
-from lion.errors import LionError
 from lion.student.model import is_adapter, library_bars_off, load_model
-
-
-def student_folder(source: Path, iteration: int | None) -> Path:
-    """A student folder as given, or a run folder's student of an iteration (default: the last)."""
-    if (source / "lion_student.json").is_file() or is_adapter(source) or (source / "config.json").is_file():
-        if iteration is not None:
-            raise LionError(f"{source} is a student folder; --iteration is for run folders.")
-        return source
-    found = sorted(p for p in source.glob("iter-*/student") if p.is_dir())
-    if not found:
-        raise LionError(f"{source}: neither a student folder nor a run folder with a trained student.")
-    if iteration is None:
-        return found[-1]
-    wanted = source / f"iter-{iteration:02d}" / "student"
-    if not wanted.is_dir():
-        raise LionError(f"{source}: iteration {iteration} has no student; the run has students for {', '.join(p.parent.name for p in found)}.")
-    return wanted
 
 
 def export_student(source: Path, out: Path) -> bool:
