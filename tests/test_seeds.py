@@ -27,6 +27,16 @@ def test_field_mapping(tmp_path):
     assert (items[0].instruction, items[0].input) == ("Hi?", "x")
 
 
+def test_a_seed_keeps_its_category_where_the_file_has_one(tmp_path):
+    text = '{"instruction": "Hi?", "category": "greeting "}\n{"instruction": "Bye?"}\n'
+    _, items = load(tmp_path, text)
+    assert [i.category for i in items] == ["greeting", ""]
+    _, items = load(tmp_path, '{"instruction": "Hi?", "domain": "chat"}\n', fields=FieldMap(category="domain"))
+    assert items[0].category == "chat"
+    with pytest.raises(LionError, match=r"s.jsonl, line 1, field 'category': expected text, got int"):
+        load(tmp_path, '{"instruction": "Hi?", "category": 3}\n')
+
+
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside the checkout")
 def test_self_instruct_file_takes_the_first_instance_input():
     items = load_seed_file(SHARED / "self_instruct_seed_tasks.jsonl", DataConfig())

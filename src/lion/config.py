@@ -197,6 +197,7 @@ class LoopConfig(Strict):
 class FieldMap(Strict):
     instruction: str = "instruction"
     input: str = "input"
+    category: str = Field("category", description="optional; groups the report's lineage of generated instructions")
 
 
 class DataConfig(Strict):

@@ -40,6 +40,7 @@ class Instruction(BaseModel):
     origin: Origin = "seed"
     parent: str | None = None
     iteration: int = 0
+    category: str = ""  # the seed's domain or task type where its file names one; inherited by descendants
 
     @classmethod
     def make(
@@ -49,6 +50,7 @@ class Instruction(BaseModel):
         origin: Origin = "seed",
         parent: str | None = None,
         iteration: int = 0,
+        category: str = "",
     ) -> Instruction:
         instruction, input = instruction.strip(), input.strip()
         return cls(
@@ -58,6 +60,7 @@ class Instruction(BaseModel):
             origin=origin,
             parent=parent,
             iteration=iteration,
+            category=category,
         )
 
 

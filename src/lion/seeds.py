@@ -127,7 +127,7 @@ def _to_instruction(rec: Any, where: str, cfg: DataConfig, fmt: str) -> Instruct
         inp = _field(first, "input", f"{where}, instances[0]", required=False)
     else:
         inp = _field(rec, cfg.fields.input, where, required=False)
-    return Instruction.make(text, inp)
+    return Instruction.make(text, inp, category=_field(rec, cfg.fields.category, where, required=False).strip())
 
 
 def _dedupe(items: list[Instruction]) -> list[Instruction]:
@@ -167,9 +167,9 @@ def _load_hf(name: str, cfg: DataConfig) -> list[Instruction]:
 def load_seeds(cfg: DataConfig, seed: int) -> tuple[list[Instruction], int]:
     """The seed instructions, first occurrence of each id kept; returns (seeds, duplicates)."""
     if cfg.seeds == "arena":
-        from lion.arena import seed_set
+        from lion.arena import parse, seed_set
 
-        items = [Instruction.make(i, x) for i, x in seed_set(cfg.arena_size, seed)]
+        items = [Instruction.make(i, x, category=parse(i, x).family) for i, x in seed_set(cfg.arena_size, seed)]
     elif cfg.seeds.startswith("hf:"):
         items = _load_hf(cfg.seeds[3:], cfg)
     else:

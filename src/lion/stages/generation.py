@@ -147,7 +147,8 @@ def run_generation(
             cand.reason = output_problem(text, out.finish_reason)
             if cand.reason:
                 continue
-            new = Instruction.make(text, "", origin=f"from-{s.name}", parent=parent.id, iteration=k)
+            new = Instruction.make(text, "", origin=f"from-{s.name}", parent=parent.id, iteration=k,
+                                   category=parent.category)
             cand.id = new.id
             if new.id in heldout_ids:
                 cand.reason = "same as a held-out instruction"
