@@ -39,6 +39,8 @@ def test_small_loop_end_to_end(tmp_path):
         assert len({it.id for it in cache}) == len(cache)
         assert not heldout_ids & {it.id for it in cache}
         assert all(it.iteration == k and it.parent for it in new)
+        parents = {it.id: it for it in prev_cache}
+        assert all(it.category and it.category == parents[it.parent].category for it in new)  # arena seeds: their family
         assert its[k - 1]["kept"] == len(new) and its[k - 1]["cache_pool"] == len(prev_cache)
         prev_cache = cache
     for k in (1, 2):
@@ -63,8 +65,8 @@ def test_the_budget_stops_the_run_before_it_is_passed_and_a_raised_budget_goes_o
     stopped_at = cache.spent_usd()
     cache.close()
     assert 0 < stopped_at <= 20
-    state = (out / "state.json").read_text()
-    assert "1.imitation" in state and "1.discrimination" not in state
+    done = json.loads((out / "state.json").read_text())["done"]
+    assert "1.imitation" in done and "1.discrimination" not in done
 
     summary = run_loop(load_config(CONFIG, [*priced, "budget.max_usd=1000"]), out, lambda m: None)
     assert len(summary["iterations"]) == 2

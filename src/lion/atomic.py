@@ -13,6 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# the process's umask, read once at import (reading it means setting it): files written here get
+# the permissions a plain open() would give them, not mkstemp's owner-only 0600
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -27,6 +32,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -5,17 +5,19 @@ Every step is skipped when `state.json` says it is done, so the same command res
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from lion import atomic
+from lion import progress
 from lion.config import RunConfig
+from lion.errors import LionError
 from lion.evaluation import HeldoutItem, build_heldout, evaluate_heldout
-from lion.llm.cache import ResponseCache, add_usage
+from lion.llm.cache import ResponseCache
 from lion.records import Instruction, read_jsonl, write_jsonl
 from lion.roles import Roles, check_endpoints, shared_model_warning
 from lion.run import RunFolder
+from lion.run_summary import summarize
 from lion.seeds import load_seeds
 from lion.questions import read_questions
 from lion.similarity import NoveltyIndex
@@ -44,54 +46,6 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
 
 def _heldout(ctx: Context) -> list[HeldoutItem]:
     return read_jsonl(ctx.run.root / "heldout.jsonl", HeldoutItem)
-
-
-def _load_json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> dict:
-    """Rebuild summary.json from the step outputs and the cache, so it is right after any resume."""
-    usage = cache.spend()
-    summary = {"before": _load_json(run.root / "heldout" / "before.json"), "iterations": [], "spend": usage}
-    for k in range(1, iterations + 1):
-        d = run.iteration_dir(k)
-        if not run.is_done(f"{k}.generation"):
-            break
-        disc = _load_json(d / "discrimination" / "stats.json")
-        gen = _load_json(d / "generation" / "stats.json")
-        train = read_jsonl(run.pools_dir(k - 1) / "train.jsonl", Instruction)
-        cache = read_jsonl(run.pools_dir(k - 1) / "cache.jsonl", Instruction)
-        summary["iterations"].append(
-            {
-                "iteration": k,
-                "train_pool": len(train),
-                "cache_pool": len(cache),
-                "hard": disc["hard"],
-                "easy": disc["easy"],
-                "failed_judgements": disc["failed"],
-                "mean_d": disc["mean_d"],
-                "generated": gen["generated"],
-                "kept": gen["kept"],
-                "kept_from_hard": gen["kept_from_hard"],
-                "kept_from_easy": gen["kept_from_easy"],
-                "dropped": gen["dropped"],
-                "notes": gen["notes"],
-                "heldout": _load_json(d / "heldout.json"),
-                "spend": _iteration_spend(usage["by_step"], k),
-                "position_bias": _load_json(d / "discrimination" / "bias.json"),
-            }
-        )
-    atomic.write_json(run.root / "summary.json", summary)
-    return summary
-
-
-def _iteration_spend(by_step: dict[str, dict], k: int) -> dict:
-    out: dict = {}
-    for step, row in by_step.items():
-        if step.startswith(f"{k}."):
-            add_usage(out, row)
-    return out
 
 
 def _describe(it: dict) -> str:
@@ -128,27 +82,58 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
     run.lock()
     try:
         run.bind_config(cfg)
-        say(f"run folder: {out}")
-        warning = shared_model_warning(cfg)
-        if warning:
-            say(f"[yellow]{warning}[/yellow]")
+        with progress.recording(run.progress_path, run.log_path):
+            return _logged(cfg, run, seeds, guard, say)
+    finally:
+        run.unlock()
+
+
+def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int] | None,
+            guard: NoveltyIndex | None, say: Callable[[str], None]) -> dict:
+    """The run, with every message also in the run's log and an error that stops it kept in
+    `state.json`, for `lion status`."""
+    def say_and_log(message: str) -> None:
+        progress.log(message)
+        say(message)
+
+    progress.log(f"lion started (pid {os.getpid()})")
+    say_and_log(f"run folder: {run.root}")
+    warning = shared_model_warning(cfg)
+    if warning:
+        say_and_log(f"[yellow]{warning}[/yellow]")
+    try:
         cache = ResponseCache(run.cache_path)
         try:
             roles = Roles.from_config(cfg, cache)
             try:
-                return _iterate(Context(cfg, run, cache, roles, say), seeds, guard)
+                summary = _iterate(Context(cfg, run, cache, roles, say_and_log), seeds, guard)
             finally:
                 roles.close()
         finally:
             cache.close()
-    finally:
-        run.unlock()
+    except LionError as e:
+        _stopped(run, f"error: {e}")
+        raise
+    except KeyboardInterrupt:
+        _stopped(run, "interrupted")
+        raise
+    except Exception as e:
+        _stopped(run, f"unexpected error: {type(e).__name__}: {e}")
+        raise
+    progress.log("lion finished")
+    return summary
+
+
+def _stopped(run: RunFolder, message: str) -> None:
+    progress.log(message)
+    run.mark_error(message)
 
 
 def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
     if ctx.run.is_done(name):
         return
     ctx.roles.set_stage(name)
+    ctx.run.mark_started(name)
     fn()
     ctx.run.mark_done(name)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,20 @@ class RunFolder:
             raise LionError(f"{self.root} is in use by another lion process; wait for it to end.") from None
         self._lock_fd = fd
 
+    def in_use(self) -> bool:
+        """Whether a lion process holds this run now; asks the kernel, so a killed run reads as stopped."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
     def unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -84,18 +99,36 @@ class RunFolder:
     def _state_path(self) -> Path:
         return self.root / "state.json"
 
-    def _state(self) -> dict:
+    def state(self) -> dict:
+        """`done`: the finished steps in order; `current`: the step started last and not done;
+        `times`: each step's last start and its end, in Unix seconds; `last_error`: the step,
+        time and sentence of the last error that stopped the run (kept after a resume finishes
+        that step, for the record)."""
+        state = {"done": [], "current": None, "times": {}, "last_error": None}
         if self._state_path.exists():
-            return json.loads(self._state_path.read_text(encoding="utf-8"))
-        return {"done": []}
+            state.update(json.loads(self._state_path.read_text(encoding="utf-8")))
+        return state
 
     def is_done(self, step: str) -> bool:
-        return step in self._state()["done"]
+        return step in self.state()["done"]
+
+    def mark_started(self, step: str) -> None:
+        state = self.state()
+        state["times"][step] = {"started": time.time()}
+        state["current"] = step
+        atomic.write_json(self._state_path, state)
 
     def mark_done(self, step: str) -> None:
-        state = self._state()
+        state = self.state()
         if step not in state["done"]:
             state["done"].append(step)
+        state["times"].setdefault(step, {})["finished"] = time.time()
+        state["current"] = None
+        atomic.write_json(self._state_path, state)
+
+    def mark_error(self, message: str) -> None:
+        state = self.state()
+        state["last_error"] = {"step": state["current"], "time": time.time(), "message": message}
         atomic.write_json(self._state_path, state)
 
     # --- paths -----------------------------------------------------------------------------
@@ -105,6 +138,16 @@ class RunFolder:
     def pools_dir(self, k: int) -> Path:
         """Pools after iteration k's update; k = 0 holds the seed pools."""
         return self.root / "pools" / f"{k:02d}"
+
+    @property
+    def log_path(self) -> Path:
+        """Every message of every session of the run, with times: what the console showed."""
+        return self.root / "lion.log"
+
+    @property
+    def progress_path(self) -> Path:
+        """The progress bar of the step running now, for `lion status` to read."""
+        return self.root / "progress.json"
 
     @property
     def cache_path(self) -> Path:
