@@ -9,3 +9,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """One finished small arena run, shared by the tests that only read a run folder."""
+    from pathlib import Path
+
+    from small_run import SMALL
+
+    from lion.config import load_config
+    from lion.loop import run_loop
+
+    out = tmp_path_factory.mktemp("small") / "run"
+    run_loop(load_config(Path(__file__).parents[1] / "configs" / "arena.yaml", SMALL), out, lambda m: None)
+    return out

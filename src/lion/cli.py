@@ -17,6 +17,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Adversarial distillation of an API-only LLM into a small open model.")
 
 
+@app.callback()
+def _options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or progress lines (also LION_QUIET=1); "
+                                                              "messages and results still print")] = False,
+) -> None:
+    if quiet:
+        os.environ["LION_QUIET"] = "1"
+
+
 def _say(msg: str) -> None:
     console.print(msg, highlight=False)
 
@@ -76,6 +85,38 @@ def demo(
         overrides.append(f"threads={threads}")
     with resources.as_file(resources.files("lion").joinpath("configs/arena.yaml")) as path:
         _run(path, out or Path("runs") / f"demo-seed{seed}", overrides)
+
+
+@app.command()
+def status(
+    run: Annotated[Path, typer.Argument(help="a run folder, running or not")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Where a run stands: steps, pools, hard/easy split, spend against the budget, failures, ETA."""
+    import json
+
+    from rich.console import Console
+
+    from lion.status import collect, show
+
+    st = collect(run)
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return
+    show(st, Console())
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="a run folder, finished or not")],
+    out: Annotated[Path | None, typer.Option(help="folder for report.md, report.html and plots/ (default: RUN/report)")] = None,
+    hardest: Annotated[int, typer.Option(min=0, help="hardest instructions shown with both answers")] = 8,
+) -> None:
+    """Write a run's report: Markdown and a self-contained HTML page with plots."""
+    from lion.report import write_report
+
+    page = write_report(run, out, hardest)
+    print(f"wrote {page} and {page.with_suffix('.md')}")
 
 
 SETUPS = {"arena": "arena.yaml", "openai": "openai.yaml", "local": "local.yaml"}

@@ -40,8 +40,13 @@ def request_key(parts: dict[str, Any]) -> str:
 
 
 class ResponseCache:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
+        """`read_only` opens the cache of a run that may be going on elsewhere, to report on it
+        without writing a byte."""
         self.path = Path(path)
+        if read_only:
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            return
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
