@@ -13,7 +13,6 @@ totals and counted.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -170,10 +169,7 @@ def markdown(reference: str, results: list[CandidateResult], questions: list[Que
 
 def chart(reference: str, results: list[CandidateResult], path: Path) -> None:
     """Grouped bars per category and overall, with the intervals, against the reference's 100%."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lion.plots import plt, save
 
     groups = [*sorted(results[0].categories), "overall"] if results else ["overall"]
     width = 0.8 / max(1, len(results))
@@ -189,11 +185,7 @@ def chart(reference: str, results: list[CandidateResult], path: Path) -> None:
     ax.set_xticks(x, groups, rotation=30, ha="right")
     ax.set_ylabel(f"score relative to {reference} (%)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    atomic.write_bytes(path, buffer.getvalue())
+    save(fig, path)
 
 
 def write_results(reference: str, results: list[CandidateResult], questions: list[Question], judge: str, out: Path) -> None:
