@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from lion import atomic
 from lion.llm.dispatch import Call, Failed
+from lion.progress import bar
 from lion.prompts import render
 from lion.records import Instruction, write_jsonl
 from lion.seeds import read_texts
@@ -136,39 +137,41 @@ def run_generation(
             for s, j, p in plan
         ]
         outs = ctx.roles.generator.run(calls, f"iter {k} generation: round {rounds}")
-        for (s, j, parent), out in zip(plan, outs):
-            if isinstance(out, Failed):
-                candidates.append(Candidate(side=s.name, attempt=j, parent=parent.id, text="", finish_reason="",
-                                            kept=False, reason=f"the call was rejected: {out.reason}"))
-                continue
-            text = out.text.strip()
-            cand = Candidate(side=s.name, attempt=j, parent=parent.id, text=out.text, finish_reason=out.finish_reason, kept=False)
-            candidates.append(cand)
-            cand.reason = output_problem(text, out.finish_reason)
-            if cand.reason:
-                continue
-            new = Instruction.make(text, "", origin=f"from-{s.name}", parent=parent.id, iteration=k,
-                                   category=parent.category)
-            cand.id = new.id
-            if new.id in heldout_ids:
-                cand.reason = "same as a held-out instruction"
-                continue
-            if new.id in known:
-                cand.reason = "already in the pool"
-                continue
-            score, item = pool.nearest(text)
-            cand.rouge, cand.nearest = score, pool.key(item) if item is not None else None
-            if score > loop.rouge_threshold:
-                cand.reason = "too similar to a pool instruction"
-                continue
-            hit = guard.above(text, loop.guard_threshold) if guard is not None else None
-            if hit is not None:
-                cand.reason = f"resembles an evaluation question ({guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
-                continue
-            cand.kept, cand.reason = True, None
-            s.kept.append(new)
-            pool.add(new.id, new.instruction)
-            known.add(new.id)
+        with bar(f"iter {k} generation: filters, round {rounds}", len(plan)) as advance:
+            for (s, j, parent), out in zip(plan, outs):
+                advance()
+                if isinstance(out, Failed):
+                    candidates.append(Candidate(side=s.name, attempt=j, parent=parent.id, text="", finish_reason="",
+                                                kept=False, reason=f"the call was rejected: {out.reason}"))
+                    continue
+                text = out.text.strip()
+                cand = Candidate(side=s.name, attempt=j, parent=parent.id, text=out.text, finish_reason=out.finish_reason, kept=False)
+                candidates.append(cand)
+                cand.reason = output_problem(text, out.finish_reason)
+                if cand.reason:
+                    continue
+                new = Instruction.make(text, "", origin=f"from-{s.name}", parent=parent.id, iteration=k,
+                                       category=parent.category)
+                cand.id = new.id
+                if new.id in heldout_ids:
+                    cand.reason = "same as a held-out instruction"
+                    continue
+                if new.id in known:
+                    cand.reason = "already in the pool"
+                    continue
+                score, item = pool.nearest(text)
+                cand.rouge, cand.nearest = score, pool.key(item) if item is not None else None
+                if score > loop.rouge_threshold:
+                    cand.reason = "too similar to a pool instruction"
+                    continue
+                hit = guard.above(text, loop.guard_threshold) if guard is not None else None
+                if hit is not None:
+                    cand.reason = f"resembles an evaluation question ({guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
+                    continue
+                cand.kept, cand.reason = True, None
+                s.kept.append(new)
+                pool.add(new.id, new.instruction)
+                known.add(new.id)
     new_items = sides["hard"].kept + sides["easy"].kept
     dropped: dict[str, int] = {}
     for c in candidates:
