@@ -74,15 +74,16 @@ def plot_split(its: list[Iteration], tau: float, path: Path) -> None:
     its = [it for it in its if it.d]
     ks = [it.k for it in its]
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    ax.bar(ks, [100 * np.mean(np.array(it.d) >= tau) for it in its], color="#d62728", alpha=0.75, label="hard share")
+    red = "#d62728"
+    ax.bar(ks, [100 * np.mean(np.array(it.d) >= tau) for it in its], 0.6, color=red, alpha=0.75)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"hard share: d ≥ {tau:g} (%)")
+    ax.set_ylabel(f"bars: hard share, d ≥ {tau:g} (%)", color=red)
+    ax.tick_params(axis="y", colors=red)
     ax.set_xticks(ks)
     right = ax.twinx()
-    right.plot(ks, [np.mean(it.d) for it in its], "o-", color="black", label="mean gap d")
-    right.set_ylabel("mean gap d (teacher − student)")
+    right.plot(ks, [np.mean(it.d) for it in its], "o-", color="black")
+    right.set_ylabel("line: mean gap d (teacher − student)")
     right.axhline(0, color="grey", linewidth=0.6)
-    fig.legend(loc="upper right", fontsize=8, bbox_to_anchor=(0.88, 0.93))
     save(fig, path)
 
 
@@ -154,15 +155,16 @@ def plot_spend(usage: list[dict], path: Path) -> str:
     measure = "cost (USD)" if dollars else "tokens (prompt + answer)"
     steps = list(dict.fromkeys(u["stage"] for u in usage))
     roles = list(dict.fromkeys(u["role"] for u in usage))
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.5 * len(steps) + 2.5), 3.6))
-    bottom = np.zeros(len(steps))
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(steps) + 1.4))
+    left = np.zeros(len(steps))
     for role in roles:
         v = np.array([sum((u["cost_usd"] if dollars else u["prompt_tokens"] + u["completion_tokens"])
                           for u in usage if u["stage"] == s and u["role"] == role) for s in steps], dtype=float)
-        ax.bar(range(len(steps)), v, bottom=bottom, label=role)
-        bottom += v
-    ax.set_xticks(range(len(steps)), steps, rotation=40, ha="right", fontsize=8)
-    ax.set_ylabel(measure)
+        ax.barh(range(len(steps)), v, left=left, label=role)
+        left += v
+    ax.set_yticks(range(len(steps)), steps, fontsize=8)
+    ax.invert_yaxis()  # the run's order, top down
+    ax.set_xlabel(measure)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save(fig, path)
     return measure
@@ -177,12 +179,14 @@ def plot_bias(its: list[Iteration], path: Path) -> None:
     left.set_xticks(ks)
     left.set_xlabel("iteration")
     left.set_ylabel("mean score: shown first − second")
-    right.plot(ks, [100 * b["flip_rate"] for _, b in rows], "o-", label="winner flips on swap")
-    right.plot(ks, [100 * b["label_disagreement"] for _, b in rows], "s--", label="hard/easy label differs by order")
+    flips = [100 * b["flip_rate"] for _, b in rows]
+    disagreements = [100 * b["label_disagreement"] for _, b in rows]
+    right.plot(ks, flips, "o-", label="winner flips on swap")
+    right.plot(ks, disagreements, "s--", label="hard/easy label differs by order")
     right.set_xticks(ks)
     right.set_xlabel("iteration")
     right.set_ylabel("% of judged pairs")
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, max(flips + disagreements) * 1.25 + 1)
     right.legend(fontsize=8)
     save(fig, path)
 
@@ -303,7 +307,8 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
         if not table:
             w.add(f"No instruction of iteration {k}'s Cache Pool was hard.", "")
         else:
-            w.add(f"The {len(table)} hard instructions of iteration {k}'s Cache Pool with the largest gap d, the "
+            which = "The only hard instruction" if len(table) == 1 else f"The {len(table)} hard instructions"
+            w.add(f"{which} of iteration {k}'s Cache Pool with the largest gap d, the "
                   f"referee's scores in bold; answers are cut at {ANSWER_CHARS} characters (whole ones are in "
                   f"`iter-{k:02d}/discrimination/`).", "", *_table(["#", "d", "instruction", "teacher", "student"], table))
     markdown = "\n".join(w.lines) + "\n"
@@ -361,9 +366,11 @@ def _heldout_section(w: _Writer, st: dict) -> None:
                   [[n, r["relative_score"], "–".join(str(x) for x in r.get("relative_interval") or []),
                     "/".join(str(x) for x in r.get("wins_ties_losses") or []), r.get("exact_match"), r.get("questions")]
                    for n, r in rows]))
-    last = rows[-1][1].get("categories") or {}
-    if len(last) > 1:
-        w.add(f"Per category, {rows[-1][0]}:", "", *_table(["category", "relative score %"], sorted(last.items())))
+    categories = sorted({c for _, r in rows for c in r.get("categories") or {}})
+    if len(categories) > 1:
+        w.add("Per category, relative score %:", "",
+              *_table(["category", *(n for n, _ in rows)],
+                      [[c, *((r.get("categories") or {}).get(c) for _, r in rows)] for c in categories]))
 
 
 def _novelty_section(w: _Writer, its: list[Iteration]) -> None:
