@@ -73,7 +73,8 @@ def log(message: str) -> None:
             _record.log.write(f"{stamp}  {line}\n")
 
 
-def _seconds(s: float) -> str:
+def duration(s: float) -> str:
+    """Seconds as `42s`, `3m05s` or `2h07m`."""
     s = int(s)
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
@@ -95,7 +96,7 @@ class _Tracker:
         elapsed = time.time() - self.started
         text = f"{self.label}: {self.done:,}/{self.total:,}"
         if self.done and self.done < self.total:
-            text += f", eta {_seconds(elapsed / self.done * (self.total - self.done))}"
+            text += f", eta {duration(elapsed / self.done * (self.total - self.done))}"
         text += f", {self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
         return text + (f", {self.info}" if self.info else "")
 
@@ -117,7 +118,7 @@ class _Tracker:
     def close(self) -> None:
         if self.total == 0:
             return
-        took = f" in {_seconds(time.time() - self.started)}"
+        took = f" in {duration(time.time() - self.started)}"
         ended = f"{self.label}: {self.done:,}/{self.total:,}{took}" + (f", {self.info}" if self.info else "")
         if self.lines:
             console.print(ended, highlight=False, markup=False)

@@ -25,7 +25,7 @@ from lion.plots import plt, save
 from lion.records import Instruction, Response, read_jsonl
 from lion.run import RunFolder
 from lion.stages.discrimination import SplitRecord
-from lion.status import STEPS, collect, open_run
+from lion.status import STEPS, collect, open_run, usd
 
 HARDEST = 8  # instructions shown with both answers
 ANSWER_CHARS = 600  # of each answer shown; the run folder has them whole
@@ -244,10 +244,6 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
             *("| " + " | ".join(show(x) for x in row) + " |" for row in rows), ""]
 
 
-def _usd(x: float | None) -> str:
-    return "unknown" if x is None else f"${x:,.2f}"
-
-
 class _Writer:
     """Collects the Markdown lines and the plots they show."""
 
@@ -327,9 +323,9 @@ def _header(w: _Writer, st: dict, cfg: RunConfig) -> None:
           f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
           f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
     if total:
-        budget = f" of a {_usd(st['budget_usd'])} budget" if st["budget_usd"] else ""
+        budget = f" of a {usd(st['budget_usd'])} budget" if st["budget_usd"] else ""
         w.add(f"LLM calls: {total['calls']:,} ({total['prompt_tokens']:,} tokens in, {total['completion_tokens']:,} out), "
-              f"cost {_usd(total['cost_usd'])}{budget}.", "")
+              f"cost {usd(total['cost_usd'])}{budget}.", "")
     if st["last_error"]:
         w.add(f"Last error (step {st['last_error']['step']}): {text_cell(st['last_error']['message'], 400)}", "")
 
@@ -442,7 +438,7 @@ def _spend_section(w: _Writer, run: RunFolder, st: dict) -> None:
     measure = w.plot("spend", "LLM spend per step and role", plot_spend, usage)
     w.add(f"Drawn in {measure}. Answers served from the cache cost nothing and are not counted.", "")
     w.add(*_table(["role", "calls", "tokens in", "tokens out", "cost"],
-                  [[role, f"{r['calls']:,}", f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", _usd(r["cost_usd"])]
+                  [[role, f"{r['calls']:,}", f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", usd(r["cost_usd"])]
                    for role, r in [*st["spend"]["by_role"].items(), ("total", st["spend"]["total"])]]))
     kinds = ("setup", "before", *STEPS)
     by_kind: dict[str, float | None] = {}
@@ -451,7 +447,7 @@ def _spend_section(w: _Writer, run: RunFolder, st: dict) -> None:
         if kind in kinds:
             old = by_kind.get(kind, 0.0)
             by_kind[kind] = None if old is None or u["cost_usd"] is None else old + u["cost_usd"]
-    w.add("Cost per kind of step, all iterations: " + ", ".join(f"{k} {_usd(v)}" for k, v in by_kind.items()) + ".", "")
+    w.add("Cost per kind of step, all iterations: " + ", ".join(f"{k} {usd(v)}" for k, v in by_kind.items()) + ".", "")
 
 
 _STYLE = """

@@ -12,6 +12,7 @@ from pathlib import Path
 from lion.config import RunConfig, load_config
 from lion.errors import LionError
 from lion.llm.cache import ResponseCache
+from lion.progress import duration
 from lion.run import RunFolder
 from lion.run_summary import STEPS, iteration_facts, load_json
 
@@ -112,13 +113,10 @@ def collect(root: Path) -> dict:
 
 
 def _time(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+    return "" if seconds is None else duration(seconds)
 
 
-def _usd(x: float | None) -> str:
+def usd(x: float | None) -> str:
     return "unknown" if x is None else f"${x:,.2f}"
 
 
@@ -185,7 +183,7 @@ def show(st: dict, console) -> None:
                                                                        "generated", "kept")),
                 _value(held.get("relative_score")),
                 _value(sum(it["failed_items"].values()) + (it["failed_judgements"] or 0) or None),
-                _usd(it["spend"].get("cost_usd")) if it["spend"] else "",
+                usd(it["spend"].get("cost_usd")) if it["spend"] else "",
             )
         console.print(table)
         console.print("train/cache: the pools the iteration started from; made/kept: new instructions written by the "
@@ -204,12 +202,12 @@ def show(st: dict, console) -> None:
             table.add_column(col, justify="left" if col == "role" else "right")
         for role, row in [*spend["by_role"].items(), ("total", spend["total"])]:
             table.add_row(role, f"{row['calls']:,}", f"{row['prompt_tokens']:,}", f"{row['completion_tokens']:,}",
-                          _usd(row["cost_usd"]))
+                          usd(row["cost_usd"]))
         console.print(table)
     budget = st["budget_usd"]
     if budget:
         spent = spend["total"].get("cost_usd") or 0.0
-        console.print(f"budget: {_usd(spent)} of {_usd(budget)} spent ({spent / budget:.0%})", highlight=False)
+        console.print(f"budget: {usd(spent)} of {usd(budget)} spent ({spent / budget:.0%})", highlight=False)
     error = st["last_error"]
     if error:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(error["time"]))
