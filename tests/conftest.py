@@ -14,6 +14,16 @@ torch.set_num_threads(1)
 import pytest  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full-reliability", action="store_true",
+                     help="run the kill-and-resume and fault tests in full (minutes) instead of their CI form")
+
+
+@pytest.fixture(scope="session")
+def full_reliability(request) -> bool:
+    return request.config.getoption("--full-reliability")
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
     """One finished small arena run, shared by the tests that only read a run folder."""

@@ -1,11 +1,6 @@
 """The command line as a user meets it: one sentence and a non-zero exit for bad input."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,47 +51,6 @@ def test_unknown_scheduler_is_refused_before_the_run_starts(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "config field 'student.train.lr_scheduler': unknown scheduler 'cosin'" in r.stderr
     assert not (tmp_path / "run").exists()
-
-
-def _pools(run: Path) -> dict[str, str]:
-    return {str(p.relative_to(run)): p.read_text() for p in sorted((run / "pools").rglob("*.jsonl"))}
-
-
-def _state(run: Path) -> list[str]:
-    try:
-        return json.loads((run / "state.json").read_text())["done"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return []
-
-
-def test_killed_in_each_stage_then_resumed_gives_the_same_pools(tmp_path):
-    args = ["run", str(CONFIG), *sets()]
-    ref = lion(*args, "--out", "ref", cwd=tmp_path)
-    assert ref.returncode == 0, ref.stderr
-
-    # the step whose start we wait for, after which the process is killed
-    moments = [("1.imitation", "setup"), ("1.discrimination", "1.imitation"), ("1.generation", "1.discrimination")]
-    run = tmp_path / "killed"
-    env = {**os.environ, "LION_QUIET": "1"}
-    kills = 0
-    for step, after in moments:
-        p = subprocess.Popen([sys.executable, "-m", "lion", *args, "--out", str(run)], cwd=tmp_path, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while time.time() < deadline and p.poll() is None:
-            done = _state(run)
-            if after in done and step not in done:
-                break
-            time.sleep(0.005)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait()
-    assert kills >= 2
-    final = lion(*args, "--out", str(run), cwd=tmp_path)
-    assert final.returncode == 0, final.stderr
-    assert _pools(run) == _pools(tmp_path / "ref")
-    assert json.loads((run / "summary.json").read_text()) == json.loads((tmp_path / "ref" / "summary.json").read_text())
 
 
 def test_estimate_predicts_a_run_without_touching_anything(tmp_path):

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from small_run import SMALL
 
+from lion import atomic
 from lion.config import load_config
 from lion.errors import LionError
 from lion.llm.cache import ResponseCache
@@ -49,7 +50,7 @@ def test_small_loop_end_to_end(tmp_path):
                   "discrimination/judgements.jsonl", "discrimination/split.jsonl",
                   "generation/candidates.jsonl", "student/model.safetensors", "heldout.json"):
             assert (d / f).exists(), f
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(f"*{atomic.TMP_SUFFIX}"))
 
     # running it again is a no-op: nothing is asked again, the summary is the same
     again = run_loop(load_config(CONFIG, SMALL), out, lines.append)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from run_cli import lion
 
+from lion import atomic
 from lion.records import Instruction
 from lion.report import roots, text_cell, to_html, write_report
 
@@ -27,7 +28,7 @@ def test_every_plot_is_drawn_and_inlined_in_the_html(small_run, tmp_path):
     for section in ("Is the student catching up?", "Held-out scores", "The novelty filter", "Lineage",
                     "position bias", "Spend per role and step", "The hardest instructions"):
         assert section in markdown and section in page
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(f"*{atomic.TMP_SUFFIX}"))
 
 
 def test_the_hardest_instructions_are_the_hard_ones_with_both_answers(small_run):

@@ -27,10 +27,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+TMP_SUFFIX = ".lion-tmp"
+
+
+def sweep(root: Path) -> int:
+    """Remove the temporary files that writes cut short by a kill left under `root`; returns
+    how many. Only a process that holds the run's lock may call it, so none is being written."""
+    found = list(Path(root).rglob(f".*{TMP_SUFFIX}"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:

@@ -55,7 +55,10 @@ def _print_summary(summary: dict, out: Path) -> None:
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
     from lion.config import load_config
 
+    from lion.run import RunFolder
+
     cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
+    RunFolder(out).check_free()
     from lion.loop import run_loop
 
     summary = run_loop(cfg, out, _say)

@@ -54,8 +54,24 @@ class RunFolder:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LionError(f"{self.root} is in use by another lion process; wait for it to end.") from None
+            raise self._in_use_error() from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))  # for the message another process gets
         self._lock_fd = fd
+        atomic.sweep(self.root)
+
+    def _in_use_error(self) -> LionError:
+        try:
+            holder = (self.root / ".lock").read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            holder = ""
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        return LionError(f"{self.root} is in use by another lion process{who}; wait for it to end.")
+
+    def check_free(self) -> None:
+        """Refuse at once when another process holds the run, before any slow checks or imports."""
+        if self.in_use():
+            raise self._in_use_error()
 
     def in_use(self) -> bool:
         """Whether a lion process holds this run now; asks the kernel, so a killed run reads as stopped."""

@@ -275,9 +275,10 @@ class _Arena:
         self.rng = random.Random(options.seed)
         self.requests = 0
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
-        self.answers: dict[bytes, int] = {}
+        self.answers: dict[bytes, tuple[int, float]] = {}  # request -> (times answered, first answer's time)
         self.answered = 0
         self.answered_twice = 0
+        self.first_of_repeats: list[float] = []  # when each request answered again was first answered
         self.model_list = json.dumps({
             "object": "list",
             "data": [{"id": m, "object": "model", "created": 0, "owned_by": "lion-arena"} for m in MODELS],
@@ -319,9 +320,11 @@ class _Arena:
 
         def record() -> None:
             self.answered += 1
-            seen = self.answers.get(key, 0) + 1
-            self.answers[key] = seen
-            self.answered_twice += seen == 2
+            seen, first = self.answers.get(key, (0, time.time()))
+            self.answers[key] = (seen + 1, first)
+            if seen == 1:
+                self.answered_twice += 1
+                self.first_of_repeats.append(first)
 
         return record
 
@@ -332,6 +335,9 @@ class _Arena:
             "answered": self.answered,
             "answered_distinct": len(self.answers),
             "answered_twice": self.answered_twice,
+            # Unix times: a client that was killed lost the answers in flight, which shows as
+            # repeats first answered just before the kill
+            "first_of_repeats": self.first_of_repeats,
         }
 
 
