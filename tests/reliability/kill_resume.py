@@ -131,10 +131,11 @@ class Outcome:
     def steps_hit(self) -> set[str]:
         return {k.landed for k in self.kills if k.landed}
 
-    def repeats_before_kills(self, within_s: float) -> int:
-        """Requests answered again whose first answer came less than `within_s` before a kill:
-        answers in flight when the process died, which no client could have kept."""
-        return sum(any(0 <= k.at - t < within_s for k in self.kills) for t in self.killed["first_of_repeats"])
+    def repeats_at_kills(self, within_s: float) -> int:
+        """Requests answered again whose first answer was sent less than `within_s` from a kill:
+        requests in flight when the process died, which the server answered (and an API would
+        bill) but no client could keep; the resumed run asks them again."""
+        return sum(any(abs(k.at - t) < within_s for k in self.kills) for t in self.killed["first_of_repeats"])
 
 
 def uninterrupted(workdir: Path, small: list[str], server_flags: list[str]) -> tuple[Path, dict]:
@@ -154,15 +155,17 @@ def kill_and_resume(workdir: Path, small: list[str], kills: int, seed: int, serv
                     reference: tuple[Path, dict]) -> Outcome:
     """Run `small` with `kills` SIGKILLs and compare it with the uninterrupted `reference` run.
 
-    Each kill aims at a step (in run order, cycling) and lands a seeded random share of that
-    step's duration in the reference after it starts."""
+    Each kill aims at a step and lands a seeded random share of that step's duration in the
+    reference after the step (re)starts."""
     started = time.time()
     reference, ref_stats = reference
     durations = _durations(reference)
     steps = list(durations)
     longest = max(durations, key=durations.get)
     rng = random.Random(seed)
-    plan = [(steps[i % len(steps)], rng.random()) for i in range(kills)]
+    # `kills` spread evenly over the steps, in run order; several kills of one step land in
+    # its successive restarts
+    plan = [(steps[i * len(steps) // kills], rng.random()) for i in range(kills)]
     run = workdir / "killed"
     done_kills: list[Kill] = []
     second: SecondProcess | None = None
@@ -171,11 +174,12 @@ def kill_and_resume(workdir: Path, small: list[str], kills: int, seed: int, serv
         for target, share in plan:
             if target in state(run)["done"]:
                 continue  # the run is past it (an earlier kill landed late); aim at the next
+            before = state(run)["times"].get(target, {}).get("started")
             p = lion_run(run, sets, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.time() + 600
-            while p.poll() is None and time.time() < deadline:
+            while p.poll() is None and time.time() < deadline:  # until this process (re)starts the step
                 st = state(run)
-                if st.get("current") == target or target in st["done"]:
+                if st["times"].get(target, {}).get("started") != before or target in st["done"]:
                     break
                 time.sleep(0.01)
             if second is None and target == longest and p.poll() is None:
