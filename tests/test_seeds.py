@@ -27,6 +27,12 @@ def test_field_mapping(tmp_path):
     assert (items[0].instruction, items[0].input) == ("Hi?", "x")
 
 
+def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_the_record(tmp_path):
+    text = json.dumps({"instruction": "a\x85b\u2028c", "input": "d\u2029e"}, ensure_ascii=False) + "\n"
+    _, items = load(tmp_path, text)
+    assert (items[0].instruction, items[0].input) == ("a\x85b\u2028c", "d\u2029e")
+
+
 def test_a_seed_keeps_its_category_where_the_file_has_one(tmp_path):
     text = '{"instruction": "Hi?", "category": "greeting "}\n{"instruction": "Bye?"}\n'
     _, items = load(tmp_path, text)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from lion.config import RunConfig, load_config
 from lion.errors import LionError
@@ -62,21 +63,13 @@ class Sources:
         """`name`'s answers to each question's first `turns` turns (as many as it has), each
         given after its own earlier answers; `Failed` where an endpoint rejected a request."""
         label = f"{name}: answers"
-        endpoint = re.fullmatch(r"(.+\.ya?ml)(?::(\w+))?", spec)
-        if endpoint:
-            path, role = Path(endpoint.group(1)), endpoint.group(2) or "teacher"
-            if role not in _ROLES:
-                raise LionError(f"{name}={spec}: unknown role '{role}'; choose one of {', '.join(_ROLES)}.")
-            return self._conversations(questions, turns, label, lambda: _RoleAnswers(getattr(self.roles(path)[1], role)))
-        if spec.startswith("hf:"):
-            return self._conversations(questions, turns, label, lambda: _ModelAnswers(self, Path(spec[3:])))
-        at = _AT_ITERATION.fullmatch(spec)
-        path = Path(at.group(1) if at else spec)
-        if path.is_file():
-            return answers_file(path, questions, turns)
-        if not path.is_dir():
-            raise LionError(f"{name}={spec}: no such file or folder, and not a CONFIG.yaml[:ROLE] or hf:NAME source.")
-        model = student_of(path, int(at.group(2)) if at else None)
+        source = resolve(name, spec)
+        if source.kind == "endpoint":
+            return self._conversations(questions, turns, label,
+                                       lambda: _RoleAnswers(getattr(self.roles(source.path)[1], source.role)))
+        if source.kind == "file":
+            return answers_file(source.path, questions, turns)
+        model = source.path if source.kind == "hf" else student_of(source.path, source.iteration)
         return self._conversations(questions, turns, label, lambda: _ModelAnswers(self, model))
 
     def _conversations(self, questions: list[Question], turns: int, label: str, make: Callable) -> list[list[str | Failed]]:
@@ -122,6 +115,44 @@ class _ModelAnswers:
                    self.gen.conversation([q.instruction + input_block(q.input), *q.turns[1 : len(said) + 1]], said)
                    for q, said in zip(questions, earlier)]
         return list(answer_prompts(self.sources.cache, self.gen, self.model, prompts, label))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a NAME=SOURCE argument names, before anything is loaded or asked."""
+
+    kind: Literal["endpoint", "hf", "file", "model"]
+    path: Path
+    role: str = "teacher"
+    iteration: int | None = None
+
+
+def resolve(name: str, spec: str) -> Source:
+    endpoint = re.fullmatch(r"(.+\.ya?ml)(?::(\w+))?", spec)
+    if endpoint:
+        role = endpoint.group(2) or "teacher"
+        if role not in _ROLES:
+            raise LionError(f"{name}={spec}: unknown role '{role}'; choose one of {', '.join(_ROLES)}.")
+        return Source("endpoint", Path(endpoint.group(1)), role)
+    if spec.startswith("hf:"):
+        return Source("hf", Path(spec[3:]))
+    at = _AT_ITERATION.fullmatch(spec)
+    path = Path(at.group(1) if at else spec)
+    if path.is_file():
+        return Source("file", path)
+    if not path.is_dir():
+        raise LionError(f"{name}={spec}: no such file or folder, and not a CONFIG.yaml[:ROLE] or hf:NAME source.")
+    return Source("model", path, iteration=int(at.group(2)) if at else None)
+
+
+def check_source(name: str, spec: str, questions: list[Question], turns: int) -> None:
+    """Refuse a bad source before anything is written or asked: an answers file is read whole,
+    a run folder's iteration is looked up; endpoints and models are checked when they load."""
+    source = resolve(name, spec)
+    if source.kind == "file":
+        answers_file(source.path, questions, turns)
+    elif source.kind == "model":
+        student_of(source.path, source.iteration)
 
 
 def student_of(source: Path, iteration: int | None) -> Path:

@@ -209,7 +209,7 @@ def run_evaluation(
     """Answer, judge and tabulate; everything paid for is cached in `out/cache.sqlite`, so that
     adding a candidate later costs only that candidate's answers and judgements. With `turns`
     above 1, multi-turn questions are answered as conversations and every turn is judged."""
-    from lion.answer_sources import Sources
+    from lion.answer_sources import Sources, check_source
     from lion.config import load_config
     from lion.llm.cache import ResponseCache
     from lion.roles import Roles
@@ -221,6 +221,8 @@ def run_evaluation(
         raise LionError(f"names must differ: {', '.join(names)}.")
     questions = read_questions(questions_file)
     cfg = load_config(judge_config, overrides)
+    for name, spec in [(ref_name, ref_spec), *specs]:
+        check_source(name, spec, questions, turns)  # before `out` is made, so bad input leaves nothing
     out.mkdir(parents=True, exist_ok=True)
     cache = ResponseCache(out / "cache.sqlite")
     roles = Roles.from_config(cfg, cache)

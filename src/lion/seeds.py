@@ -53,7 +53,9 @@ def _json_array(text: str, path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _jsonl(text: str, path: Path) -> Iterator[tuple[int, Any]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # only "\n" ends a record: str.splitlines would also split at U+0085, U+2028 and others,
+    # which JSON allows unescaped inside strings
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

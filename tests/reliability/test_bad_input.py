@@ -1,0 +1,139 @@
+"""Malformed inputs of every kind a user hands us: each gets one sentence naming the file (and
+the line and field where there is one), exit status 2, no traceback, and no output folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lion.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+ARENA = ROOT / "configs" / "arena.yaml"
+GOOD_Q = '{"question_id": 1, "category": "x", "turns": ["Name a colour."]}\n{"question_id": 2, "turns": ["Name a fruit."]}\n'
+GOOD_A = '{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "answer": "Apple."}\n'
+HUGE = "word " * 5_000
+
+# (id, file name, content, message pattern); {f} is the file's path
+SEEDS = [
+    ("latin-1", "s.jsonl", '{"instruction": "Café"}\n'.encode("latin-1"), r"{f}, line 1: the file is not UTF-8 text\."),
+    ("utf-16", "s.jsonl", '{"instruction": "a b c"}\n'.encode("utf-16"), r"{f}, line 1: the file is not UTF-8 text\."),
+    ("binary", "s.json", b"\x89PNG\r\n\x1a\n\x00\x00", r"{f}, line \d: the file is not UTF-8 text\."),
+    ("truncated-array", "s.json", b'[\n {"instruction": "a"},\n {"instruction": "b"', r"{f}, line 3: invalid JSON"),
+    ("truncated-jsonl", "s.jsonl", b'{"instruction": "a"}\n{"instruction": "b"}\n{"instruction": "c', r"{f}, line 3: invalid JSON"),
+    ("not-an-object", "s.json", b"[1, 2]", r"{f}, line 1: expected a JSON object, got int\."),
+    ("no-instruction", "s.jsonl", b'{"instruction": "a"}\n{"prompt": "b"}\n', r"{f}, line 2: the record has no 'instruction' field\."),
+    ("number-instruction", "s.jsonl", b'{"instruction": 42}\n', r"{f}, line 1, field 'instruction': expected text, got int\."),
+    ("null-instruction", "s.jsonl", b'{"instruction": null}\n', r"{f}, line 1: the record has no 'instruction' field\."),
+    ("empty-instruction", "s.jsonl", b'{"instruction": "a"}\n{"instruction": "  "}\n', r"{f}, line 2, field 'instruction': the instruction is empty\."),
+    ("huge-instruction", "s.jsonl", json.dumps({"instruction": HUGE}).encode(), r"{f}, line 1, field 'instruction': 25000 characters is over the 20000 limit\."),
+    ("list-input", "s.jsonl", b'{"instruction": "a", "input": ["x"]}\n', r"{f}, line 1, field 'input': expected text, got list\."),
+    ("bad-instances", "s.jsonl", b'{"instruction": "a", "instances": [3]}\n', r"{f}, line 1, field 'instances': expected a list"),
+    ("number-category", "s.jsonl", b'{"instruction": "a", "category": 7}\n', r"{f}, line 1, field 'category': expected text, got int\."),
+    ("empty-file", "s.jsonl", b"", r"{f}: the file is empty\."),
+    ("blank-file", "s.jsonl", b"\n  \n", r"{f}: the file is empty\."),
+    ("empty-array", "s.json", b"[]", r"{f}: the file holds no records\."),
+    ("text-after-array", "s.json", b'[{"instruction": "a"}] trailing', r"{f}, line 1: unexpected text after the JSON array\."),
+    ("missing-file", "absent.jsonl", None, r"{f}: seed file not found\."),
+    ("a-folder", "folder", "dir", r"{f}: is a folder, not a seed file\."),
+]
+
+CONFIGS = [
+    ("yaml-syntax", "c.yaml", b"loop:\n  iterations: [1\n", r"{f}, line 3: "),
+    ("not-a-mapping", "c.yaml", b"- teacher\n- student\n", r"{f}, line 1: a config must be a mapping of sections\."),
+    ("unknown-key", "c.yaml", b"loop:\n  iteratons: 2\n", r"{f}, line 2, field 'loop\.iteratons': unknown key\."),
+    ("wrong-type", "c.yaml", b"loop:\n  iterations: three\n", r"{f}, line 2, field 'loop\.iterations': "),
+    ("out-of-range", "c.yaml", b"loop:\n  hard_share: 1.5\n", r"{f}, line 2, field 'loop\.hard_share': "),
+    ("config-latin-1", "c.yaml", "# café\nloop: {iterations: 1}\n".encode("latin-1"), r"{f}: config file is not UTF-8 text\."),
+    ("missing-config", "absent.yaml", None, r"{f}: config file not found\."),
+]
+
+QUESTIONS = [
+    ("question-no-text", "q.jsonl", b'{"question_id": 1, "category": "x"}\n', r"{f}, line 1: the record has no 'instruction' field\."),
+    ("question-duplicate-id", "q.jsonl", b'{"question_id": 1, "turns": ["a"]}\n{"question_id": 1, "turns": ["b"]}\n', r"{f}, line 2: question id 1 is already used on line 1\."),
+    ("question-bad-turns", "q.jsonl", b'{"question_id": 1, "turns": ["a", 3]}\n', r"{f}, line 1: field 'turns' must be a list of non-empty texts\."),
+    ("question-not-utf8", "q.jsonl", '{"turns": ["é"]}\n'.encode("latin-1"), r"{f}, line 1: the file is not UTF-8 text\."),
+]
+
+ANSWERS = [
+    ("answers-truncated", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "ans', r"{f}, line 2: invalid JSON"),
+    ("answers-no-text", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "score": 3}\n', r"{f}, line 2: the record has no answer"),
+    ("answers-missing-question", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n', r"{f}: no answer to question 2"),
+    ("answers-number", "a.jsonl", b'{"question_id": 1, "answer": 5}\n{"question_id": 2, "answer": "x"}\n', r"{f}, line 1: field 'answer' must be text, got int\."),
+]
+
+
+def _write(tmp_path: Path, name: str, content: bytes | str | None) -> Path:
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    return path
+
+
+def _lion(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`lion ARGS` as the console script runs it, in this process (it is the same `main`)."""
+    monkeypatch.setattr(sys, "argv", ["lion", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    captured = capsys.readouterr()
+    return exit_.value.code, captured.err + captured.out
+
+
+def _refused(code: int, output: str, pattern: str, path: Path) -> None:
+    import re
+
+    assert code == 2, output
+    assert "Traceback" not in output
+    message = " ".join(output.split())  # rich wraps long lines
+    assert message.startswith("error: ") and message.count("error:") == 1, output
+    assert re.search(pattern.format(f=re.escape(str(path))), message), message
+
+
+@pytest.mark.parametrize("name, content, pattern", [c[1:] for c in SEEDS], ids=[c[0] for c in SEEDS])
+def test_bad_seed_file(tmp_path, monkeypatch, capsys, name, content, pattern):
+    path = _write(tmp_path, name, content)
+    out = tmp_path / "run"
+    code, output = _lion(monkeypatch, capsys, "run", str(ARENA), "--out", str(out), "--set", f"data.seeds={path}")
+    _refused(code, output, pattern, path)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, content, pattern", [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+def test_bad_config(tmp_path, monkeypatch, capsys, name, content, pattern):
+    path = _write(tmp_path, name, content)
+    out = tmp_path / "run"
+    code, output = _lion(monkeypatch, capsys, "run", str(path), "--out", str(out))
+    _refused(code, output, pattern, path)
+    assert not out.exists()
+
+
+def _eval(tmp_path, monkeypatch, capsys, questions: Path, answers: Path) -> tuple[int, str, Path]:
+    out = tmp_path / "eval"
+    code, output = _lion(monkeypatch, capsys, "eval", "--questions", str(questions), "--reference", f"ref={answers}",
+                         "--candidate", f"cand={answers}", "--judge", str(ARENA), "--out", str(out))
+    return code, output, out
+
+
+@pytest.mark.parametrize("name, content, pattern", [c[1:] for c in QUESTIONS], ids=[c[0] for c in QUESTIONS])
+def test_bad_question_file(tmp_path, monkeypatch, capsys, name, content, pattern):
+    path = _write(tmp_path, name, content)
+    code, output, out = _eval(tmp_path, monkeypatch, capsys, path, _write(tmp_path, "a.jsonl", GOOD_A.encode()))
+    _refused(code, output, pattern, path)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, content, pattern", [c[1:] for c in ANSWERS], ids=[c[0] for c in ANSWERS])
+def test_bad_answer_file(tmp_path, monkeypatch, capsys, name, content, pattern):
+    path = _write(tmp_path, name, content)
+    code, output, out = _eval(tmp_path, monkeypatch, capsys, _write(tmp_path, "q.jsonl", GOOD_Q.encode()), path)
+    _refused(code, output, pattern, path)
+    assert not out.exists()
+
+
+def test_the_corpus_is_large_enough():
+    assert len(SEEDS) + len(CONFIGS) + len(QUESTIONS) + len(ANSWERS) >= 25
