@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lion.errors import LionError
+from lion.errors import LionError, storage_error, storage_problem
 from lion.progress import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -341,6 +341,13 @@ def main() -> None:
         app()
     except LionError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as e:
+        problem = storage_problem(e)
+        if problem is None:
+            raise
+        where = getattr(e, "filename", None) or "an output file"
+        console.print(f"[red]error:[/red] {storage_error(where, problem)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted: run the same command again to resume where it stopped")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lion import progress
 from lion.config import RunConfig
-from lion.errors import LionError
+from lion.errors import LionError, storage_error, storage_problem
 from lion.evaluation import HeldoutItem, build_heldout, evaluate_heldout
 from lion.llm.cache import ResponseCache
 from lion.records import Instruction, read_jsonl, write_jsonl
@@ -118,15 +118,25 @@ def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int]
         _stopped(run, "interrupted")
         raise
     except Exception as e:
-        _stopped(run, f"unexpected error: {type(e).__name__}: {e}")
-        raise
+        problem = storage_problem(e)
+        if problem is None:
+            _stopped(run, f"unexpected error: {type(e).__name__}: {e}")
+            raise
+        error = storage_error(run.root, problem)
+        _stopped(run, f"error: {error}")
+        raise error from None
     progress.log("lion finished")
     return summary
 
 
 def _stopped(run: RunFolder, message: str) -> None:
-    progress.log(message)
-    run.mark_error(message)
+    """Note why the run stopped, where the storage still lets us: a full or read-only disk
+    refuses this too, and then the console's message is the only record."""
+    try:
+        progress.log(message)
+        run.mark_error(message)
+    except OSError:
+        pass
 
 
 def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
