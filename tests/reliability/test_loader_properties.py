@@ -23,9 +23,8 @@ records = st.lists(st.fixed_dictionaries({"instruction": text, "input": st.text(
 
 
 def _file(data: bytes, suffix: str) -> Path:
-    f = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-    f.write(data)
-    f.close()
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as f:
+        f.write(data)
     return Path(f.name)
 
 
