@@ -54,7 +54,6 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
     from lion.config import load_config
-
     from lion.run import RunFolder
 
     cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below

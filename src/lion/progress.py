@@ -112,7 +112,7 @@ class _Tracker:
             self._snapshot_at = now
             atomic.write_json(_record.progress_path, {
                 "label": self.label, "done": self.done, "total": self.total, "info": self.info,
-                "started": self.started, "updated": now,
+                "started": self.started, "updated": now, "line": self.summary(),
             })
 
     def close(self) -> None:

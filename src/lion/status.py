@@ -155,12 +155,8 @@ def show(st: dict, console) -> None:
         else:
             headline += "; time left unknown until each kind of step has run once"
     console.print(headline, highlight=False)
-    bar = st["current"]
-    if bar:
-        eta_bar = (bar["updated"] - bar["started"]) / bar["done"] * (bar["total"] - bar["done"]) if bar["done"] else None
-        console.print(f"  now: {bar['label']}: {bar['done']:,}/{bar['total']:,}"
-                      + (f", eta {_time(eta_bar)}" if eta_bar is not None else "") + (f", {bar['info']}" if bar["info"] else ""),
-                      highlight=False, markup=False)
+    if st["current"]:
+        console.print(f"  now: {st['current']['line']}", highlight=False, markup=False)
 
     by_name = {s["name"]: s for s in st["steps"]}
     console.print(f"setup: {_cell(by_name['setup'])}" + (
