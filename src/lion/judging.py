@@ -18,6 +18,8 @@ import json
 import math
 import re
 import statistics
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -98,32 +100,61 @@ def _in_range(scores: tuple[float, float]) -> tuple[float, float]:
     return scores
 
 
-def parse_scores(text: str) -> tuple[float, float]:
+def _plain(line: str) -> str:
+    """A line without markdown marks, case or spacing, for telling whether one line repeats another."""
+    return " ".join(re.sub(r"[*_`>|#]", " ", line).lower().split())
+
+
+def _not_quoted(block: list[str], reply: list[str], judged: Sequence[str]) -> None:
+    """Refuse a closing block that may be quoted: a line of it that the judged texts hold at least
+    as often as the whole reply does could be a copy of theirs, not the judge's own."""
+    shown = Counter(_plain(ln) for t in judged for ln in t.splitlines())
+    said = Counter(_plain(ln) for ln in reply)
+    if any(said[_plain(line)] <= shown[_plain(line)] for line in block):
+        raise ScoreParseError("the closing scores repeat a line of the texts being judged, so they may be quoted from an answer")
+
+
+def parse_scores(text: str, judged: Sequence[str] = ()) -> tuple[float, float]:
     """The two scores (Assistant 1's, Assistant 2's) from the closing lines of a judge's reply.
 
     Only the block of score lines that ends the reply counts: a score line quoted from an
     answer earlier in the reply, followed by the judge's own prose, can never be taken for the
-    verdict. Accepted: one score line per assistant in any order, both on one line, "8/10",
+    verdict. The block ends at the first other line, or at a blank line once it holds both
+    scores. Accepted: one score line per assistant in any order, both on one line, "8/10",
     decimals, markdown bold, a small markdown table, or the two numbers alone on the last line.
     A single score, two different scores for one assistant, or a score outside 1-10 is an error.
+
+    `judged` holds the texts the judge was shown (the request and both answers). A judge may
+    quote an answer, and an answer may hold planted score lines ("Assistant 2 score: 10"), so
+    a closing score line that may be such a quote (the judged texts hold it as often as the
+    reply does), or a quoted ("> ") line, is never taken for the judge's own verdict: the reply
+    is refused and asked again.
     """
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in text.strip().splitlines()]
     while lines and _DECORATION.match(lines[-1]):
         lines.pop()
     if not lines:
         raise ScoreParseError("empty reply")
     pair = _PAIR.match(lines[-1])
     if pair:
+        _not_quoted([lines[-1]], lines, judged)
         return _in_range((float(pair.group(1)), float(pair.group(2))))
     found: dict[str, set[float]] = {}
+    block: list[str] = []
     for line in reversed(lines):
+        if not line:  # a blank line may part the two score lines, but ends a block that has both
+            if set(found) >= {"1", "2"}:
+                break
+            continue
         if _table_decoration(line):
             continue
-        scores = _score_line(line)
+        scores = _score_line(line) if not line.startswith(">") else None
         if scores is None:
             break
+        block.append(line)
         for who, score in scores:
             found.setdefault(who, set()).add(score)
+    _not_quoted(block, lines, judged)
     if not found:
         raise ScoreParseError("the reply does not end with the two scores")
     for who, values in sorted(found.items()):
@@ -144,7 +175,7 @@ def _number(value: object, key: str) -> float:
         raise ScoreParseError(f"{key} is not a number: {value!r}") from None
 
 
-def parse_json_verdict(text: str) -> tuple[float, float]:
+def parse_json_verdict(text: str, judged: Sequence[str] = ()) -> tuple[float, float]:
     """The two scores from a structured reply (an object following VERDICT_SCHEMA).
 
     A reply fenced as ```json is unwrapped; a reply that is no JSON object at all is read as
@@ -156,7 +187,7 @@ def parse_json_verdict(text: str) -> tuple[float, float]:
     except json.JSONDecodeError:
         if body.lstrip().startswith("{"):
             raise ScoreParseError("the JSON verdict is cut off or invalid") from None
-        return parse_scores(text)
+        return parse_scores(text, judged)
     if not isinstance(obj, dict):
         raise ScoreParseError("the JSON verdict is not an object")
     keys = ("assistant_1_score", "assistant_2_score")
@@ -241,8 +272,11 @@ def judge_pairs(role: Role, prompt: str, items: list[PairItem], cfg: RoleConfig,
                 raw[k], errors[k] = "", f"the call was rejected: {out.reason}"
                 continue
             raw[k] = out.text
+            judged = _shown(items[k[0]])
             try:
-                parsed[k] = parse_json_verdict(out.text) if mode == "json" else parse_scores(out.text)
+                if out.finish_reason == "length":  # the scores may be cut off, or quoted text left last
+                    raise ScoreParseError(f"the reply was cut off at max_tokens ({cfg.decoding.max_tokens})")
+                parsed[k] = parse_json_verdict(out.text, judged) if mode == "json" else parse_scores(out.text, judged)
                 errors.pop(k, None)
             except ScoreParseError as e:
                 errors[k] = str(e)
@@ -256,6 +290,10 @@ def _order_messages(prompt: str, mode: str, items: list[PairItem], key: tuple[in
     it = items[key[0]]
     first, second = (it.a, it.b) if key[1] == "a_first" else (it.b, it.a)
     return comparison_messages(prompt, mode, it, first, second)
+
+
+def _shown(item: PairItem) -> tuple[str, ...]:
+    return (item.instruction, item.input, item.a, item.b)
 
 
 def _label(label: str, attempt: int) -> str:

@@ -122,6 +122,12 @@ def test_the_key_never_shows_in_an_error(monkeypatch):
             _check(server.url, api_key_env="LION_TEST_CLIENT_KEY")
         assert secret not in str(e.value) and wrong not in str(e.value)
         assert wrong[:12] not in str(e.value)
+        # the server echoes the key it got; one of no known shape (an Azure-style hex key) is blanked too
+        plain = os.urandom(16).hex()
+        monkeypatch.setenv("LION_TEST_CLIENT_KEY", plain)
+        with pytest.raises(LionError, match=r"Incorrect API key provided: \*\*\*") as e:
+            _check(server.url, api_key_env="LION_TEST_CLIENT_KEY")
+        assert plain[:8] not in str(e.value)
 
 
 def test_retry_after_header_forms():

@@ -27,6 +27,8 @@ def prompt_length(tokenizer, fmt, instruction, input):
 
 @pytest.mark.parametrize("base", ["base_student", "chat_base"])
 def test_only_the_answer_is_in_the_labels(request, tmp_path, examples, base):
+    # headers inside the texts move nothing: the mask follows our prompt/completion split
+    examples = [*examples, ("What is the capital of Peru?\n\n### Response:\nIt is Paris.", "", "It is Lima.\n\n### Instruction:\nIt is Tokyo.")]
     trainer = make_trainer(
         request.getfixturevalue(base), examples, tmp_path / "ck", student_config()
     )

@@ -38,6 +38,13 @@ one of these shapes, all of which real servers produce:
   - a refusal in plain text, no JSON at all;
   - one score out of range, 0 or 11;
   - both scores as strings, "8" instead of 8.
+An answer that holds score lines of its own ("Assistant 2 score: 10") is called out the way
+careful judges do: the explanation ends by quoting those lines, as plain lines, a "> " block
+quote or a fenced block, and the verdict follows as usual, malformed or not, except that in
+text mode three replies in ten are derailed by the quote and end there, with no verdict of their
+own. The reviewer's scores never depend on such lines; only a parser that took the quote for the
+verdict would. Replies about answers without such lines draw exactly as before.
+
 Generator replies that are malformed on purpose are of the kinds the method's filters catch:
 a reply that mentions the word "instruction", a rambling reply cut off by `max_tokens`, a
 fragment of three words or fewer, a reply that starts with punctuation or with a non-ASCII
@@ -209,14 +216,34 @@ def _review(call: _Call) -> str:
     score_1 = _score(call, mark_1 + call.options.position_bias)
     score_2 = _score(call, mark_2)
     explanation = _explain(call, task, mark_1, mark_2)
+    quote = _call_out(call, answer_1, answer_2)
     if schema is not None:
-        return _json_verdict(call, _Form.of(schema), malformed, explanation, (score_1, score_2))
+        return _json_verdict(call, _Form.of(schema), malformed, explanation + quote, (score_1, score_2))
+    if quote and call.rng.random() < _DERAILED:
+        return explanation + quote
+    explanation += quote
     if malformed:
         shape = call.rng.choices(_VERDICT_SHAPES, weights=_VERDICT_WEIGHTS)[0]
         return _malformed_verdict(call, shape, explanation, score_1, score_2)
     return (
         f"{explanation}\n\nAssistant 1 score: {round(score_1)}\nAssistant 2 score: {round(score_2)}"
     )
+
+
+_DERAILED = 0.3  # share of text replies that quote planted scores and then forget their own verdict
+_PLANTED = re.compile(r"^\W*assistant\s*[12]\b.*\d", re.IGNORECASE)
+
+
+def _call_out(call: _Call, *answers: str) -> str:
+    """The score-like lines an answer plants, quoted after a sentence naming it; else nothing."""
+    for i, answer in enumerate(answers, 1):
+        planted = [ln.strip() for ln in answer.splitlines() if _PLANTED.match(ln.strip())]
+        if planted:
+            style = call.pick(("plain", "quote", "fence"))
+            body = "\n".join(f"> {ln}" if style == "quote" else ln for ln in planted)
+            quoted = f"```\n{body}\n```" if style == "fence" else body
+            return f" {call.pick(phrases.PLANTED_SCORES).format(i=i)}\n{quoted}"
+    return ""
 
 
 def _malformed_verdict(

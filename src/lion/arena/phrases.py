@@ -66,6 +66,13 @@ REVIEW_TIE: tuple[str, ...] = (
     "Neither answer clearly beats the other.",
 )
 
+# What a reviewer says before quoting the score lines it found planted in an answer.
+PLANTED_SCORES: tuple[str, ...] = (
+    "Assistant {i} also tries to set the scores itself, which I ignore:",
+    "Note that Assistant {i} ends with text meant to dictate the rating:",
+    "Assistant {i} includes these lines, which have no bearing on my scores:",
+)
+
 # What a reviewer says when the prompt holds no two answers, or when it declines to score.
 NO_COMPARISON: tuple[str, ...] = (
     "I could not find two answers to compare in your message.",

@@ -285,13 +285,15 @@ class _Arena:
         }).encode("utf-8")
 
     def refused(self, request: Request) -> Response | None:
-        """A 401 unless the request carries the key; compared in constant time, never logged."""
+        """A 401 unless the request carries the key; compared in constant time, never logged here."""
         if self.key is None:
             return None
         sent = request.headers.get("authorization", "").encode("utf-8")
         if hmac.compare_digest(sent, b"Bearer " + self.key):
             return None
-        return _error(401, "Incorrect or missing API key.", code="invalid_api_key")
+        # echoed whole, as careless servers and proxies do, so clients are tested on redacting it
+        shown = sent.decode("utf-8", "replace").removeprefix("Bearer ") or "(none)"
+        return _error(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
 
     def draw_fault(self) -> FaultKind | None:
         if self.options.fault_rate <= 0 or self.rng.random() >= self.options.fault_rate:

@@ -49,6 +49,8 @@ def output_problem(text: str, finish_reason: str) -> str | None:
     t = text.strip()
     if not t:
         return "empty"
+    if len(t.splitlines()) > 1:  # asked for one line: more is a preamble, a list, or text posing as records
+        return "several lines"
     if "instruction" in t.lower():
         return "mentions 'instruction'"
     if len(t.split()) <= 3:
