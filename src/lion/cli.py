@@ -41,8 +41,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         table.add_row("before", "", "", "", "", "", str(before["exact_match"]), str(before["relative_score"]))
     for it in summary["iterations"]:
         h = it.get("heldout") or {}
-        table.add_row(str(it["iteration"]), str(it["train_pool"]), str(it["cache_pool"]), str(it["hard"]),
-                      str(it["easy"]), str(it["kept"]), str(h.get("exact_match", "")), str(h.get("relative_score", "")))
+        cells = (it["iteration"], it["train_pool"], it["cache_pool"], it["hard"], it["easy"], it["kept"],
+                 h.get("exact_match"), h.get("relative_score"))
+        table.add_row(*("" if c is None else str(c) for c in cells))  # no referee, no hard and easy
     console.print(table)
     total = summary["spend"]["total"]
     if total:
@@ -87,6 +88,27 @@ def demo(
         overrides.append(f"threads={threads}")
     with resources.as_file(resources.files("lion").joinpath("configs/arena.yaml")) as path:
         _run(path, out or Path("runs") / f"demo-seed{seed}", overrides)
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="the YAML config every variant starts from")],
+    out: Annotated[Path, typer.Option(help="folder for the runs (VARIANT/seed-S), results.md/json and scores.png")],
+    variant: Annotated[list[str], typer.Option(help="NAME (built-in) or NAME='dotted.key=value ...', repeatable; "
+                                                   "built-in: one-way, balanced, lion, hard-only, single-order-referee, lion-even")],
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds, one run of every variant each")] = "1,2,3",
+    jobs: Annotated[int, typer.Option(min=1, help="runs at a time, each in its own process")] = 1,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per run (default: cores / jobs)")] = None,
+) -> None:
+    """Compare loop variants at an equal number of training examples, over several seeds."""
+    from lion.experiment import parse_seeds, parse_variant, run_experiment, to_markdown
+
+    variants = [parse_variant(v) for v in variant]
+    results, failures = run_experiment(config, variants, parse_seeds(seeds), out, jobs, threads, _say)
+    console.print(to_markdown(results), highlight=False)
+    print(f"results: {out / 'results.md'}, {out / 'scores.png'}")
+    if failures:
+        raise LionError(f"{len(failures)} of the runs stopped early; " + "; ".join(failures) + ".")
 
 
 @app.command()

@@ -180,6 +180,15 @@ class LoopConfig(Strict):
         0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"
     )
     tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
+    parents: Literal["referee", "referee-even", "random", "even"] = Field(
+        "referee",
+        description="where new instructions come from: 'referee' (Lion: the referee's hard and easy ones), "
+        "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
+        "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
+    )
+    both_orders: bool = Field(
+        True, description="the referee judges each pair in both orders; false: teacher's answer first only (an ablation)"
+    )
     rouge_threshold: float = Field(
         0.7, gt=0, le=1, description="a new instruction is dropped when its ROUGE-L to the pool is above this"
     )
@@ -192,6 +201,11 @@ class LoopConfig(Strict):
         4.0, ge=1, description="generator calls allowed per wanted instruction before giving up"
     )
     seed: int = 42
+
+    @property
+    def uses_referee(self) -> bool:
+        """Whether new instructions come from the referee's split, so the discrimination stage runs."""
+        return self.parents.startswith("referee")
 
 
 class FieldMap(Strict):

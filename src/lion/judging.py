@@ -249,10 +249,14 @@ def first_mode(cfg: RoleConfig) -> str:
     return cfg.structured
 
 
-def judge_pairs(role: Role, prompt: str, items: list[PairItem], cfg: RoleConfig, label: str) -> Judged:
-    """Judge every pair in both orders, asking again (new sample) where a reply won't parse."""
+def judge_pairs(
+    role: Role, prompt: str, items: list[PairItem], cfg: RoleConfig, label: str, both_orders: bool = True
+) -> Judged:
+    """Judge every pair in both orders (or with `a` first only, as an ablation), asking again
+    (a new sample) where a reply won't parse."""
     mode = first_mode(cfg)
-    orders = [(i, o) for i in range(len(items)) for o in ("a_first", "b_first")]
+    shown = ("a_first", "b_first") if both_orders else ("a_first",)
+    orders = [(i, o) for i in range(len(items)) for o in shown]
     parsed: dict[tuple[int, str], tuple[float, float]] = {}
     raw: dict[tuple[int, str], str] = {}
     errors: dict[tuple[int, str], str] = {}
@@ -283,7 +287,8 @@ def judge_pairs(role: Role, prompt: str, items: list[PairItem], cfg: RoleConfig,
                 still.append(k)
         pending, attempt = still, attempt + 1
         asked_again += len(still) if attempt <= cfg.parse_retries else 0
-    return Judged([_verdict(it, i, parsed, raw, errors, cfg.parse_retries) for i, it in enumerate(items)], mode, asked_again, notes)
+    verdicts = [_verdict(it, i, parsed, raw, errors, cfg.parse_retries, both_orders) for i, it in enumerate(items)]
+    return Judged(verdicts, mode, asked_again, notes)
 
 
 def _order_messages(prompt: str, mode: str, items: list[PairItem], key: tuple[int, str]) -> list[Message]:
@@ -300,9 +305,12 @@ def _label(label: str, attempt: int) -> str:
     return label if attempt == 0 else f"{label} (asked again, {attempt})"
 
 
-def _verdict(it: PairItem, i: int, parsed: dict, raw: dict, errors: dict, retries: int) -> Verdict:
+def _verdict(it: PairItem, i: int, parsed: dict, raw: dict, errors: dict, retries: int, both_orders: bool) -> Verdict:
     v = Verdict(it.id, raw_a_first=raw.get((i, "a_first"), ""), raw_b_first=raw.get((i, "b_first"), ""))
     af, bf = parsed.get((i, "a_first")), parsed.get((i, "b_first"))
+    if af is not None and not both_orders:
+        v.a_first, (v.a_score, v.b_score) = af, af
+        return v
     if af is None or bf is None:
         order = "a_first" if af is None else "b_first"
         shown = "teacher-first" if order == "a_first" else "student-first"
@@ -331,7 +339,7 @@ def bias_stats(verdicts: list[Verdict], tau: float) -> dict:
       label_disagreement: the share whose hard/easy label differs between the two single orders;
     - d: mean, median and a histogram in unit bins (key k counts k <= d < k + 1).
     """
-    done = [v for v in verdicts if v.error is None]
+    done = [v for v in verdicts if v.error is None and v.b_first is not None]
     if not done:
         return {"judged": 0}
     first = [v.a_first[0] for v in done] + [v.b_first[1] for v in done]

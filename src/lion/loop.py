@@ -167,10 +167,12 @@ def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: N
         train = read_jsonl(run.pools_dir(k - 1) / "train.jsonl", Instruction)
         cache_pool = read_jsonl(run.pools_dir(k - 1) / "cache.jsonl", Instruction)
         _step(ctx, f"{k}.imitation", lambda: run_imitation(ctx, k, train))
-        _step(ctx, f"{k}.discrimination", lambda: run_discrimination(ctx, k, cache_pool))
+        if cfg.loop.uses_referee:
+            _step(ctx, f"{k}.discrimination", lambda: run_discrimination(ctx, k, cache_pool))
 
         def generate() -> None:
-            split = read_jsonl(run.iteration_dir(k) / "discrimination" / "split.jsonl", SplitRecord)
+            split = (read_jsonl(run.iteration_dir(k) / "discrimination" / "split.jsonl", SplitRecord)
+                     if cfg.loop.uses_referee else [])
             new, _ = run_generation(ctx, k, cache_pool, split, heldout_ids, guard)
             write_jsonl(run.pools_dir(k) / "train.jsonl", new)  # X_A is replaced ...
             write_jsonl(run.pools_dir(k) / "cache.jsonl", cache_pool + new)  # ... X_B is extended

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +42,15 @@ class Instruction(BaseModel):
     parent: str | None = None
     iteration: int = 0
     category: str = ""  # the seed's domain or task type where its file names one; inherited by descendants
+
+    @property
+    def kind(self) -> str:
+        """Its category, or failing that its first word: the grouping used to spread new
+        instructions evenly and to trace lineage when a seed file names no categories."""
+        if self.category:
+            return self.category
+        words = self.instruction.split()
+        return words[0].strip(string.punctuation).lower() if words else "(empty)"
 
     @classmethod
     def make(

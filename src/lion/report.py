@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import string
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,13 +225,6 @@ def roots(pool: list[Instruction]) -> dict[str, Instruction]:
     return found
 
 
-def _group(seed: Instruction) -> str:
-    if seed.category:
-        return seed.category
-    words = seed.instruction.split()
-    return words[0].strip(string.punctuation).lower() if words else "(empty)"
-
-
 # --- the document -------------------------------------------------------------------------------
 
 
@@ -390,7 +382,7 @@ def _lineage_section(w: _Writer, run: RunFolder, its: list[Iteration]) -> None:
     seeds = {r.id: r for r in ancestry.values()}
     by_category = any(s.category for s in seeds.values())
     what = "seed category" if by_category else "the first word of the seed"
-    counts = {it.k: Counter(_group(ancestry[n.id]) for n in it.kept) for it in done}
+    counts = {it.k: Counter(ancestry[n.id].kind for n in it.kept) for it in done}
     total = sum(counts.values(), Counter())
     groups = [g for g, _ in total.most_common(TOP_GROUPS)]
     if len(total) > TOP_GROUPS:
@@ -404,7 +396,7 @@ def _lineage_section(w: _Writer, run: RunFolder, its: list[Iteration]) -> None:
     per_seed = Counter(ancestry[n.id].id for it in done for n in it.kept)
     w.add(f"{len(per_seed)} of {sum(1 for s in seeds.values() if s.origin == 'seed')} seeds have descendants. "
           "The seeds with the most:", "",
-          *_table(["descendants", "group", "seed"], [[n, text_cell(_group(seeds[i]), 60), text_cell(seeds[i].instruction, 200)]
+          *_table(["descendants", "group", "seed"], [[n, text_cell(seeds[i].kind, 60), text_cell(seeds[i].instruction, 200)]
                                                       for i, n in per_seed.most_common(5)]))
 
 

@@ -22,7 +22,8 @@ def step_names(cfg: RunConfig) -> list[str]:
     evaluate = cfg.evaluation.heldout != "none"
     names = ["setup"] + (["before"] if evaluate else [])
     for k in range(1, cfg.loop.iterations + 1):
-        names += [f"{k}.{s}" for s in STEPS if evaluate or s != "heldout"]
+        names += [f"{k}.{s}" for s in STEPS if (evaluate or s != "heldout")
+                  and (cfg.loop.uses_referee or s != "discrimination")]
     return names
 
 
@@ -161,11 +162,12 @@ def show(st: dict, console) -> None:
     by_name = {s["name"]: s for s in st["steps"]}
     console.print(f"setup: {_cell(by_name['setup'])}" + (
         f"; held-out before training: {_cell(by_name['before'])}" if "before" in by_name else ""))
+    kinds = [s for s in STEPS if any(name.endswith(f".{s}") for name in by_name)]  # a variant may skip one
     steps = Table(title="steps")
-    for col in ("iteration", *STEPS):
+    for col in ("iteration", *kinds):
         steps.add_column(col)
     for k in range(1, st["iterations_planned"] + 1):
-        steps.add_row(str(k), *(_cell(by_name.get(f"{k}.{s}")) for s in STEPS))
+        steps.add_row(str(k), *(_cell(by_name.get(f"{k}.{s}")) for s in kinds))
     console.print(steps)
 
     if st["iterations"]:

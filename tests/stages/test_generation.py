@@ -77,3 +77,32 @@ def test_the_guard_keeps_new_instructions_away_from_evaluation_questions(make_ct
     texts = [json.loads(line)["turns"][0] for line in questions.read_text().splitlines()]
     for it in new:
         assert max(rouge_l(it.instruction, q) for q in texts) <= 0.7
+
+
+def test_an_even_draw_gives_every_kind_its_share_of_the_calls():
+    from collections import Counter
+
+    from lion.stages.generation import ParentDraw
+
+    parents = [Instruction.make(f"Common question {i} about birds", category="birds") for i in range(90)]
+    parents += [Instruction.make(f"Rare question {i} about moss", category="moss") for i in range(10)]
+    even = Counter(ParentDraw(parents, True, "s").parent(j).kind for j in range(100))
+    plain = Counter(ParentDraw(parents, False, "s").parent(j).kind for j in range(100))
+    assert even == {"birds": 50, "moss": 50} and plain["birds"] > 75
+    assert [ParentDraw(parents, True, "s").parent(j) for j in range(5)] == [ParentDraw(parents, True, "s").parent(j) for j in range(5)]
+
+
+def test_without_a_referee_parents_come_from_the_whole_cache_pool(make_ctx):
+    from collections import Counter
+
+    from lion.arena import parse
+
+    pool = [Instruction.make(i, x, category=parse(i, x).family) for i, x in seed_set(120, 3)]
+    for parents in ("random", "even"):
+        ctx = make_ctx("loop.new_per_iteration=40", f"loop.parents={parents}", folder=parents)
+        new, stats = run_generation(ctx, 1, pool, [], heldout_ids=set())
+        assert stats["kept"] == 40 and stats["kept_from_hard"] == stats["kept_from_easy"] == 20
+        kinds = Counter(it.kind for it in new)
+        seeded = Counter(it.kind for it in pool)
+        if parents == "even":  # every kind of the pool gets about the same number of calls
+            assert set(kinds) == set(seeded) and max(kinds.values()) - min(kinds.values()) <= 4

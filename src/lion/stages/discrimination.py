@@ -45,7 +45,8 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
     items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
-    judged = judge_pairs(ctx.roles.referee, "referee", items, ctx.cfg.referee, f"iter {k} discrimination: referee")
+    judged = judge_pairs(ctx.roles.referee, "referee", items, ctx.cfg.referee, f"iter {k} discrimination: referee",
+                         both_orders=ctx.cfg.loop.both_orders)
     for note in judged.notes:
         ctx.say(f"  note: {note}")
     verdicts = judged.verdicts

@@ -76,6 +76,31 @@ class Side:
         return min(self.quota - len(self.kept), self.budget - self.used)
 
 
+class ParentDraw:
+    """The example for each generator call, a function of the attempt number alone, so that a
+    resumed stage asks the same questions and finds its answers in the cache.
+
+    Plain: any of the parents. Even: the attempts cycle through the parents' kinds (category,
+    else first word) in a seeded order, then take any parent of that kind, so no kind gets more
+    than its share of the calls however many of the parents it holds.
+    """
+
+    def __init__(self, parents: list[Instruction], even: bool, key: str) -> None:
+        self.parents, self.key = parents, key
+        self.kinds: dict[str, list[Instruction]] = {}
+        if even:
+            for p in parents:
+                self.kinds.setdefault(p.kind, []).append(p)
+        self.order = sorted(self.kinds)
+        random.Random(f"{key}:kinds").shuffle(self.order)
+
+    def parent(self, j: int) -> Instruction:
+        rng = random.Random(f"{self.key}:{j}")
+        if not self.order:
+            return rng.choice(self.parents)
+        return rng.choice(self.kinds[self.order[j % len(self.order)]])
+
+
 def guard_index(files: list[str]) -> NoveltyIndex | None:
     """Every question of the `loop.guard` files (evaluation sets no new instruction may
     resemble: a contamination guard), or None when there are none."""
@@ -109,8 +134,11 @@ def run_generation(
 ) -> tuple[list[Instruction], dict]:
     loop = ctx.cfg.loop
     by_id = {it.id: it for it in cache_pool}
-    hard = [by_id[r.id] for r in split if r.hard]
-    easy = [by_id[r.id] for r in split if not r.hard]
+    if loop.uses_referee:
+        hard = [by_id[r.id] for r in split if r.hard]
+        easy = [by_id[r.id] for r in split if not r.hard]
+    else:  # no referee: both prompts draw from the whole Cache Pool, in the same hard:easy ratio
+        hard = easy = cache_pool
     q_hard, q_easy, note = _quotas(loop.new_per_iteration, loop.hard_share, len(hard), len(easy))
     if note:
         ctx.say(f"  note: {note}")
@@ -123,13 +151,14 @@ def run_generation(
     known = set(by_id)
     candidates: list[Candidate] = []
     rounds = 0
+    even = loop.parents in ("even", "referee-even")
+    draws = {name: ParentDraw(side.parents, even, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
     while any(s.wanted > 0 for s in sides.values()):
         rounds += 1
         plan: list[tuple[Side, int, Instruction]] = []
         for s in sides.values():
             for j in range(s.used, s.used + max(s.wanted, 0)):
-                parent = random.Random(f"{loop.seed}:{k}:{s.name}:{j}").choice(s.parents)
-                plan.append((s, j, parent))
+                plan.append((s, j, draws[s.name].parent(j)))
             s.used += max(s.wanted, 0)
         calls = [
             Call(
