@@ -9,7 +9,6 @@ experiment is started again, so the command itself resumes too.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -133,7 +132,7 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
         with log.open("a", encoding="utf-8") as f:
             f.write(f"$ {shlex.join(cmd)}\n")
             f.flush()
-            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False).returncode
         return f"{variant.name} seed {seed}", time.monotonic() - start, code
 
     with ThreadPoolExecutor(max_workers=jobs) as pool, bar("experiment runs", len(todo)) as advance:
@@ -246,8 +245,8 @@ def to_markdown(results: dict) -> str:
     seeds = ", ".join(map(str, plan["seeds"]))
     lines = [
         "# Experiment", "",
-        f"Config `{plan['config']}`, seeds {seeds}. Held-out scores per iteration: mean over seeds "
-        "[95% t-interval]; `examples` is how many training examples the student had learned from.", "",
+        (f"Config `{plan['config']}`, seeds {seeds}. Held-out scores per iteration: mean over seeds "
+         "[95% t-interval]; `examples` is how many training examples the student had learned from."), "",
     ]
     for m, title in (("relative_score", "Relative score, % of the teacher"), ("exact_match", "Exact match, %")):
         if not any(r.get(m) for rows in results["table"].values() for r in rows):
@@ -263,8 +262,8 @@ def to_markdown(results: dict) -> str:
         lines.append("")
     if results["paired"]:
         lines += ["## Against the baselines", "",
-                  "Each variant minus a baseline, seed by seed, at the last iteration both reached: mean "
-                  "difference in points [95% t-interval], and in how many seeds the variant was ahead.", "",
+                  ("Each variant minus a baseline, seed by seed, at the last iteration both reached: mean "
+                   "difference in points [95% t-interval], and in how many seeds the variant was ahead."), "",
                   "| variant | baseline | metric | iteration | difference | ahead in |", "|---|---|---|---|---|---|"]
         for p in results["paired"]:
             lines.append(f"| {p['variant']} | {p['baseline']} | {p['metric'].replace('_', ' ')} | {p['iteration']} | "
