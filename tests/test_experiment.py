@@ -1,6 +1,7 @@
 """`lion experiment`: variants and seeds run as ordinary runs, and their scores side by side."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,12 @@ def test_variants_are_built_in_names_or_overrides():
             parse_seeds(bad)
 
 
-def test_every_built_in_variant_is_a_valid_config():
+def test_every_built_in_variant_is_a_valid_config_as_the_readme_lists_it():
     for overrides in BUILT_IN.values():
         load_config(CONFIGS / "arena.yaml", list(overrides))
+    readme = (CONFIGS.parent / "README.md").read_text(encoding="utf-8")
+    listed = {name: tuple(sets.split()) for name, sets in re.findall(r"^\| `([a-z-]+)` \| `([^`]+)` \|", readme, re.M)}
+    assert listed == BUILT_IN
 
 
 def test_interval_is_the_t_interval_over_seeds():
