@@ -223,6 +223,10 @@ class DataConfig(Strict):
     split: str = "train"
     limit: int | None = Field(None, ge=1)
     arena_size: int = Field(300, ge=1, description="seed instructions drawn from the arena")
+    arena_sums: bool = Field(
+        False, description="add two-number sums to the arena's seeds and held-out set: a kind its tiny student "
+        "can memorise but not learn (see lion.arena.families.SUM)",
+    )
 
 
 class EvalConfig(Strict):

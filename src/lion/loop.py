@@ -37,7 +37,7 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
         from lion.arena import corpus
         from lion.arena.student_factory import build_tiny_student
 
-        texts = corpus() + [s.instruction + " " + s.input for s in seeds]
+        texts = corpus(cfg.data.arena_sums) + [s.instruction + " " + s.input for s in seeds]
         ctx.say("building the arena's tiny student")
         build_tiny_student(texts, run.base_student, cfg.student.tiny, cfg.loop.seed)
     write_jsonl(run.pools_dir(0) / "train.jsonl", seeds)

@@ -171,7 +171,7 @@ def load_seeds(cfg: DataConfig, seed: int) -> tuple[list[Instruction], int]:
     if cfg.seeds == "arena":
         from lion.arena import parse, seed_set
 
-        items = [Instruction.make(i, x, category=parse(i, x).family) for i, x in seed_set(cfg.arena_size, seed)]
+        items = [Instruction.make(i, x, category=parse(i, x).family) for i, x in seed_set(cfg.arena_size, seed, cfg.arena_sums)]
     elif cfg.seeds.startswith("hf:"):
         items = _load_hf(cfg.seeds[3:], cfg)
     else:

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from lion.arena import answer_phrasings, corpus, grade, heldout_set, parse, seed_set, write_task
-from lion.arena.families import FAMILIES, Family
+from lion.arena.families import EXTRA, FAMILIES, SUM, Family
 from lion.arena.world import Task, words
 from lion.records import instruction_id
 
@@ -39,7 +39,7 @@ def test_families_are_many_varied_and_well_formed():
         assert len(keys) == len(set(keys)), f"{family.name} repeats a key"
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+@pytest.mark.parametrize("family", FAMILIES + EXTRA, ids=lambda f: f.name)
 def test_parse_reads_every_core_with_any_frame_case_and_punctuation(family: Family):
     for i, fact in enumerate(family.facts):
         core = family.cores[i % len(family.cores)]
@@ -192,3 +192,34 @@ def test_generated_tasks_pass_the_novelty_filter_often_enough(mode: str, rouge_m
     ]
     passed = sum(score <= 0.7 for score in rouge_max(new, pool)) / len(new)
     assert passed >= 0.3, f"{mode}: only {passed:.0%} pass"
+
+
+def test_sums_join_only_a_world_that_asks_for_them():
+    def families(items):
+        return Counter(parse(i, x).family for i, x in items)
+
+    assert "sum" not in families(seed_set(300, 0)) and "sum" not in {h["family"] for h in heldout_set(200, 0)}
+    assert not any("plus" in text.split() for text in corpus())
+    seeded = [parse(i, x) for i, x in seed_set(300, 0, sums=True)]
+    sums = [t for t in seeded if t.family == "sum"]
+    assert 10 <= len(sums) <= 40 and {t.tier for t in sums} <= {1, 2, 3}
+    held = [h for h in heldout_set(200, 0, sums=True) if h["family"] == "sum"]
+    assert {h["tier"] for h in held} == {1, 2, 3}
+    # held-out sums are mostly ones no seed set shows: only generation (or addition) reaches them
+    seeded_keys = {t.key for seed in range(5) for t in (parse(i, x) for i, x in seed_set(300, seed, sums=True))}
+    assert sum(parse(h["instruction"], h["input"]).key in seeded_keys for h in held) <= len(held) // 3
+    vocabulary = {w.strip(".,:;!?\"'") for text in corpus(sums=True) for w in text.split()}
+    for h in held:
+        assert {w.strip(".,:;!?\"'") for text in (h["instruction"], h["input"], *h["references"]) for w in text.split()} <= vocabulary
+
+
+def test_sums_are_read_graded_and_grown_within_their_kind():
+    task = parse("Hi! What is 23 plus 45? Keep it short.")
+    assert (task.family, task.answer, task.tier) == ("sum", "68", 3)
+    assert grade(task, "It is 68.") == 10 and grade(task, "It is 67.") == 4
+    assert parse("What is 99 plus 99?") is None  # no such fact: the arena does not know it
+    rng = random.Random(0)
+    for _ in range(30):
+        easy = parse(*write_task(_task(SUM, 0), "easy", rng))
+        hard = parse(*write_task(_task(SUM, 0), "hard", rng))
+        assert easy.family == hard.family == "sum" and easy.tier > 1 and hard.tier == 1

@@ -40,6 +40,7 @@ class Family:
     input_cores: tuple[str, ...]
     answers: tuple[str, ...]
     facts: tuple[Fact, ...]
+    key_pattern: str | None = None  # a regex for the keys where listing them all would be slow
 
 
 def _facts(table: str) -> tuple[Fact, ...]:
@@ -544,6 +545,33 @@ ROMAN_NUMERAL = Family(
     ),
 )
 
+def _sum_facts() -> tuple[Fact, ...]:
+    """Two-number sums: single digits (tier 1), two digits plus one (2), two plus two (3)."""
+    ranges = {1: (range(1, 10), range(1, 10)), 2: (range(10, 50), range(1, 10)), 3: (range(10, 50), range(10, 50))}
+    return tuple(Fact(f"{a} plus {b}", str(a + b), tier) for tier, (xs, ys) in ranges.items() for a in xs for b in ys)
+
+
+# A kind the arena's student can memorise but not learn: each sum is its own fact among 2,041, so
+# a student that has not worked out addition from its examples misses every sum it has not seen.
+# Real students fail the same way on arithmetic and multi-step reasoning, and a referee keeps
+# finding them hard however much they are trained on. Only in play with `data.arena_sums`.
+SUM = Family(
+    name="sum",
+    domain="numbers",
+    cores=(
+        "what is {x}?",
+        "work out {x}.",
+        "calculate {x}.",
+        "what do you get for {x}?",
+        "how much is {x}?",
+        "add up {x}.",
+    ),
+    input_cores=("add up the sum below.",),
+    answers=("{a}.", "It is {a}."),
+    facts=_sum_facts(),
+    key_pattern=r"\d+ plus \d+",
+)
+
 FAMILIES: tuple[Family, ...] = (
     CAPITAL,
     CONTINENT,
@@ -560,4 +588,6 @@ FAMILIES: tuple[Family, ...] = (
     ROMAN_NUMERAL,
 )
 
-BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+EXTRA: tuple[Family, ...] = (SUM,)  # kinds a config adds to the standard world
+
+BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES + EXTRA}

@@ -20,6 +20,7 @@ from lion.arena.families import (
     BY_NAME,
     CONTEXTS,
     DOMAIN_CONTEXTS,
+    EXTRA,
     FAMILIES,
     GREETINGS,
     SIGNOFFS,
@@ -54,6 +55,8 @@ _SEED_PLAN: dict[str, tuple[float, tuple[int, ...]]] = {
     "animal_group": (0.7, (1,)),
     "roman_numeral": (0.7, (1,)),
 }
+# Kinds a config adds (`data.arena_sums`), seeded like a frequent family at every tier.
+_EXTRA_PLAN: dict[str, tuple[float, tuple[int, ...]]] = {"sum": (2.0, (1, 2, 3))}
 _SEED_TIER_SHARE = {1: 0.8, 2: 0.15, 3: 0.05}
 # One frame (opener, closer) pair in this many is kept for the held-out set only.
 _HELD_OUT_FRAMES = 6
@@ -126,6 +129,8 @@ def _task(family: Family, fact: Fact) -> Task:
 
 def _slot_pattern(family: Family) -> str:
     """The family's keys as one alternation, longest first so "magnetic flux density" wins."""
+    if family.key_pattern:
+        return f"(?P<x>{family.key_pattern})"
     keys = sorted({" ".join(words(f.key)) for f in family.facts}, key=len, reverse=True)
     return "(?P<x>" + "|".join(re.escape(k) for k in keys) + ")"
 
@@ -145,7 +150,7 @@ def _patterns() -> tuple[
     list[tuple[Family, re.Pattern[str]]], list[tuple[Family, re.Pattern[str]]]
 ]:
     inline, about_input = [], []
-    for family in FAMILIES:
+    for family in FAMILIES + EXTRA:  # the standard kinds first, so the extra ones never shadow them
         slot = _slot_pattern(family)
         inline += [(family, _core_pattern(core, slot)) for core in family.cores]
         about_input += [(family, _core_pattern(core, slot)) for core in family.input_cores]
@@ -163,14 +168,16 @@ def parse(instruction: str, input: str = "") -> Task | None:
     inline, about_input = _patterns()
     for family, pattern in inline:
         match = pattern.search(text)
-        if match:
-            return _task(family, _facts_by_key(family.name)[match["x"]])
+        fact = match and _facts_by_key(family.name).get(match["x"])  # a key pattern may match a non-fact
+        if fact:
+            return _task(family, fact)
     given = " ".join(words(input))
     for family, pattern in about_input if given else ():
         if pattern.search(text):
             match = re.search(r"(?:^| )" + _slot_pattern(family) + r"(?= |$)", given)
-            if match:
-                return _task(family, _facts_by_key(family.name)[match["x"]])
+            fact = match and _facts_by_key(family.name).get(match["x"])
+            if fact:
+                return _task(family, fact)
     return None
 
 
@@ -293,15 +300,15 @@ def _compose(family: Family, fact: Fact, frame: _Frame) -> tuple[str, str]:
 
 def _seedable(family: Family, fact: Fact) -> bool:
     """Whether a fact may appear in the seed pool (the rest only through generated tasks)."""
-    tiers = _SEED_PLAN[family.name][1]
+    tiers = (_SEED_PLAN | _EXTRA_PLAN)[family.name][1]
     held_back = fact.tier > 1 and _stable(family.name + "|" + fact.key) % _HELD_BACK_FACTS == 0
     return fact.tier in tiers and not held_back
 
 
-def _seed_draw(rng: random.Random) -> tuple[Family, Fact]:
-    names = list(_SEED_PLAN)
-    family = BY_NAME[rng.choices(names, weights=[_SEED_PLAN[n][0] for n in names])[0]]
-    tiers = _SEED_PLAN[family.name][1]
+def _seed_draw(rng: random.Random, plan: dict[str, tuple[float, tuple[int, ...]]]) -> tuple[Family, Fact]:
+    names = list(plan)
+    family = BY_NAME[rng.choices(names, weights=[plan[n][0] for n in names])[0]]
+    tiers = plan[family.name][1]
     tier = rng.choices(tiers, weights=[_SEED_TIER_SHARE[t] for t in tiers])[0]
     fact = rng.choice([f for f in family.facts if f.tier == tier and _seedable(family, f)])
     return family, fact
@@ -315,19 +322,21 @@ def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool) -> t
     return _compose(family, fact, frame)
 
 
-def seed_set(n: int, seed: int) -> list[tuple[str, str]]:
+def seed_set(n: int, seed: int, sums: bool = False) -> list[tuple[str, str]]:
     """The initial pool: `n` distinct (instruction, input) pairs, mostly common facts.
 
     Uneven on purpose (see `_SEED_PLAN`): some families are frequent, some rare, several show
     no rare facts at all, and a third of the rarer facts are never seeded. That leaves the
     student weak spots which only generation can reach, as in the paper's Alpaca seed.
+    `sums` adds the two-number sums (`families.SUM`) to the plan.
     """
+    plan = _SEED_PLAN | _EXTRA_PLAN if sums else _SEED_PLAN
     rng = random.Random(f"arena-seed-set:{seed}")
     out, seen = [], set()
     for _ in range(n * 50):
         if len(out) == n:
             return out
-        item = _framed(*_seed_draw(rng), rng, held_out=False)
+        item = _framed(*_seed_draw(rng, plan), rng, held_out=False)
         if instruction_id(*item) not in seen:
             seen.add(instruction_id(*item))
             out.append(item)
@@ -336,7 +345,7 @@ def seed_set(n: int, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-def heldout_set(n: int, seed: int) -> list[dict]:
+def heldout_set(n: int, seed: int, sums: bool = False) -> list[dict]:
     """A fixed test set spread evenly over every (family, tier) cell.
 
     Design: within a cell it prefers facts that `seed_set` never uses (rarer facts held back,
@@ -346,7 +355,7 @@ def heldout_set(n: int, seed: int) -> list[dict]:
     for any seed, while each opener and closer on its own is familiar to the student.
     """
     rng = random.Random(f"arena-heldout:{seed}")
-    cells = [(fam, tier) for fam in FAMILIES for tier in sorted({f.tier for f in fam.facts})]
+    cells = [(fam, tier) for fam in _world(sums) for tier in sorted({f.tier for f in fam.facts})]
     rng.shuffle(cells)
     out, seen = [], set()
     for i in range(n * 50):
@@ -397,11 +406,11 @@ def write_task(
 
 
 def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
-    """A fact from the same domain one or more tiers rarer (tier 3 stays at tier 3)."""
+    """A fact from the same domain one or more tiers rarer (tier 3 stays at tier 3); an extra
+    kind stays within itself, so a standard world never meets it."""
     tiers = [t for t in (2, 3) if t > example.tier] or [3]
-    siblings = [
-        f for f in FAMILIES if f.domain == example.domain and any(x.tier in tiers for x in f.facts)
-    ]
+    kin = [BY_NAME[example.family]] if BY_NAME[example.family] in EXTRA else FAMILIES
+    siblings = [f for f in kin if f.domain == example.domain and any(x.tier in tiers for x in f.facts)]
     family = rng.choice(siblings)
     tier = rng.choice([t for t in tiers if any(x.tier == t for x in family.facts)])
     facts = [
@@ -415,7 +424,11 @@ def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
 # --- vocabulary -----------------------------------------------------------------------------
 
 
-def corpus() -> list[str]:
+def _world(sums: bool) -> tuple[Family, ...]:
+    return FAMILIES + EXTRA if sums else FAMILIES
+
+
+def corpus(sums: bool = False) -> list[str]:
     """Every text the arena can ask or say, for training the student's word-level tokenizer.
 
     Texts rather than a word list, so that a tokenizer sees each word with its case and the
@@ -423,7 +436,7 @@ def corpus() -> list[str]:
     """
     texts: set[str] = {*GREETINGS, *CONTEXTS, *STYLES, *SIGNOFFS, *phrases.all_texts()}
     texts |= {c for group in DOMAIN_CONTEXTS.values() for c in group}
-    for family in FAMILIES:
+    for family in _world(sums):
         texts |= {c for core in family.input_cores for c in (core, _capitalize(core))}
         for fact in family.facts:
             texts |= {fact.key, fact.answer, *answer_phrasings(_task(family, fact))}
