@@ -1,7 +1,12 @@
 """`lion experiment`: variants and seeds run as ordinary runs, and their scores side by side."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +48,13 @@ def test_interval_is_the_t_interval_over_seeds():
     assert interval([5.0]) == {"n": 1, "mean": 5.0, "low": None, "high": None}
 
 
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     config = tmp_path / "small.yaml"
     small = [*SMALL, "loop.iterations=1", "data.arena_size=40", "evaluation.heldout_size=20"]
@@ -50,6 +62,14 @@ def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     out = tmp_path / "exp"
     args = ["experiment", str(config), "--out", str(out), "--variant", "one-way",
             "--variant", "mine=loop.parents=referee-even loop.hard_share=1.0", "--seeds", "1,2", "--jobs", "2"]
+    # stopped part-way (SIGTERM), it stops its runs too: none is left holding its folder
+    started = subprocess.Popen([sys.executable, "-m", "lion", *args], cwd=tmp_path, env={**os.environ, "LION_QUIET": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not list(out.glob("*/seed-*/state.json")):
+        time.sleep(0.2)
+    started.send_signal(signal.SIGTERM)
+    assert started.wait(timeout=60) != 0
+    assert not [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
     r = lion(*args, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     results = json.loads((out / "results.json").read_text())

@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -115,12 +117,18 @@ def prepare(config: Path, variants: list[Variant], seeds: list[int], out: Path) 
 
 
 def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable[[str], None]) -> list[str]:
-    """Run (or resume) every (variant, seed), `jobs` at a time; returns the failures' sentences."""
+    """Run (or resume) every (variant, seed), `jobs` at a time; returns the failures' sentences.
+
+    Stopped itself (Ctrl-C, SIGTERM), it stops its runs too, so none is left holding its folder;
+    each resumes when the experiment is started again.
+    """
     todo = [(v, s) for s in plan.seeds for v in plan.variants]  # seeds outer: early results cover every variant
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     failures: list[str] = []
+    live: set[subprocess.Popen] = set()
+    stopping = False
 
-    def one(variant: Variant, seed: int) -> tuple[str, float, int]:
+    def one(variant: Variant, seed: int) -> tuple[str, float, int | None]:
         folder = run_folder(out, variant.name, seed)
         folder.parent.mkdir(parents=True, exist_ok=True)
         log = out / "logs" / f"{variant.name}-seed-{seed}.log"
@@ -132,20 +140,41 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
         with log.open("a", encoding="utf-8") as f:
             f.write(f"$ {shlex.join(cmd)}\n")
             f.flush()
-            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False).returncode
+            if stopping:
+                return f"{variant.name} seed {seed}", 0.0, None
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            live.add(proc)
+            code = proc.wait()
+            live.discard(proc)
         return f"{variant.name} seed {seed}", time.monotonic() - start, code
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool, bar("experiment runs", len(todo)) as advance:
-        futures = [pool.submit(one, v, s) for v, s in todo]
-        for future in as_completed(futures):
-            name, took, code = future.result()
-            advance()
-            if code == 0:
-                say(f"  {name}: done in {took / 60:.1f} min")
-            else:
-                log = out / "logs" / f"{name.replace(' seed ', '-seed-')}.log"
-                failures.append(f"{name} stopped with exit code {code}; see {log}")
-                say(f"  [red]{failures[-1]}[/red]")
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool, bar("experiment runs", len(todo)) as advance:
+            futures = [pool.submit(one, v, s) for v, s in todo]
+            try:
+                for future in as_completed(futures):
+                    name, took, code = future.result()
+                    advance()
+                    if code == 0:
+                        say(f"  {name}: done in {took / 60:.1f} min")
+                    else:
+                        log = out / "logs" / f"{name.replace(' seed ', '-seed-')}.log"
+                        failures.append(f"{name} stopped with exit code {code}; see {log}")
+                        say(f"  [red]{failures[-1]}[/red]")
+            except BaseException:
+                stopping = True
+                for f in futures:
+                    f.cancel()
+                for proc in list(live):
+                    proc.terminate()
+                raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return failures
 
 

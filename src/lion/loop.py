@@ -52,7 +52,7 @@ def _describe(it: dict) -> str:
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(it["dropped"].items(), key=lambda x: -x[1]))
     line = (
         f"iteration {it['iteration']}: Train Pool {it['train_pool']}, Cache Pool {it['cache_pool']}; "
-        f"hard {it['hard']}, easy {it['easy']}"
+        + (f"hard {it['hard']}, easy {it['easy']}" if it["hard"] is not None else "no referee")
         + (f", unjudged {it['failed_judgements']}" if it["failed_judgements"] else "")
         + f"; generated {it['generated']}, kept {it['kept']}"
         + (f" (dropped: {dropped})" if dropped else "")
