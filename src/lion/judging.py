@@ -255,8 +255,8 @@ def judge_pairs(
     """Judge every pair in both orders (or with `a` first only, as an ablation), asking again
     (a new sample) where a reply won't parse."""
     mode = first_mode(cfg)
-    shown = ("a_first", "b_first") if both_orders else ("a_first",)
-    orders = [(i, o) for i in range(len(items)) for o in shown]
+    order_names = ("a_first", "b_first") if both_orders else ("a_first",)
+    orders = [(i, o) for i in range(len(items)) for o in order_names]
     parsed: dict[tuple[int, str], tuple[float, float]] = {}
     raw: dict[tuple[int, str], str] = {}
     errors: dict[tuple[int, str], str] = {}
