@@ -207,6 +207,11 @@ class LoopConfig(Strict):
         """Whether new instructions come from the referee's split, so the discrimination stage runs."""
         return self.parents.startswith("referee")
 
+    @property
+    def spreads_evenly(self) -> bool:
+        """Whether the generator's calls are spread evenly over the parents' kinds."""
+        return self.parents.endswith("even")
+
 
 class FieldMap(Strict):
     instruction: str = "instruction"

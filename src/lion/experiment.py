@@ -128,7 +128,7 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
     live: set[subprocess.Popen] = set()
     stopping = False
 
-    def one(variant: Variant, seed: int) -> tuple[str, float, int | None]:
+    def one(variant: Variant, seed: int) -> tuple[str, Path, float, int | None]:
         folder = run_folder(out, variant.name, seed)
         folder.parent.mkdir(parents=True, exist_ok=True)
         log = out / "logs" / f"{variant.name}-seed-{seed}.log"
@@ -136,17 +136,18 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
         sets = [*variant.overrides, *seed_overrides(seed), f"threads={threads}"]
         cmd = [sys.executable, "-m", "lion", "--quiet", "run", plan.config, "--out", str(folder)]
         cmd += [arg for item in sets for arg in ("--set", item)]
+        name = f"{variant.name} seed {seed}"
+        if stopping:
+            return name, log, 0.0, None
         start = time.monotonic()
         with log.open("a", encoding="utf-8") as f:
             f.write(f"$ {shlex.join(cmd)}\n")
             f.flush()
-            if stopping:
-                return f"{variant.name} seed {seed}", 0.0, None
             proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             live.add(proc)
             code = proc.wait()
             live.discard(proc)
-        return f"{variant.name} seed {seed}", time.monotonic() - start, code
+        return name, log, time.monotonic() - start, code
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
@@ -157,12 +158,11 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
             futures = [pool.submit(one, v, s) for v, s in todo]
             try:
                 for future in as_completed(futures):
-                    name, took, code = future.result()
+                    name, log, took, code = future.result()
                     advance()
                     if code == 0:
                         say(f"  {name}: done in {took / 60:.1f} min")
                     else:
-                        log = out / "logs" / f"{name.replace(' seed ', '-seed-')}.log"
                         failures.append(f"{name} stopped with exit code {code}; see {log}")
                         say(f"  [red]{failures[-1]}[/red]")
             except BaseException:

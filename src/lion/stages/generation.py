@@ -151,8 +151,7 @@ def run_generation(
     known = set(by_id)
     candidates: list[Candidate] = []
     rounds = 0
-    even = loop.parents in ("even", "referee-even")
-    draws = {name: ParentDraw(side.parents, even, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
+    draws = {name: ParentDraw(side.parents, loop.spreads_evenly, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
     while any(s.wanted > 0 for s in sides.values()):
         rounds += 1
         plan: list[tuple[Side, int, Instruction]] = []
