@@ -18,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from lion.experiment import BUILT_IN, parse_seeds, parse_variant, run_experiment, to_markdown
+from lion.observe.experiment import BUILT_IN, parse_seeds, parse_variant, run_experiment, to_markdown
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "ablation.yaml"
 

@@ -25,11 +25,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lion.config import RoleConfig
+from lion.core.config import RoleConfig
+from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, Role
-from lion.llm.openai_compat import OpenAIChatModel
-from lion.roles import retry_policy
+from lion.llm.roles import retry_policy
 
 OFFICIAL_PACING_RPS = 1 / 20
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from lion.arena.student_factory import build_tiny_student
 from lion.arena.world import corpus
-from lion.config import GenerateConfig, TinyStudentConfig
+from lion.core.config import GenerateConfig, TinyStudentConfig
 from lion.student.generate import StudentGenerator
+from lion.student.tiny import build_tiny_student
 
 
 def timed(gen: StudentGenerator, prompts: list[str], batches: list[list[int]]) -> tuple[float, list[str]]:

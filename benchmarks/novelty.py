@@ -1,6 +1,6 @@
 """The novelty filter at pool scale: 6,000 candidates against a 70,000-instruction pool.
 
-Our filter (`lion.similarity.NoveltyIndex`) is timed whole: building the index over the pool,
+Our filter (`lion.data.similarity.NoveltyIndex`) is timed whole: building the index over the pool,
 then deciding every candidate in order, each kept one joining the pool. The baseline is the
 official scripts' method: `rouge_score`'s pure-Python LCS of the candidate against every pool
 instruction, mapped over a process pool created afresh for each candidate. The baseline is
@@ -28,7 +28,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from lion.similarity import NoveltyIndex
+from lion.data.similarity import NoveltyIndex
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEMPLATES = [

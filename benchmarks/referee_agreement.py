@@ -24,12 +24,12 @@ import tempfile
 from pathlib import Path
 
 from lion.arena import ArenaChatModel, seed_set
-from lion.config import ArenaOptions, RoleConfig
-from lion.judging import PairItem, bias_stats, judge_pairs
+from lion.core.config import ArenaOptions, RoleConfig
+from lion.core.prompts import render
+from lion.core.records import Instruction
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, Role
-from lion.prompts import render
-from lion.records import Instruction
+from lion.llm.judging import PairItem, bias_stats, judge_pairs
 
 
 def _teacher_answers(role: Role, items: list[Instruction], sample: int) -> list[str]:

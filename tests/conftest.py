@@ -29,10 +29,9 @@ def small_run(tmp_path_factory):
     """One finished small arena run, shared by the tests that only read a run folder."""
     from pathlib import Path
 
+    from lion.core.config import load_config
+    from lion.loop.runner import run_loop
     from small_run import SMALL
-
-    from lion.config import load_config
-    from lion.loop import run_loop
 
     out = tmp_path_factory.mktemp("small") / "run"
     run_loop(load_config(Path(__file__).parents[1] / "configs" / "arena.yaml", SMALL), out, lambda m: None)
@@ -42,11 +41,11 @@ def small_run(tmp_path_factory):
 @pytest.fixture
 def make_ctx(tmp_path):
     """A stage context on the arena roles, in a fresh run folder."""
-    from lion.config import load_config
+    from lion.core.config import load_config
     from lion.llm.cache import ResponseCache
-    from lion.roles import Roles
-    from lion.run import RunFolder
-    from lion.stages.context import Context
+    from lion.llm.roles import Roles
+    from lion.loop.context import Context
+    from lion.loop.run_folder import RunFolder
 
     caches = []
 

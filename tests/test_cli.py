@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from run_cli import lion
 from small_run import SMALL
 
@@ -72,7 +73,7 @@ def test_estimate_predicts_a_run_without_touching_anything(tmp_path):
 
 @pytest.mark.parametrize("setup, backend", [("arena", "arena"), ("openai", "openai"), ("local", "hf_local")])
 def test_init_writes_a_starter_config_that_loads(tmp_path, setup, backend):
-    from lion.config import load_config
+    from lion.core.config import load_config
 
     r = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

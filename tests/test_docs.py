@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lion.config import load_config
+from lion.core.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "endpoints.md").read_text(encoding="utf-8"), re.DOTALL)

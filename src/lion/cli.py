@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from lion.errors import LionError, storage_error, storage_problem
-from lion.progress import console
+from lion.core.errors import LionError, storage_error, storage_problem
+from lion.core.progress import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adversarial distillation of an API-only LLM into a small open model.")
@@ -54,12 +54,12 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
-    from lion.config import load_config
-    from lion.run import RunFolder
+    from lion.core.config import load_config
+    from lion.loop.run_folder import RunFolder
 
     cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
     RunFolder(out).check_free()
-    from lion.loop import run_loop
+    from lion.loop.runner import run_loop
 
     summary = run_loop(cfg, out, _say)
     _print_summary(summary, out)
@@ -101,7 +101,7 @@ def experiment(
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per run (default: cores / jobs)")] = None,
 ) -> None:
     """Compare loop variants at an equal number of training examples, over several seeds."""
-    from lion.experiment import parse_seeds, parse_variant, run_experiment, to_markdown
+    from lion.observe.experiment import parse_seeds, parse_variant, run_experiment, to_markdown
 
     variants = [parse_variant(v) for v in variant]
     results, failures = run_experiment(config, variants, parse_seeds(seeds), out, jobs, threads, _say)
@@ -121,7 +121,7 @@ def status(
 
     from rich.console import Console
 
-    from lion.status import collect, show
+    from lion.observe.status import collect, show
 
     st = collect(run)
     if as_json:
@@ -137,7 +137,7 @@ def report(
     hardest: Annotated[int, typer.Option(min=0, help="hardest instructions shown with both answers")] = 8,
 ) -> None:
     """Write a run's report: Markdown and a self-contained HTML page with plots."""
-    from lion.report import write_report
+    from lion.observe.report import write_report
 
     page = write_report(run, out, hardest)
     print(f"wrote {page} and {page.with_suffix('.md')}")
@@ -153,7 +153,7 @@ def init(
     out: Annotated[Path, typer.Option(help="where to write the config")] = Path("lion.yaml"),
 ) -> None:
     """Write a commented starter config for a setup, to edit and then `lion run`."""
-    from lion import atomic
+    from lion.core import atomic
 
     if setup not in SETUPS:
         raise LionError(f"unknown setup '{setup}'; choose one of {', '.join(SETUPS)}.")
@@ -174,11 +174,11 @@ def estimate(
     """Predict a run's calls, tokens, cost and time from its config and seeds, spending nothing."""
     import json
 
-    from lion.config import load_config
-    from lion.estimate import as_dicts, measured_completion_tokens
-    from lion.estimate import estimate as predict
-    from lion.evaluation import build_heldout
-    from lion.seeds import load_seeds
+    from lion.core.config import load_config
+    from lion.data.seeds import load_seeds
+    from lion.loop.estimate import as_dicts, measured_completion_tokens
+    from lion.loop.estimate import estimate as predict
+    from lion.loop.stages.heldout import build_heldout
 
     cfg = load_config(config, set_ or [])
     seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
@@ -236,7 +236,7 @@ def dedup(
     threads: Annotated[int | None, typer.Option(min=1, help="threads that compute LCS (default: all cores)")] = None,
 ) -> None:
     """Keep, in order, the records of INPUT that are novel against the pool and each other."""
-    from lion.dedup import dedup as run_dedup
+    from lion.data.dedup import dedup as run_dedup
 
     r = run_dedup(input, against or [], out, threshold, field, dropped, threads or os.cpu_count() or 1)
     total = r.kept + r.dropped_vs_pool + r.dropped_vs_input
@@ -255,7 +255,7 @@ def evaluate(
     turns: Annotated[int, typer.Option(min=1, help="turns of multi-turn questions (MT-bench) to answer and judge")] = 1,
 ) -> None:
     """Score candidates against a reference with a judge, overall and per category."""
-    from lion.relative_eval import run_evaluation, table_lines
+    from lion.evaluation.compare import run_evaluation, table_lines
 
     results = run_evaluation(questions, reference, candidate, judge, set_ or [], out, turns)
     print("\n".join(table_lines(reference.partition("=")[0], results)))
@@ -275,8 +275,8 @@ def eval_harness(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: all cores)")] = None,
 ) -> None:
     """Run lm-evaluation-harness tasks (BIG-Bench Hard, AGIEval, ...) on a student."""
-    from lion.answer_sources import student_of
-    from lion.harness import metric_rows, run_harness
+    from lion.evaluation.harness import metric_rows, run_harness
+    from lion.evaluation.sources import student_of
 
     result = run_harness(student_of(source, iteration), [t.strip() for t in tasks.split(",") if t.strip()], out, include_path, num_fewshot,
                          batch_size, limit, threads or os.cpu_count() or 1)
@@ -292,7 +292,7 @@ def export(
     iteration: Annotated[int | None, typer.Option(min=1, help="the run's iteration (default: the last trained)")] = None,
 ) -> None:
     """Write a student as a plain Hugging Face model folder, merging a LoRA adapter into its base."""
-    from lion.answer_sources import student_of
+    from lion.evaluation.sources import student_of
     from lion.student.export import export_student
 
     student = student_of(source, iteration)
@@ -313,7 +313,7 @@ def _arena_roles(config: Path | None) -> dict:
     if config is None:
         return {}
     from lion.arena.chat import MODELS
-    from lion.config import load_config
+    from lion.core.config import load_config
 
     cfg, found = load_config(config), {}
     for role in ("teacher", "referee", "generator", "judge"):

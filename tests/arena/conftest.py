@@ -9,7 +9,7 @@ import pytest
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from lion.similarity import tokenize
+from lion.data.similarity import tokenize
 
 
 def rouge_l_max(candidates: list[str], pool: list[str]) -> list[float]:

@@ -11,11 +11,11 @@ import statistics
 import pytest
 
 from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, phrases, seed_set
-from lion.config import ArenaOptions
-from lion.judging import VERDICT_SCHEMA, PairItem, comparison_messages
-from lion.llm.base import Completion, Decoding, Message, Usage
-from lion.prompts import render, template
-from lion.stages.generation import output_problem
+from lion.core.chat import Completion, Decoding, Message, Usage
+from lion.core.config import ArenaOptions
+from lion.core.prompts import render, template
+from lion.llm.judging import VERDICT_SCHEMA, PairItem, comparison_messages
+from lion.loop.stages.generation import output_problem
 
 SCORES = re.compile(r"Assistant 1 score: (\d+)\nAssistant 2 score: (\d+)\s*$")
 CLEAN = ArenaOptions(position_bias=0.0, noise=0.0, malformed_rate=0.0)

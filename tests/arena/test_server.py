@@ -13,16 +13,16 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from arena_server import Server, launch, ready
 from typer.testing import CliRunner
 
+from arena_server import Server, launch, ready
 from lion.arena.chat import ArenaChatModel
 from lion.cli import app
-from lion.config import ArenaOptions
-from lion.errors import LionError
-from lion.judging import VERDICT_SCHEMA, PairItem, comparison_messages
-from lion.llm.base import Decoding, Message
-from lion.prompts import render
+from lion.core.chat import Decoding, Message
+from lion.core.config import ArenaOptions
+from lion.core.errors import LionError
+from lion.core.prompts import render
+from lion.llm.judging import VERDICT_SCHEMA, PairItem, comparison_messages
 
 TEACHER_PROMPT = render("teacher", instruction="What is the capital of Peru?", input="")
 REFEREE_OPTIONS = ArenaOptions(position_bias=3.0, noise=0.0, malformed_rate=0.0)

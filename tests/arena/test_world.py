@@ -10,7 +10,7 @@ import pytest
 from lion.arena import answer_phrasings, corpus, grade, heldout_set, parse, seed_set, write_task
 from lion.arena.families import EXTRA, FAMILIES, SUM, Family
 from lion.arena.world import Task, words
-from lion.records import instruction_id
+from lion.core.records import instruction_id
 
 FRAMES = [
     ("", ""),

@@ -1,4 +1,4 @@
-from lion.llm.base import Completion, Usage
+from lion.core.chat import Completion, Usage
 from lion.llm.cache import ResponseCache, request_key
 
 

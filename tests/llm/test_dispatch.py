@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from lion.config import Price
-from lion.errors import LionError
-from lion.llm.base import CallError, Completion, Decoding, Usage
+from lion.core.chat import CallError, Completion, Decoding, Usage
+from lion.core.config import Price
+from lion.core.errors import LionError
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import (
     BudgetExceeded,

@@ -7,11 +7,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from lion.arena.student_factory import llama_config, train_tokenizer
-from lion.config import LocalOptions, TinyStudentConfig
-from lion.errors import LionError
-from lion.llm.base import Completion, Decoding
-from lion.llm.hf_local import HFLocalChatModel
+from lion.core.chat import Completion, Decoding
+from lion.core.config import LocalOptions, TinyStudentConfig
+from lion.core.errors import LionError
+from lion.llm.backends.hf_local import HFLocalChatModel
+from lion.student.tiny import llama_config, train_tokenizer
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<s>{{ m['role'] }}:\n{{ m['content'] }}</s>\n{% endfor %}"

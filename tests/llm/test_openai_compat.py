@@ -5,19 +5,19 @@ import os
 import socket
 
 import pytest
-from arena_server import arena_server
 
+from arena_server import arena_server
 from lion.arena import ArenaChatModel, seed_set
-from lion.config import ArenaOptions, RoleConfig
-from lion.errors import LionError
-from lion.judging import PairItem, judge_pairs
-from lion.llm.base import Decoding
+from lion.core.chat import Decoding
+from lion.core.config import ArenaOptions, RoleConfig
+from lion.core.errors import LionError
+from lion.core.prompts import render
+from lion.llm.backends.openai_compat import OpenAIChatModel, retry_after_seconds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, Role
-from lion.llm.openai_compat import OpenAIChatModel, retry_after_seconds
+from lion.llm.judging import PairItem, judge_pairs
 from lion.llm.pricing import price_of
-from lion.prompts import render
-from lion.roles import retry_policy
+from lion.llm.roles import retry_policy
 
 
 def teacher_calls(n: int) -> list[Call]:

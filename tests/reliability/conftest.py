@@ -1,5 +1,6 @@
 import pytest
 from kill_resume import CONFIGS, uninterrupted
+
 from small_run import SMALL
 
 ARENA = ["--config", str(CONFIGS / "arena.yaml")]

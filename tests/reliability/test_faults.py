@@ -1,7 +1,8 @@
 """Every fault kind at 30% of requests: the run ends with exactly the fault-free run's results."""
 
-from conftest import ARENA
 from kill_resume import compared_files, duplicate_ids, uninterrupted
+
+from conftest import ARENA
 
 FAULTS = ["--fault-rate", "0.3", "--fault-kinds", "429,500,hang,truncated,malformed", "--retry-after", "0.05",
           "--hang", "30", "--seed", "11"]

@@ -2,8 +2,9 @@
 
 from dataclasses import asdict
 
-from conftest import ARENA
 from kill_resume import kill_and_resume
+
+from conftest import ARENA
 
 
 def test_killed_at_random_moments_a_run_ends_as_an_uninterrupted_one(tmp_path, small, reference, full_reliability):

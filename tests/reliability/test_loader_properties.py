@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lion.answer_sources import answers_file
-from lion.config import DataConfig
-from lion.errors import LionError
-from lion.questions import Question, read_questions
-from lion.records import Instruction, read_jsonl, write_jsonl
-from lion.seeds import load_seed_file
+from lion.core.config import DataConfig
+from lion.core.errors import LionError
+from lion.core.records import Instruction, read_jsonl, write_jsonl
+from lion.data.questions import Question, read_questions
+from lion.data.seeds import load_seed_file
+from lion.evaluation.sources import answers_file
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 text = st.text(min_size=1, max_size=60).filter(lambda t: t.strip())

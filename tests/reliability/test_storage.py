@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from kill_resume import compared_files, unreadable
+
 from run_cli import lion
 from small_run import SMALL
 

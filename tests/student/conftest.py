@@ -6,7 +6,7 @@ import pytest
 from tiny_world import CHAT_TEMPLATE, TINY, capital_examples, student_config, texts
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lion.arena.student_factory import build_tiny_student
+from lion.student.tiny import build_tiny_student
 from lion.student.train import train_student
 
 

@@ -1,7 +1,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from lion.errors import LionError
+from lion.core.errors import LionError
 from lion.student.format import build_prompt, resolve_format
 
 

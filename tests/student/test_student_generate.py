@@ -8,8 +8,8 @@ import pytest
 from tiny_world import student_config
 
 import lion
-from lion.config import GenerateConfig
-from lion.errors import LionError
+from lion.core.config import GenerateConfig
+from lion.core.errors import LionError
 from lion.student.format import adds_special_tokens
 from lion.student.generate import StudentGenerator, VLLMStudentGenerator, engine_for, vllm_usable
 from lion.student.train import make_trainer, train_student
@@ -74,7 +74,7 @@ def test_a_fresh_process_gives_the_same_answers(trained_student, examples):
     prompts = prompts_for(gen, examples)[:3]
     script = (
         "import json, sys\n"
-        "from lion.config import GenerateConfig\n"
+        "from lion.core.config import GenerateConfig\n"
         "from lion.student.generate import StudentGenerator\n"
         "folder, cfg, prompts = sys.argv[1], GenerateConfig(**json.loads(sys.argv[2])), json.loads(sys.argv[3])\n"
         "print(json.dumps(StudentGenerator(folder, cfg, 'auto', 1).run_batch(prompts)))\n"

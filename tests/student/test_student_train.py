@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from tiny_world import student_config
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from lion.errors import LionError
+from lion.core.errors import LionError
 from lion.student import train
 from lion.student.export import export_student
 from lion.student.format import adds_special_tokens, build_prompt

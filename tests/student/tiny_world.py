@@ -1,6 +1,6 @@
 """The small world the student tests train on: a few capitals, a chat template, tiny settings."""
 
-from lion.config import GenerateConfig, StudentConfig, TinyStudentConfig, TrainConfig
+from lion.core.config import GenerateConfig, StudentConfig, TinyStudentConfig, TrainConfig
 
 TINY = TinyStudentConfig(hidden_size=64, layers=1, heads=4, max_positions=64)
 

@@ -63,8 +63,8 @@ from typing import Literal
 
 from lion.arena import phrases
 from lion.arena.world import Task, answer_phrasings, grade, parse, write_task
-from lion.config import ArenaOptions
-from lion.llm.base import Completion, Decoding, Message, Usage
+from lion.core.chat import Completion, Decoding, Message, Usage
+from lion.core.config import ArenaOptions
 
 _INPUT_MARK = re.compile(r"\n[ \t]*\n[ \t]*Input:[ \t]*\n")
 _COMPARISON = re.compile(

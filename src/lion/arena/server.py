@@ -56,9 +56,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lion.arena.chat import MODELS, ArenaChatModel
-from lion.config import ArenaOptions, Strict
-from lion.errors import LionError
-from lion.llm.base import Decoding, Message
+from lion.core.chat import Decoding, Message
+from lion.core.config import ArenaOptions, Strict
+from lion.core.errors import LionError
 
 FaultKind = Literal["429", "500", "hang", "truncated", "malformed"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)

@@ -28,7 +28,7 @@ from lion.arena.families import (
     Fact,
     Family,
 )
-from lion.records import instruction_id, normalize
+from lion.core.records import instruction_id, normalize
 
 Mode = Literal["hard", "easy"]
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lion.llm.base import Completion, Usage
+from lion.core.chat import Completion, Usage
 
 _COLUMNS = (
     ("key", "TEXT PRIMARY KEY"),

@@ -33,9 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from lion.config import Price
-from lion.errors import LionError
-from lion.llm.base import (
+from lion.core.chat import (
     CallError,
     ChatModel,
     Completion,
@@ -43,9 +41,11 @@ from lion.llm.base import (
     Message,
     estimate_tokens,
 )
+from lion.core.config import Price
+from lion.core.errors import LionError
+from lion.core.progress import bar
 from lion.llm.cache import ResponseCache, request_key
 from lion.llm.pricing import cost_usd
-from lion.progress import bar
 
 _MAX_RETRY_AFTER_S = 600.0
 FREE = Price()

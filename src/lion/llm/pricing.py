@@ -8,7 +8,7 @@ non-cached use, as published by OpenAI; recorded on the date below. Prices chang
 
 from __future__ import annotations
 
-from lion.config import Price, RoleConfig
+from lion.core.config import Price, RoleConfig
 
 PRICES_AS_OF = "2025-06-15"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from lion.atomic import replace_dir
+from lion.core.atomic import replace_dir
 from lion.student.model import is_adapter, library_bars_off, load_model
 
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 from transformers import PreTrainedTokenizerBase
 
-from lion.errors import LionError
-from lion.prompts import input_block, template
+from lion.core.errors import LionError
+from lion.core.prompts import input_block, template
 
 Format = Literal["alpaca", "chat_template"]
 

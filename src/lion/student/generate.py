@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from lion.config import GenerateConfig
-from lion.errors import LionError
+from lion.core.config import GenerateConfig
+from lion.core.errors import LionError
 from lion.student.format import Format, adds_special_tokens, build_conversation, build_prompt, resolve_format
 from lion.student.model import cuda_bf16, is_adapter, library_bars_off, load_model, load_tokenizer
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from lion.atomic import write_json, write_text
-from lion.config import StudentConfig
-from lion.errors import LionError
+from lion.core.atomic import write_json, write_text
+from lion.core.config import StudentConfig
+from lion.core.errors import LionError
 
 Example = tuple[str, str, str]
 

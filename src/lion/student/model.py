@@ -17,7 +17,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from lion.errors import LionError
+from lion.core.errors import LionError
 
 
 def cuda_bf16() -> bool:

@@ -32,10 +32,10 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
-from lion.atomic import replace_dir, write_json
-from lion.config import LoraOptions, StudentConfig, TrainConfig
-from lion.errors import LionError
-from lion.progress import bar
+from lion.core.atomic import replace_dir, write_json
+from lion.core.config import LoraOptions, StudentConfig, TrainConfig
+from lion.core.errors import LionError
+from lion.core.progress import bar
 from lion.student.format import Format, build_prompt, resolve_format, user_message
 from lion.student.model import (
     cuda_bf16,

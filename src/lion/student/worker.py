@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from lion.atomic import write_json
-from lion.config import StudentConfig
+from lion.core.atomic import write_json
+from lion.core.config import StudentConfig
 from lion.student.train import train_here
 
 

@@ -1,0 +1,89 @@
+"""The ChatModel protocol every role (teacher, referee, generator, judge) is called through."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypedDict
+
+from lion.core.errors import LionError
+
+
+class Message(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """What decides a completion besides the messages; all of it enters the cache key."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 512
+    # structured output: a JSON schema (as JSON text) the reply must follow, or None for free text
+    json_schema: str | None = None
+
+    def identity(self) -> dict:
+        """The settings as they enter cache keys and seeds; unset options are left out, so
+        adding an option never changes the key of a request that does not use it."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: Literal["stop", "length"] = "stop"
+    usage: Usage = field(default_factory=Usage)
+
+
+class ChatModel(Protocol):
+    """One model at one endpoint.
+
+    `sample` numbers deliberate repeats of the same request (a retried judgement, a second
+    instruction from the same parent): backends that accept a seed pass it on, and the cache
+    keeps each sample apart.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def complete(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> Completion: ...
+
+    async def aclose(self) -> None:
+        """Release connections or memory; called once, on the event loop the calls ran on."""
+
+
+class CallError(Exception):
+    """A call that failed, as its backend classifies it for the dispatcher.
+
+    `retryable` failures (rate limits, server errors, timeouts, broken or malformed replies)
+    are tried again after a back-off; others (a request the server rejects) fail the item at
+    once; `fatal` ones (a refused key, an unknown model) stop the run, since every later call
+    would fail the same way. `retry_after` is the server's own wait, in seconds, when it sent one.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None, fatal: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.fatal = fatal
+
+    def as_lion(self) -> LionError:
+        return LionError(self.reason.rstrip(".") + ".")
+
+
+def estimate_tokens(text: str) -> int:
+    """A model-independent token estimate (about 4 characters per token in English text).
+
+    Used only where no tokenizer's count exists yet: budgets and rate limits reserve ahead of a
+    call, and servers that report no usage.
+    """
+    return max(1, -(-len(text) // 4))

@@ -1,0 +1,368 @@
+"""A run's configuration as data: pydantic models loaded from YAML, with `--set` overrides.
+
+Unknown keys and wrong types are refused with one sentence naming the file, the line and the
+dotted key, because a silently ignored typo in a days-long paid run is the costliest bug there is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lion.core.chat import Decoding
+from lion.core.errors import LionError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ArenaOptions(Strict):
+    """How the offline arena behaves when it plays a role (see `lion.arena`)."""
+
+    position_bias: float = Field(0.0, description="points added to the answer shown first")
+    noise: float = Field(0.0, ge=0, description="std. dev. of the referee's score noise")
+    malformed_rate: float = Field(0.05, ge=0, le=1, description="share of malformed replies")
+
+
+class DecodingConfig(Strict):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+
+    def params(self) -> Decoding:
+        return Decoding(self.temperature, self.top_p, self.max_tokens)
+
+
+class Price(Strict):
+    """US dollars per million tokens, as the provider bills them."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class LocalOptions(Strict):
+    """How an `hf_local` role runs its Hugging Face model in this process."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bfloat16 on a GPU that supports it, float32 otherwise"
+    )
+    batch_size: int = Field(8, ge=1, description="requests generated together in one batch")
+
+
+class RoleConfig(Strict):
+    """One LLM role: which backend and model plays it, how it decodes, and how it is called.
+
+    `openai` speaks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server,
+    TGI), `azure` to Azure OpenAI (`model` is the deployment), `hf_local` runs a Hugging Face
+    chat model in-process, `arena` is the offline world.
+    """
+
+    backend: Literal["arena", "openai", "azure", "hf_local"] = "arena"
+    model: str
+    base_url: str | None = Field(
+        None, description="openai: the API root (default api.openai.com); azure: the resource endpoint"
+    )
+    api_key_env: str | None = Field(
+        None, description="the environment variable holding the API key; none for servers without one"
+    )
+    api_version: str | None = Field(None, description="azure only: the API version")
+    send_seed: bool = Field(
+        True, description="pass the sample index as `seed`, so a deliberate repeat is a new sample"
+    )
+    decoding: DecodingConfig = DecodingConfig()
+    concurrency: int = Field(16, ge=1, description="calls in flight at once")
+    rpm: int | None = Field(None, ge=1, description="requests per minute allowed at this endpoint")
+    tpm: int | None = Field(None, ge=1, description="tokens per minute allowed at this endpoint")
+    timeout_s: float = Field(120.0, gt=0, description="one call's limit, then it is retried")
+    max_attempts: int = Field(6, ge=1, description="tries per call before it is recorded as failed")
+    backoff_s: float = Field(1.0, gt=0, description="first back-off; it doubles per retry, with jitter")
+    backoff_max_s: float = Field(60.0, gt=0)
+    price: Price | None = Field(
+        None, description="per-token prices; default: lion.pricing's table for known models"
+    )
+    parse_retries: int = Field(
+        3, ge=0, description="referee/judge: new samples asked when a reply's scores are unreadable"
+    )
+    structured: Literal["auto", "text", "json"] = Field(
+        "auto",
+        description="referee/judge: read scores from a JSON-schema reply (json), from closing score "
+        "lines (text), or json where the backend offers it with text as the fallback (auto)",
+    )
+    local: LocalOptions = LocalOptions()
+    arena: ArenaOptions = ArenaOptions()
+
+    def endpoint(self) -> str:
+        """Where the role's answers come from; part of every cache key and rate limit.
+
+        The in-process arena's options decide its answers as a server's weights would, so
+        they are part of its identity.
+        """
+        if self.backend in ("openai", "azure"):
+            return f"{self.backend}:{(self.base_url or 'https://api.openai.com/v1').rstrip('/')}"
+        if self.backend == "arena":
+            return f"arena:{self.arena.model_dump_json()}"
+        return self.backend
+
+
+class TinyStudentConfig(Strict):
+    """The arena's from-scratch student: a small Llama and a word-level tokenizer."""
+
+    hidden_size: int = Field(256, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    max_positions: int = Field(256, ge=16)
+
+
+class LoraOptions(Strict):
+    """Low-rank adapters (peft) for `method: lora` or `qlora`."""
+
+    r: int = Field(16, ge=1, description="rank of each adapter")
+    alpha: int = Field(32, ge=1, description="scaling: the update is multiplied by alpha / r")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(
+        None, description="names of the modules to adapt; default: every linear layer but the output head"
+    )
+
+
+class TrainConfig(Strict):
+    method: Literal["full", "lora", "qlora"] = Field(
+        "full", description="train every weight, a LoRA adapter, or a LoRA adapter on 4-bit weights (CUDA only)"
+    )
+    lora: LoraOptions = LoraOptions()
+    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(2e-5, gt=0)
+    lr_scheduler: str = Field("cosine", description="a transformers scheduler name, checked at run start")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=8)
+    save_steps: int = Field(50, ge=1, description="checkpoint interval, so a killed training resumes")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, about 30% slower")
+    packing: bool = Field(False, description="pack several short examples into each row of max_length tokens")
+    processes: int = Field(1, ge=1, description="training processes; more than one are started with accelerate launch")
+    accelerate_config: str | None = Field(
+        None, description="an accelerate config file (DDP, FSDP or DeepSpeed) for processes > 1; default: plain DDP"
+    )
+    seed: int = 0
+
+
+class GenerateConfig(Strict):
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(32, ge=1)
+    engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="vllm where it is installed and a GPU is present (auto), else transformers"
+    )
+
+
+class StudentConfig(Strict):
+    model: str = Field(
+        "arena-tiny",
+        description="'arena-tiny' (built locally), a Hugging Face model folder, or a hub name",
+    )
+    prompt_format: Literal["auto", "alpaca", "chat_template"] = "auto"
+    strategy: Literal["continue", "cumulative"] = "cumulative"
+    tiny: TinyStudentConfig = TinyStudentConfig()
+    train: TrainConfig = TrainConfig()
+    generate: GenerateConfig = GenerateConfig()
+
+
+class LoopConfig(Strict):
+    iterations: int = Field(3, ge=1)
+    new_per_iteration: int = Field(6000, ge=1, description="N, new instructions per iteration")
+    hard_share: float = Field(
+        0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"
+    )
+    tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
+    parents: Literal["referee", "referee-even", "random", "even"] = Field(
+        "referee",
+        description="where new instructions come from: 'referee' (Lion: the referee's hard and easy ones), "
+        "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
+        "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
+    )
+    both_orders: bool = Field(
+        True, description="the referee judges each pair in both orders; false: teacher's answer first only (an ablation)"
+    )
+    rouge_threshold: float = Field(
+        0.7, gt=0, le=1, description="a new instruction is dropped when its ROUGE-L to the pool is above this"
+    )
+    guard: list[str] = Field(
+        default_factory=list,
+        description="evaluation question files (JSON/JSONL: instruction or turns) no new instruction may resemble",
+    )
+    guard_threshold: float = Field(0.7, gt=0, le=1, description="ROUGE-L above which the guard drops an instruction")
+    max_attempts_factor: float = Field(
+        4.0, ge=1, description="generator calls allowed per wanted instruction before giving up"
+    )
+    seed: int = 42
+
+    @property
+    def uses_referee(self) -> bool:
+        """Whether new instructions come from the referee's split, so the discrimination stage runs."""
+        return self.parents.startswith("referee")
+
+    @property
+    def spreads_evenly(self) -> bool:
+        """Whether the generator's calls are spread evenly over the parents' kinds."""
+        return self.parents.endswith("even")
+
+
+class FieldMap(Strict):
+    instruction: str = "instruction"
+    input: str = "input"
+    category: str = Field("category", description="optional; groups the report's lineage of generated instructions")
+
+
+class DataConfig(Strict):
+    seeds: str = Field(
+        "arena", description="'arena', a JSON/JSONL file, or 'hf:NAME' for a Hugging Face dataset"
+    )
+    format: Literal["auto", "alpaca", "self_instruct", "jsonl"] = "auto"
+    fields: FieldMap = FieldMap()
+    split: str = "train"
+    limit: int | None = Field(None, ge=1)
+    arena_size: int = Field(300, ge=1, description="seed instructions drawn from the arena")
+    arena_sums: bool = Field(
+        False, description="add two-number sums to the arena's seeds and held-out set: a kind its tiny student "
+        "can memorise but not learn (see lion.arena.families.SUM)",
+    )
+
+
+class EvalConfig(Strict):
+    heldout: str = Field(
+        "arena",
+        description="the questions the student is judged on after each iteration: 'arena', 'none', or a question "
+        "file (Vicuna/MT-bench turns, Self-Instruct, or JSONL with instruction)",
+    )
+    heldout_size: int = Field(200, ge=1)
+
+
+class BudgetConfig(Strict):
+    max_usd: float | None = Field(
+        None, gt=0, description="stop cleanly before the run's LLM spend would pass this; resumable"
+    )
+
+
+class RunConfig(Strict):
+    teacher: RoleConfig = RoleConfig(model="arena-teacher")
+    referee: RoleConfig = RoleConfig(
+        model="arena-referee", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    )
+    generator: RoleConfig = RoleConfig(
+        model="arena-generator", decoding=DecodingConfig(temperature=1.0, max_tokens=256)
+    )
+    judge: RoleConfig = RoleConfig(
+        model="arena-judge", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    )
+    student: StudentConfig = StudentConfig()
+    loop: LoopConfig = LoopConfig()
+    data: DataConfig = DataConfig()
+    evaluation: EvalConfig = EvalConfig()
+    budget: BudgetConfig = BudgetConfig()
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
+
+    def torch_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == str(key):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over` laid onto `base`, section by section, so a partial section keeps its defaults."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = data
+    for k in keys[:-1]:
+        if cur.get(k) is None:  # an optional section left out (e.g. a role's price) starts empty
+            cur[k] = {}
+        nxt = cur[k]
+        if not isinstance(nxt, dict):
+            raise LionError(f"--set {dotted}: '{k}' is not a section.")
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise LionError(f"--set {text!r} must look like dotted.key=value.")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    node, data, source = None, {}, "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise LionError(f"{path}: config file not found.") from None
+        except UnicodeDecodeError:
+            raise LionError(f"{path}: config file is not UTF-8 text.") from None
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f", line {mark.line + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or "invalid YAML"
+            raise LionError(f"{path}{where}: {problem}.") from None
+        if not isinstance(data, dict):
+            raise LionError(f"{path}, line 1: a config must be a mapping of sections.")
+    data = _merge(RunConfig().model_dump(mode="json"), data)
+    set_keys = []
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+        set_keys.append(key)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if any(dotted == k or dotted.startswith(k + ".") for k in set_keys):
+            raise LionError(f"--set {dotted}: {what}.") from None
+        line = _node_line(node, loc)
+        where = f", line {line}" if line else ""
+        raise LionError(f"{source}{where}, field '{dotted}': {what}.") from None
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML; roles carry no secrets (keys come from the environment)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,138 @@
+"""Builds the four LLM roles of a run from its config, on one event loop they all share.
+
+Roles that call the same model at the same endpoint share its rate limits, since a provider
+counts them together; all roles share the run's budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, fields
+
+from lion.core.chat import ChatModel
+from lion.core.config import RoleConfig, RunConfig
+from lion.core.errors import LionError
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import Ledger, Limits, Retry, Role
+from lion.llm.pricing import price_of
+
+NAMES = ("teacher", "referee", "generator", "judge")
+
+
+def build_model(name: str, cfg: RoleConfig, threads: int) -> ChatModel:
+    if cfg.backend == "arena":
+        from lion.arena import ArenaChatModel
+
+        try:
+            return ArenaChatModel(cfg.model, cfg.arena)
+        except ValueError as e:
+            raise LionError(f"{name}.model: {e}.") from None
+    if cfg.backend == "hf_local":
+        from lion.llm.backends.hf_local import HFLocalChatModel
+
+        return HFLocalChatModel(cfg.model, cfg.local, threads)
+    from lion.llm.backends.openai_compat import OpenAIChatModel
+
+    return OpenAIChatModel(name, cfg)
+
+
+def retry_policy(cfg: RoleConfig) -> Retry:
+    """The role's retry settings; only remote calls get a time limit, since a local batch
+    cannot be cut short and retrying it would only queue the same work twice."""
+    remote = cfg.backend in ("openai", "azure")
+    return Retry(cfg.max_attempts, cfg.backoff_s, cfg.backoff_max_s, cfg.timeout_s if remote else None)
+
+
+@dataclass
+class Roles:
+    teacher: Role
+    referee: Role
+    generator: Role
+    judge: Role
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, cache: ResponseCache) -> Roles:
+        loop = asyncio.new_event_loop()
+        ledger = Ledger(cache, cfg.budget.max_usd)
+        configs: dict[str, RoleConfig] = {name: getattr(cfg, name) for name in NAMES}
+        limits: dict[tuple[str, str], Limits] = {}
+        models: dict[tuple[str, str], ChatModel] = {}  # one local model in memory, however many roles
+        roles = {}
+        for name, rc in configs.items():
+            price = price_of(rc)
+            if price is None and cfg.budget.max_usd is not None:
+                raise LionError(
+                    f"{name}.price: budget.max_usd is set but no price is known for model '{rc.model}'; "
+                    "set its input_per_mtok and output_per_mtok."
+                )
+            shared = (rc.endpoint(), rc.model)
+            if shared not in limits:
+                group = [c for c in configs.values() if (c.endpoint(), c.model) == shared]
+                limits[shared] = Limits.per_minute(
+                    min((c.rpm for c in group if c.rpm), default=None), min((c.tpm for c in group if c.tpm), default=None)
+                )
+            if rc.backend != "hf_local" or shared not in models:
+                models[shared] = build_model(name, rc, cfg.torch_threads())
+            roles[name] = Role(
+                name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
+                loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared],
+                price=price, ledger=ledger,
+            )
+        return cls(**roles)
+
+    def all(self) -> list[Role]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def set_stage(self, stage: str) -> None:
+        """Name the step whose calls follow, for the accounting of tokens and cost."""
+        for role in self.all():
+            role.stage = stage
+
+    def close(self) -> None:
+        loop = self.teacher.loop
+        closed = set()
+        for role in self.all():
+            if id(role.model) not in closed:
+                closed.add(id(role.model))
+                loop.run_until_complete(role.model.aclose())
+        loop.close()
+
+
+def check_endpoints(cfg: RunConfig) -> None:
+    """Fail fast, before the run folder is touched: every remote role's key variable is set,
+    its server answers and accepts the key, and it serves the model; a local role's model has
+    a chat template. Each model is checked once, however many roles it plays."""
+    seen: set[tuple[str, str]] = set()
+    loop = asyncio.new_event_loop()
+    try:
+        for name in NAMES:
+            rc: RoleConfig = getattr(cfg, name)
+            if rc.backend == "arena" or (rc.endpoint(), rc.model) in seen:
+                continue
+            seen.add((rc.endpoint(), rc.model))
+            model = build_model(name, rc, cfg.torch_threads())
+            try:
+                loop.run_until_complete(model.check())
+            finally:
+                loop.run_until_complete(model.aclose())
+    finally:
+        loop.close()
+
+
+def shared_model_warning(cfg: RunConfig) -> str | None:
+    """A referee that is also the teacher tends to prefer the teacher's answers (self-preference).
+
+    The paper used one model for teacher, referee and generator; we warn and go on.
+    """
+    def who(name: str) -> tuple[str, str]:
+        rc: RoleConfig = getattr(cfg, name)
+        return rc.endpoint(), rc.model
+
+    if cfg.teacher.backend == "arena" or who("referee") != who("teacher"):
+        return None
+    same = [n for n in ("teacher", "referee", "generator") if who(n) == who("teacher")]
+    names = ", ".join(same[:-1]) + " and " + same[-1]
+    return (
+        f"warning: {names} are the same model ('{cfg.teacher.model}'). A model judging its own answers "
+        "tends to favour them; a different referee gives a fairer hard/easy split."
+    )

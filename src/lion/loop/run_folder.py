@@ -1,0 +1,174 @@
+"""The run folder: one process at a time, the state of every step, and resume.
+
+A run is a folder. Each step of the loop writes its outputs atomically and is then marked done
+in `state.json`; running the same command again skips what is done and redoes the step that was
+cut off, which is cheap because every LLM answer and student answer already sits in the cache
+and training resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from lion.core import atomic
+from lion.core.config import RunConfig, dump_config
+from lion.core.errors import LionError
+
+# Keys a resumed run may change: they alter speed, length, spend or access, never an answer.
+_ROLE_TRANSPORT = ("api_key_env", "concurrency", "rpm", "tpm", "timeout_s", "max_attempts", "backoff_s",
+                   "backoff_max_s", "price")
+_RESUMABLE_CHANGES = {("threads",), ("loop", "iterations"), ("budget", "max_usd")} | {
+    (role, key) for role in ("teacher", "referee", "generator", "judge") for key in _ROLE_TRANSPORT
+}
+
+
+def _diff(old: dict, new: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    keys = set(old) | set(new)
+    out: list[tuple[str, ...]] = []
+    for k in sorted(keys):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, prefix + (k,))
+        elif a != b:
+            out.append(prefix + (k,))
+    return out
+
+
+class RunFolder:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock_fd: int | None = None
+
+    # --- locking ---------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hold an exclusive lock for this process's life; the kernel drops it if we are killed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._in_use_error() from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))  # for the message another process gets
+        self._lock_fd = fd
+        atomic.sweep(self.root)
+
+    def _in_use_error(self) -> LionError:
+        try:
+            holder = (self.root / ".lock").read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            holder = ""
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        return LionError(f"{self.root} is in use by another lion process{who}; wait for it to end.")
+
+    def check_free(self) -> None:
+        """Refuse at once when another process holds the run, before any slow checks or imports."""
+        if self.in_use():
+            raise self._in_use_error()
+
+    def in_use(self) -> bool:
+        """Whether a lion process holds this run now; asks the kernel, so a killed run reads as stopped."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- config ----------------------------------------------------------------------------
+    def bind_config(self, cfg: RunConfig) -> None:
+        """Store the config of a new run, or check a resumed run asks for the same thing."""
+        path = self.root / "config.yaml"
+        if not path.exists():
+            atomic.write_text(path, dump_config(cfg))
+            return
+        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+        new = cfg.model_dump(mode="json")
+        changed = [k for k in _diff(old, new) if k[:2] not in _RESUMABLE_CHANGES]
+        if changed:
+            keys = ", ".join(".".join(k) for k in changed[:5])
+            raise LionError(
+                f"{path}: this run was started with a different config ({keys}); "
+                "resume it with the same settings or choose a new --out folder."
+            )
+        atomic.write_text(path, dump_config(cfg))
+
+    # --- step state ------------------------------------------------------------------------
+    @property
+    def _state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def state(self) -> dict:
+        """`done`: the finished steps in order; `current`: the step started last and not done;
+        `times`: each step's last start and its end, in Unix seconds; `last_error`: the step,
+        time and sentence of the last error that stopped the run (kept after a resume finishes
+        that step, for the record)."""
+        state = {"done": [], "current": None, "times": {}, "last_error": None}
+        if self._state_path.exists():
+            state.update(json.loads(self._state_path.read_text(encoding="utf-8")))
+        return state
+
+    def is_done(self, step: str) -> bool:
+        return step in self.state()["done"]
+
+    def mark_started(self, step: str) -> None:
+        state = self.state()
+        state["times"][step] = {"started": time.time()}
+        state["current"] = step
+        atomic.write_json(self._state_path, state)
+
+    def mark_done(self, step: str) -> None:
+        state = self.state()
+        if step not in state["done"]:
+            state["done"].append(step)
+        state["times"].setdefault(step, {})["finished"] = time.time()
+        state["current"] = None
+        atomic.write_json(self._state_path, state)
+
+    def mark_error(self, message: str) -> None:
+        state = self.state()
+        state["last_error"] = {"step": state["current"], "time": time.time(), "message": message}
+        atomic.write_json(self._state_path, state)
+
+    # --- paths -----------------------------------------------------------------------------
+    def iteration_dir(self, k: int) -> Path:
+        return self.root / f"iter-{k:02d}"
+
+    def pools_dir(self, k: int) -> Path:
+        """Pools after iteration k's update; k = 0 holds the seed pools."""
+        return self.root / "pools" / f"{k:02d}"
+
+    @property
+    def log_path(self) -> Path:
+        """Every message of every session of the run, with times: what the console showed."""
+        return self.root / "lion.log"
+
+    @property
+    def progress_path(self) -> Path:
+        """The progress bar of the step running now, for `lion status` to read."""
+        return self.root / "progress.json"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.root / "cache.sqlite"
+
+    @property
+    def base_student(self) -> Path:
+        return self.root / "student-base"

@@ -1,0 +1,85 @@
+"""Discrimination: teacher and student answer the Cache Pool; the referee finds the hard ones.
+
+Each pair is judged twice with the answers' positions swapped; each side's score is the mean
+of its two scores, d = teacher - student, and an instruction is hard when d >= tau.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from lion.core import atomic
+from lion.core.records import Instruction, Response, write_jsonl
+from lion.llm.dispatch import Failed
+from lion.llm.judging import PairItem, bias_stats, describe_bias, judge_pairs
+from lion.loop.answers import failure_record, student_answers, teacher_answers
+from lion.loop.context import Context
+
+
+class SplitRecord(BaseModel):
+    id: str
+    teacher_score: float
+    student_score: float
+    d: float
+    hard: bool
+
+
+def split(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:
+    d = teacher_score - student_score
+    return d, d >= tau
+
+
+def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> dict:
+    out = ctx.run.iteration_dir(k) / "discrimination"
+    t = teacher_answers(ctx, cache_pool, f"iter {k} discrimination: teacher answers")
+    answered = [(it, c) for it, c in zip(cache_pool, t) if not isinstance(c, Failed)]
+    failed = [failure_record(it, c) for it, c in zip(cache_pool, t) if isinstance(c, Failed)]
+    pool = [it for it, _ in answered]
+    s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
+    write_jsonl(
+        out / "teacher_answers.jsonl",
+        [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
+    )
+    write_jsonl(
+        out / "student_answers.jsonl",
+        [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
+    )
+    items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
+    judged = judge_pairs(ctx.roles.referee, "referee", items, ctx.cfg.referee, f"iter {k} discrimination: referee",
+                         both_orders=ctx.cfg.loop.both_orders)
+    for note in judged.notes:
+        ctx.say(f"  note: {note}")
+    verdicts = judged.verdicts
+    judgements, records = [], []
+    for v in verdicts:
+        judgements.append(
+            {
+                "id": v.id,
+                "teacher_first": {"raw": v.raw_a_first, "scores": v.a_first and {"teacher": v.a_first[0], "student": v.a_first[1]}},
+                "student_first": {"raw": v.raw_b_first, "scores": v.b_first and {"teacher": v.b_first[0], "student": v.b_first[1]}},
+                "teacher_score": v.a_score,
+                "student_score": v.b_score,
+                "error": v.error,
+            }
+        )
+        if v.error:
+            failed.append({"id": v.id, "reason": v.error})  # judged, but no verdict
+            continue
+        d, hard = split(v.a_score, v.b_score, ctx.cfg.loop.tau)
+        records.append(SplitRecord(id=v.id, teacher_score=v.a_score, student_score=v.b_score, d=d, hard=hard))
+    write_jsonl(out / "judgements.jsonl", judgements)
+    write_jsonl(out / "split.jsonl", records)
+    write_jsonl(out / "failed.jsonl", failed)
+    hard = sum(r.hard for r in records)
+    stats = {
+        "judged": len(records),
+        "hard": hard,
+        "easy": len(records) - hard,
+        "failed": len(failed),
+        "mean_d": sum(r.d for r in records) / len(records) if records else None,
+    }
+    bias = {"mode": judged.mode, "asked_again": judged.asked_again, **bias_stats(verdicts, ctx.cfg.loop.tau)}
+    atomic.write_json(out / "bias.json", bias)
+    ctx.say(describe_bias(bias, "referee"))
+    atomic.write_json(out / "stats.json", stats)
+    return stats

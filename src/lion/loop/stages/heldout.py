@@ -1,0 +1,113 @@
+"""Held-out evaluation after each iteration: exact match against accepted answers where there
+are any (the arena's), and the paper's relative score with the teacher as the reference.
+
+The relative score is the student's total judge score as a percentage of the teacher's, each
+pair judged in both orders, with its bootstrap interval, win/tie/loss counts and per-category
+scores as `lion eval` computes them; items whose judgement stays unreadable are left out of
+both totals and counted.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from lion.core import atomic
+from lion.core.config import RunConfig
+from lion.core.records import Instruction, write_jsonl
+from lion.data.questions import read_questions
+from lion.llm.dispatch import Failed
+from lion.llm.judging import PairItem, Verdict, bias_stats, judge_pairs
+from lion.llm.scoring import Item, tabulate
+from lion.loop.answers import student_answers, teacher_answers
+from lion.loop.context import Context
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+class HeldoutItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    instruction: str
+    input: str = ""
+    references: list[str]
+    category: str = ""
+
+    def as_instruction(self) -> Instruction:
+        return Instruction.make(self.instruction, self.input)
+
+
+def build_heldout(cfg: RunConfig, seeds: list[Instruction]) -> list[HeldoutItem]:
+    """The held-out questions of a run; a question that is also a seed is left out of them.
+
+    The arena's come with accepted answers, for exact match; a question file's are judged only.
+    """
+    if cfg.evaluation.heldout == "none":
+        return []
+    if cfg.evaluation.heldout == "arena":
+        from lion.arena import heldout_set
+
+        found = [(h["instruction"], h["input"], h["references"], h["family"])
+                 for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed, cfg.data.arena_sums)]
+    else:
+        found = [(q.instruction, q.input, [], q.category) for q in read_questions(Path(cfg.evaluation.heldout))]
+    seed_ids = {s.id for s in seeds}
+    items = []
+    for instruction, given, references, category in found:
+        item = Instruction.make(instruction, given)
+        if item.id not in seed_ids:
+            items.append(HeldoutItem(id=item.id, instruction=item.instruction, input=item.input,
+                                     references=references, category=category))
+    return items
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def exact_match(answer: str, references: list[str]) -> bool:
+    return normalize_answer(answer) in {normalize_answer(r) for r in references}
+
+
+def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: Path) -> dict:
+    """Score one student on the held-out set; per-item results go to `out` (JSONL) beside a summary."""
+    instrs = [it.as_instruction() for it in items]
+    t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
+    s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
+    judged = [i for i, c in enumerate(t) if not isinstance(c, Failed)]
+    pairs = [PairItem(items[i].id, items[i].instruction, items[i].input, t[i].text, s[i]) for i in judged]
+    verdicts: list[Verdict | None] = [None] * len(items)
+    judging = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge, f"{name}: judge (held-out)")
+    for i, v in zip(judged, judging.verdicts):
+        verdicts[i] = v
+    rows, scored, em = [], [], 0
+    for it, c, a, v in zip(items, t, s, verdicts):
+        hit = exact_match(a, it.references) if it.references else None
+        em += bool(hit)
+        if v is None:
+            v = Verdict(it.id, error=f"no teacher answer: {c.reason}")
+        elif v.error is None:
+            scored.append((it.category, 1, v.a_score, v.b_score))
+        rows.append(
+            {"id": it.id, "category": it.category, "teacher": getattr(c, "text", None), "student": a, "exact_match": hit,
+             "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
+        )
+    write_jsonl(out.with_suffix(".jsonl"), rows)
+    table = tabulate(name, scored, [Item(it.id, it.category, 1, it.instruction, it.input) for it in items])
+    with_references = sum(bool(it.references) for it in items)
+    result = {
+        "exact_match": round(100 * em / with_references, 2) if with_references else None,
+        "relative_score": table.overall.relative,
+        "relative_interval": [table.overall.low, table.overall.high],
+        "wins_ties_losses": [table.wins, table.ties, table.losses],
+        "categories": {c: score.relative for c, score in table.categories.items()},
+        "questions": len(items),
+        "failed_judgements": sum(r["error"] is not None for r in rows),
+        "judge_bias": {"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
+    }
+    atomic.write_json(out.with_suffix(".json"), result)
+    return result

@@ -1,0 +1,466 @@
+"""The report of a run: tables and plots in `report.md`, the same as one self-contained `report.html`.
+
+It reads only the run folder (any run, finished or not, while it runs or after) and writes only
+its output folder. The HTML carries its plots inline, so it can be mailed or attached as it is.
+Every text that came from an LLM is escaped before it reaches Markdown or HTML: an answer that
+holds markup shows as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from markdown_it import MarkdownIt
+
+from lion.core import atomic
+from lion.core.config import RunConfig
+from lion.core.plots import plt, save
+from lion.core.records import Instruction, Response, read_jsonl
+from lion.llm.cache import ResponseCache
+from lion.loop.run_folder import RunFolder
+from lion.loop.stages.discrimination import SplitRecord
+from lion.observe.status import STEPS, collect, open_run, usd
+
+HARDEST = 8  # instructions shown with both answers
+ANSWER_CHARS = 600  # of each answer shown; the run folder has them whole
+TOP_GROUPS = 8  # lineage groups drawn; the rest are "other"
+# the marks that can open Markdown markup, an entity or an HTML tag anywhere in a line
+_ESCAPE = {ord(c): "\\" + c for c in "\\`*_[]<>&|~"}
+
+
+def text_cell(text: str, limit: int = ANSWER_CHARS) -> str:
+    """LLM text as inert Markdown: each mark that could open markup, a link, an entity or an
+    HTML tag backslash-escaped, lines joined with <br>, cut at `limit` characters."""
+    text = text.strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + " …"
+    return "<br>".join(line.translate(_ESCAPE) for line in text.splitlines()) or "*(empty)*"
+
+
+@dataclass
+class Iteration:
+    """What the report draws for one iteration, read from its step outputs."""
+
+    k: int
+    facts: dict
+    d: list[float] = field(default_factory=list)
+    kept: list[Instruction] = field(default_factory=list)
+
+
+def _read_iterations(run: RunFolder, facts: list[dict]) -> list[Iteration]:
+    out = []
+    for f in facts:
+        it = Iteration(f["iteration"], f)
+        disc = run.iteration_dir(it.k) / "discrimination"
+        if (disc / "split.jsonl").exists():
+            it.d = [r.d for r in read_jsonl(disc / "split.jsonl", SplitRecord)]
+        new = run.iteration_dir(it.k) / "generation" / "new_instructions.jsonl"
+        if new.exists():
+            it.kept = read_jsonl(new, Instruction)
+        out.append(it)
+    return out
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+def plot_split(its: list[Iteration], tau: float, path: Path) -> None:
+    its = [it for it in its if it.d]
+    ks = [it.k for it in its]
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    red = "#d62728"
+    ax.bar(ks, [100 * np.mean(np.array(it.d) >= tau) for it in its], 0.6, color=red, alpha=0.75)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"bars: hard share, d ≥ {tau:g} (%)", color=red)
+    ax.tick_params(axis="y", colors=red)
+    ax.set_xticks(ks)
+    right = ax.twinx()
+    right.plot(ks, [np.mean(it.d) for it in its], "o-", color="black")
+    right.set_ylabel("line: mean gap d (teacher − student)")
+    right.axhline(0, color="grey", linewidth=0.6)
+    save(fig, path)
+
+
+def plot_d_histogram(its: list[Iteration], tau: float, path: Path) -> None:
+    its = [it for it in its if it.d]
+    low = min(min(it.d) for it in its)
+    high = max(max(it.d) for it in its)
+    bins = np.arange(np.floor(low), np.ceil(high) + 1.0, 0.5) if high > low else np.array([low - 0.5, low + 0.5])
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for it in its:
+        ax.hist(it.d, bins=bins, histtype="step", linewidth=1.5, label=f"iteration {it.k} ({len(it.d)})")
+    ax.axvline(tau, color="black", linestyle="--", linewidth=0.9, label=f"τ = {tau:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("d = teacher score − student score (both orders averaged)")
+    ax.set_ylabel("instructions (log scale)")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def plot_novelty(its: list[Iteration], path: Path) -> None:
+    its = [it for it in its if it.facts["generated"] is not None]
+    reasons = [r for r, _ in sum((Counter(it.facts["dropped"]) for it in its), Counter()).most_common()]
+    ks = np.array([it.k for it in its])
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    bottom = np.zeros(len(its))
+    kept = np.array([it.facts["kept"] for it in its], dtype=float)
+    ax.bar(ks, kept, color="#2ca02c", label="kept")
+    bottom += kept
+    colors = plt.get_cmap("tab20c")
+    for j, reason in enumerate(reasons):
+        n = np.array([it.facts["dropped"].get(reason, 0) for it in its], dtype=float)
+        ax.bar(ks, n, bottom=bottom, color=colors(j % 20), label=reason)
+        bottom += n
+    for k, total, keep in zip(ks, bottom, kept):
+        ax.annotate(f"{100 * keep / total:.0f}% kept" if total else "", (k, total), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(ks)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("generator replies")
+    ax.set_ylim(0, bottom.max() * 1.12 if len(bottom) else 1)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    save(fig, path)
+
+
+def plot_heldout(rows: list[tuple[str, dict]], path: Path) -> None:
+    names = [n for n, _ in rows]
+    x = np.arange(len(rows))
+    rel = np.array([r["relative_score"] if r["relative_score"] is not None else np.nan for _, r in rows], dtype=float)
+    low = np.array([(r.get("relative_interval") or [None])[0] for _, r in rows], dtype=float)
+    high = np.array([(r.get("relative_interval") or [None, None])[1] for _, r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    errors = np.nan_to_num(np.vstack([rel - low, high - rel]))
+    ax.errorbar(x, rel, yerr=errors, fmt="o-", capsize=3, label="relative score (95% interval)")
+    em = [r.get("exact_match") for _, r in rows]
+    if any(v is not None for v in em):
+        ax.plot(x, [np.nan if v is None else v for v in em], "s--", label="exact match")
+    ax.axhline(100, color="black", linestyle=":", linewidth=0.9, label="teacher (100%)")
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("% (judge scores: student / teacher)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    save(fig, path)
+
+
+def plot_spend(usage: list[dict], path: Path) -> str:
+    """Stacked by role per step; dollars when every price is known and something cost money,
+    tokens otherwise. Returns the measure drawn."""
+    costs = [u["cost_usd"] for u in usage]
+    dollars = None not in costs and sum(costs) > 0
+    measure = "cost (USD)" if dollars else "tokens (prompt + answer)"
+    steps = list(dict.fromkeys(u["stage"] for u in usage))
+    roles = list(dict.fromkeys(u["role"] for u in usage))
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(steps) + 1.4))
+    left = np.zeros(len(steps))
+    for role in roles:
+        v = np.array([sum((u["cost_usd"] if dollars else u["prompt_tokens"] + u["completion_tokens"])
+                          for u in usage if u["stage"] == s and u["role"] == role) for s in steps], dtype=float)
+        ax.barh(range(len(steps)), v, left=left, label=role)
+        left += v
+    ax.set_yticks(range(len(steps)), steps, fontsize=8)
+    ax.invert_yaxis()  # the run's order, top down
+    ax.set_xlabel(measure)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    save(fig, path)
+    return measure
+
+
+def plot_bias(its: list[Iteration], path: Path) -> None:
+    rows = [(it.k, it.facts["position_bias"]) for it in its if (it.facts["position_bias"] or {}).get("judged")]
+    ks = np.array([k for k, _ in rows])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.3))
+    left.bar(ks, [b["position_1_mean"] - b["position_2_mean"] for _, b in rows], 0.5, color="#9467bd")
+    left.axhline(0, color="black", linewidth=0.8)
+    left.set_xticks(ks)
+    left.set_xlabel("iteration")
+    left.set_ylabel("mean score: shown first − second")
+    flips = [100 * b["flip_rate"] for _, b in rows]
+    disagreements = [100 * b["label_disagreement"] for _, b in rows]
+    right.plot(ks, flips, "o-", label="winner flips on swap")
+    right.plot(ks, disagreements, "s--", label="hard/easy label differs by order")
+    right.set_xticks(ks)
+    right.set_xlabel("iteration")
+    right.set_ylabel("% of judged pairs")
+    right.set_ylim(0, max(flips + disagreements) * 1.25 + 1)
+    right.legend(fontsize=8)
+    save(fig, path)
+
+
+def plot_lineage(groups: list[str], counts: dict[int, Counter], what: str, path: Path) -> None:
+    ks = np.array(sorted(counts))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    bottom = np.zeros(len(ks))
+    colors = plt.get_cmap("tab10")
+    for j, g in enumerate(groups):
+        v = np.array([counts[k][g] for k in ks], dtype=float)
+        ax.bar(ks, v, bottom=bottom, color=colors(j % 10), label=g)
+        bottom += v
+    ax.set_xticks(ks)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("new instructions kept")
+    ax.set_title(f"by {what}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    save(fig, path)
+
+
+# --- lineage ------------------------------------------------------------------------------------
+
+
+def roots(pool: list[Instruction]) -> dict[str, Instruction]:
+    """Each instruction's seed ancestor, following `parent` links through the pool."""
+    by_id = {it.id: it for it in pool}
+    found: dict[str, Instruction] = {}
+    for it in pool:
+        chain, node = [], it
+        while node.id not in found and node.parent in by_id:
+            chain.append(node.id)
+            node = by_id[node.parent]
+        root = found.get(node.id, node)
+        for n in [*chain, node.id]:
+            found[n] = root
+    return found
+
+
+# --- the document -------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    def show(x: object) -> str:
+        return "" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(show(x) for x in row) + " |" for row in rows), ""]
+
+
+class _Writer:
+    """Collects the Markdown lines and the plots they show."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.lines: list[str] = []
+        self.plots: list[Path] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def plot(self, name: str, title: str, draw, *args) -> object:
+        path = self.out / "plots" / f"{name}.png"
+        result = draw(*args, path)
+        self.plots.append(path)
+        self.add(f"![{title}](plots/{name}.png)", "")
+        return result
+
+
+def _hardest(run: RunFolder, its: list[Iteration], n: int) -> tuple[int, list[list[str]]] | None:
+    last = next((it for it in reversed(its) if it.d), None)
+    if last is None:
+        return None
+    disc = run.iteration_dir(last.k) / "discrimination"
+    hard = [r for r in read_jsonl(disc / "split.jsonl", SplitRecord) if r.hard]
+    split = sorted(hard, key=lambda r: (-r.d, -r.teacher_score))[:n]
+    teacher = {r.id: r for r in read_jsonl(disc / "teacher_answers.jsonl", Response)}
+    student = {r.id: r.text for r in read_jsonl(disc / "student_answers.jsonl", Response)}
+    rows = []
+    for j, r in enumerate(split, 1):
+        t = teacher[r.id]
+        asked = t.instruction + (f"\n{t.input}" if t.input else "")
+        rows.append([str(j), f"{r.d:+.1f}", text_cell(asked, 300), f"**{r.teacher_score:g}** " + text_cell(t.text),
+                     f"**{r.student_score:g}** " + text_cell(student.get(r.id, ""))])
+    return last.k, rows
+
+
+def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) -> Path:
+    """Write `report.md`, `report.html` and `plots/` for the run at `root`; returns the HTML's path."""
+    root = Path(root)
+    st = collect(root)
+    run, cfg = open_run(root)
+    out = Path(out) if out else root / "report"
+    its = _read_iterations(run, st["iterations"])
+    w = _Writer(out)
+    _header(w, st, cfg)
+    _progress_section(w, st, its, cfg)
+    _heldout_section(w, st)
+    _novelty_section(w, its)
+    _lineage_section(w, run, its)
+    _bias_section(w, its)
+    _spend_section(w, run, st)
+    rows = _hardest(run, its, hardest)
+    if rows:
+        k, table = rows
+        w.add("## The hardest instructions", "")
+        if not table:
+            w.add(f"No instruction of iteration {k}'s Cache Pool was hard.", "")
+        else:
+            which = "The only hard instruction" if len(table) == 1 else f"The {len(table)} hard instructions"
+            w.add(f"{which} of iteration {k}'s Cache Pool with the largest gap d, the "
+                  f"referee's scores in bold; answers are cut at {ANSWER_CHARS} characters (whole ones are in "
+                  f"`iter-{k:02d}/discrimination/`).", "", *_table(["#", "d", "instruction", "teacher", "student"], table))
+    markdown = "\n".join(w.lines) + "\n"
+    atomic.write_text(out / "report.md", markdown)
+    atomic.write_text(out / "report.html", to_html(markdown, out, f"lion report: {root.name}"))
+    return out / "report.html"
+
+
+def _header(w: _Writer, st: dict, cfg: RunConfig) -> None:
+    total = st["spend"]["total"]
+    done = sum(1 for it in st["iterations"] if it["kept"] is not None)
+    w.add(f"# Lion run `{text_cell(st['run'], 200)}`", "",
+          f"State: **{st['state']}**, {done} of {st['iterations_planned']} iterations through generation. "
+          f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
+          f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}). "
+          f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
+          f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
+    if total:
+        budget = f" of a {usd(st['budget_usd'])} budget" if st["budget_usd"] else ""
+        w.add(f"LLM calls: {total['calls']:,} ({total['prompt_tokens']:,} tokens in, {total['completion_tokens']:,} out), "
+              f"cost {usd(total['cost_usd'])}{budget}.", "")
+    if st["last_error"]:
+        w.add(f"Last error (step {st['last_error']['step']}): {text_cell(st['last_error']['message'], 400)}", "")
+
+
+def _progress_section(w: _Writer, st: dict, its: list[Iteration], cfg: RunConfig) -> None:
+    w.add("## Is the student catching up?", "",
+          "Per iteration: the pools it started from, the referee's split of the Cache Pool into hard (d ≥ τ) and "
+          "easy, the mean gap d, and the generator's replies kept.", "")
+    w.add(*_table(["iteration", "Train Pool", "Cache Pool", "hard", "easy", "hard %", "mean d", "generated", "kept",
+                   "held-out %"],
+                  [[f["iteration"], f["train_pool"], f["cache_pool"], f["hard"], f["easy"],
+                    f"{100 * f['hard'] / (f['hard'] + f['easy']):.1f}" if f["hard"] is not None and f["hard"] + f["easy"] else None,
+                    f["mean_d"], f["generated"], f["kept"], (f["heldout"] or {}).get("relative_score")]
+                   for f in st["iterations"]]))
+    if any(it.d for it in its):
+        w.add("### Hard share and mean gap", "", "A student that catches up moves both down: fewer instructions where "
+              "the teacher wins by τ or more, and a smaller mean lead.", "")
+        w.plot("split", "hard share and mean gap d per iteration", plot_split, its, cfg.loop.tau)
+        w.add("### The gap d, per iteration", "", "Each instruction's d; the dashed line is τ, right of it is hard.", "")
+        w.plot("d_histogram", "histogram of d per iteration", plot_d_histogram, its, cfg.loop.tau)
+
+
+def _heldout_section(w: _Writer, st: dict) -> None:
+    rows = ([("before", st["before"])] if st["before"] else []) + [
+        (f"iter {f['iteration']}", f["heldout"]) for f in st["iterations"] if f["heldout"]]
+    w.add("## Held-out scores", "")
+    if not rows:
+        w.add("No held-out evaluation yet (or `evaluation.heldout: none`).", "")
+        return
+    w.add("The student's answers to questions kept out of every pool, judged against the teacher's in both orders; "
+          "the relative score is the student's total as a percentage of the teacher's.", "")
+    w.plot("heldout", "held-out scores per iteration", plot_heldout, rows)
+    w.add(*_table(["", "relative score %", "95% interval", "wins/ties/losses", "exact match %", "questions"],
+                  [[n, r["relative_score"], "–".join(str(x) for x in r.get("relative_interval") or []),
+                    "/".join(str(x) for x in r.get("wins_ties_losses") or []), r.get("exact_match"), r.get("questions")]
+                   for n, r in rows]))
+    categories = sorted({c for _, r in rows for c in r.get("categories") or {}})
+    if len(categories) > 1:
+        w.add("Per category, relative score %:", "",
+              *_table(["category", *(n for n, _ in rows)],
+                      [[c, *((r.get("categories") or {}).get(c) for _, r in rows)] for c in categories]))
+
+
+def _novelty_section(w: _Writer, its: list[Iteration]) -> None:
+    done = [it for it in its if it.facts["generated"] is not None]
+    if not done:
+        return
+    w.add("## The novelty filter", "", "Every generator reply, kept or dropped, by the first filter that dropped it.", "")
+    w.plot("novelty", "generator replies kept and dropped, per reason", plot_novelty, done)
+    reasons = sorted({r for it in done for r in it.facts["dropped"]})
+    w.add(*_table(["iteration", "replies", "kept", "keep rate %", *reasons],
+                  [[it.k, it.facts["generated"], it.facts["kept"],
+                    f"{100 * it.facts['kept'] / it.facts['generated']:.1f}" if it.facts["generated"] else None,
+                    *(it.facts["dropped"].get(r, 0) for r in reasons)] for it in done]))
+
+
+def _lineage_section(w: _Writer, run: RunFolder, its: list[Iteration]) -> None:
+    done = [it for it in its if it.facts["kept"] is not None]
+    if not done:
+        return
+    ancestry = roots(read_jsonl(run.pools_dir(done[-1].k) / "cache.jsonl", Instruction))
+    seeds = {r.id: r for r in ancestry.values()}
+    by_category = any(s.category for s in seeds.values())
+    what = "seed category" if by_category else "the first word of the seed"
+    counts = {it.k: Counter(ancestry[n.id].kind for n in it.kept) for it in done}
+    total = sum(counts.values(), Counter())
+    groups = [g for g, _ in total.most_common(TOP_GROUPS)]
+    if len(total) > TOP_GROUPS:
+        for c in counts.values():
+            c["other"] = sum(n for g, n in c.items() if g not in groups)
+        groups.append("other")
+    w.add("## Lineage of the generated instructions", "",
+          f"Every kept instruction traced back through its parents to a seed, grouped by {what}. A loop that "
+          "keeps drawing from a few groups narrows the data; one that reaches rare groups widens it.", "")
+    w.plot("lineage", f"new instructions per iteration by {what}", plot_lineage, groups, counts, what)
+    per_seed = Counter(ancestry[n.id].id for it in done for n in it.kept)
+    w.add(f"{len(per_seed)} of {sum(1 for s in seeds.values() if s.origin == 'seed')} seeds have descendants. "
+          "The seeds with the most:", "",
+          *_table(["descendants", "group", "seed"], [[n, text_cell(seeds[i].kind, 60), text_cell(seeds[i].instruction, 200)]
+                                                      for i, n in per_seed.most_common(5)]))
+
+
+def _bias_section(w: _Writer, its: list[Iteration]) -> None:
+    rows = [it for it in its if (it.facts["position_bias"] or {}).get("judged")]
+    if not rows:
+        return
+    w.add("## The referee's position bias", "",
+          "Every pair is judged in both orders. A fair referee gives the answer shown first and the one shown second "
+          "the same mean score; the flip rate is the share of pairs whose winner changes with the order, and the "
+          "label disagreement the share that one order alone would call hard and the other easy.", "")
+    w.plot("bias", "referee position bias per iteration", plot_bias, rows)
+    w.add(*_table(["iteration", "pairs", "mean shown first", "mean shown second", "flip rate %", "label disagreement %",
+                   "asked again"],
+                  [[it.k, b["judged"], b["position_1_mean"], b["position_2_mean"], f"{100 * b['flip_rate']:.1f}",
+                    f"{100 * b['label_disagreement']:.1f}", b.get("asked_again")]
+                   for it in rows for b in [it.facts["position_bias"]]]))
+
+
+def _spend_section(w: _Writer, run: RunFolder, st: dict) -> None:
+    if not run.cache_path.exists():
+        return
+    cache = ResponseCache(run.cache_path, read_only=True)
+    try:
+        usage = cache.usage()
+    finally:
+        cache.close()
+    if not usage:
+        return
+    w.add("## Spend per role and step", "")
+    measure = w.plot("spend", "LLM spend per step and role", plot_spend, usage)
+    w.add(f"Drawn in {measure}. Answers served from the cache cost nothing and are not counted.", "")
+    w.add(*_table(["role", "calls", "tokens in", "tokens out", "cost"],
+                  [[role, f"{r['calls']:,}", f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", usd(r["cost_usd"])]
+                   for role, r in [*st["spend"]["by_role"].items(), ("total", st["spend"]["total"])]]))
+    kinds = ("setup", "before", *STEPS)
+    by_kind: dict[str, float | None] = {}
+    for u in usage:
+        kind = u["stage"].partition(".")[2] or u["stage"]
+        if kind in kinds:
+            old = by_kind.get(kind, 0.0)
+            by_kind[kind] = None if old is None or u["cost_usd"] is None else old + u["cost_usd"]
+    w.add("Cost per kind of step, all iterations: " + ", ".join(f"{k} {usd(v)}" for k, v in by_kind.items()) + ".", "")
+
+
+_STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }
+th { background: #f3f3f3; }
+img { max-width: 100%; }
+code { background: #f3f3f3; padding: 0 3px; }
+"""
+
+
+def to_html(markdown: str, base: Path, title: str) -> str:
+    """The Markdown as one HTML page, each image inlined from `base` as a data URI."""
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    tokens = md.parse(markdown)
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "image":
+                data = (base / str(child.attrGet("src"))).read_bytes()
+                child.attrSet("src", "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+    body = md.renderer.render(tokens, md.options, {})
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head>\n<body>\n{body}</body></html>\n")

@@ -1,1 +1,0 @@
-"""The three stages of a Lion iteration: imitation, discrimination, generation."""

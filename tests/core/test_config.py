@@ -1,0 +1,58 @@
+import pytest
+
+from lion.core.config import RunConfig, load_config
+from lion.core.errors import LionError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_demo_config_loads_and_is_valid(tmp_path):
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "arena.yaml")
+    assert cfg.loop.iterations == 3 and cfg.teacher.backend == "arena"
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    p = write(tmp_path, "loop:\n  iterations: 2\n  tua: 1.0\n")
+    with pytest.raises(LionError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}, line 3, field 'loop.tua': unknown key."
+
+
+def test_wrong_type_names_the_key(tmp_path):
+    p = write(tmp_path, "student:\n  train:\n    epochs: lots\n")
+    with pytest.raises(LionError, match=r"line 3, field 'student.train.epochs'"):
+        load_config(p)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    p = write(tmp_path, "loop:\n  iterations: [1,\n")
+    with pytest.raises(LionError, match=r"c.yaml, line \d"):
+        load_config(p)
+
+
+def test_set_overrides_any_field_and_checks_it():
+    cfg = load_config(None, ["loop.tau=0.5", "student.train.learning_rate=1e-4", "data.seeds=x.json"])
+    assert cfg.loop.tau == 0.5 and cfg.student.train.learning_rate == 1e-4 and cfg.data.seeds == "x.json"
+    with pytest.raises(LionError, match=r"--set loop.nope: unknown key"):
+        load_config(None, ["loop.nope=1"])
+    with pytest.raises(LionError, match=r"--set loop.iterations"):
+        load_config(None, ["loop.iterations=many"])
+
+
+def test_hard_share_is_a_fraction():
+    assert RunConfig().loop.hard_share == 0.5
+    with pytest.raises(LionError, match="hard_share"):
+        load_config(None, ["loop.hard_share=1.5"])
+
+
+def test_a_partial_section_keeps_its_defaults(tmp_path):
+    p = write(tmp_path, "referee:\n  arena: {noise: 1.5}\n")
+    cfg = load_config(p, ["judge.arena.position_bias=2"])
+    assert cfg.referee.model == "arena-referee" and cfg.referee.decoding.temperature == 0.2
+    assert cfg.referee.arena.noise == 1.5 and cfg.judge.arena.position_bias == 2

@@ -1,0 +1,42 @@
+from lion.core.config import load_config
+from lion.llm.cache import ResponseCache
+from lion.llm.roles import Roles, shared_model_warning
+
+
+def test_roles_on_one_endpoint_share_its_limits_and_the_run_shares_one_budget(tmp_path):
+    cfg = load_config(None, ["referee.model=arena-teacher", "teacher.rpm=600", "referee.rpm=300",
+                             "budget.max_usd=5", "teacher.price.input_per_mtok=1"])
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    roles = Roles.from_config(cfg, cache)
+    try:
+        assert roles.teacher.limits is roles.referee.limits
+        assert roles.teacher.limits.rpm.max_rate == 30  # the lower of the two, per six seconds
+        assert roles.generator.limits is not roles.teacher.limits and roles.generator.limits.rpm is None
+        assert len({id(r.ledger) for r in roles.all()}) == 1 and roles.teacher.ledger.max_usd == 5
+        assert roles.teacher.price.input_per_mtok == 1 and roles.judge.price.input_per_mtok == 0
+    finally:
+        roles.close()
+        cache.close()
+
+
+def test_one_local_model_serves_every_role_that_names_it(tmp_path):
+    cfg = load_config(None, [f"{r}.backend=hf_local" for r in ("teacher", "referee")]
+                      + [f"{r}.model=some/model" for r in ("teacher", "referee")])
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    roles = Roles.from_config(cfg, cache)  # nothing loads until a call
+    try:
+        assert roles.teacher.model is roles.referee.model
+        assert roles.teacher.retry.timeout_s is None
+    finally:
+        roles.close()
+        cache.close()
+
+
+def test_a_referee_that_is_also_the_teacher_draws_a_warning():
+    same = [f"{r}.{k}={v}" for r in ("teacher", "referee", "generator")
+            for k, v in (("backend", "openai"), ("model", "gpt-4o-mini"))]
+    assert "teacher, referee and generator are the same model ('gpt-4o-mini')" in shared_model_warning(load_config(None, same))
+    two = [*same, "generator.model=gpt-4o"]
+    assert "teacher and referee are the same model" in shared_model_warning(load_config(None, two))
+    assert shared_model_warning(load_config(None, [*same, "referee.model=gpt-4o"])) is None
+    assert shared_model_warning(load_config(None, [])) is None  # the arena's roles are separate models

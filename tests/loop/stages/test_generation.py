@@ -1,0 +1,108 @@
+import json
+
+from lion.arena import seed_set
+from lion.core.records import Instruction
+from lion.data.similarity import rouge_l
+from lion.loop.stages.discrimination import SplitRecord
+from lion.loop.stages.generation import _quotas, output_problem, run_generation
+
+
+def pool_and_split(n=120, seed=3):
+    pool = [Instruction.make(i, x) for i, x in seed_set(n, seed)]
+    # every third instruction hard, the rest easy
+    split = [SplitRecord(id=it.id, teacher_score=9, student_score=2 if j % 3 == 0 else 9,
+                         d=7 if j % 3 == 0 else 0, hard=j % 3 == 0) for j, it in enumerate(pool)]
+    return pool, split
+
+
+def test_method_output_filters():
+    assert output_problem("Name the capital city of Chile please.", "length") == "cut off by the length limit"
+    assert output_problem("Write a new Instruction about birds.", "stop") == "mentions 'instruction'"
+    assert output_problem("Name a bird.", "stop") == "3 words or fewer"
+    assert output_problem("- Name a bird that swims.", "stop") == "starts with punctuation"
+    assert output_problem("✨ Name a bird that swims.", "stop") == "starts with a non-ASCII character"
+    assert output_problem("   ", "stop") == "empty"
+    assert output_problem("What is the plural of goose?", "stop") is None
+
+
+def test_an_empty_side_hands_its_quota_to_the_other():
+    assert _quotas(10, 0.5, 4, 6)[:2] == (5, 5)
+    assert _quotas(10, 0.5, 0, 6)[:2] == (0, 10)
+    assert _quotas(10, 0.5, 4, 0)[:2] == (10, 0)
+    assert _quotas(10, 0.5, 0, 0)[:2] == (0, 0)
+
+
+def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
+    ctx = make_ctx("loop.new_per_iteration=40")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert stats["kept"] == len(new) == 40
+    assert stats["kept_from_hard"] == stats["kept_from_easy"] == 20
+    assert stats["generated"] == stats["kept"] + sum(stats["dropped"].values())
+    hard_ids = {r.id for r in split if r.hard}
+    for it in new:
+        assert it.origin in ("from-hard", "from-easy") and it.iteration == 1
+        assert (it.parent in hard_ids) == (it.origin == "from-hard")
+        assert max(rouge_l(p.instruction, it.instruction) for p in pool) <= 0.7
+    for a in range(len(new)):
+        for b in range(a):
+            assert rouge_l(new[a].instruction, new[b].instruction) <= 0.7
+    # a second run of the same stage asks the generator nothing and decides the same
+    calls = ctx.roles.generator.calls_made
+    again, _ = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert again == new and ctx.roles.generator.calls_made == calls
+
+
+def test_generation_gives_up_after_bounded_attempts(make_ctx):
+    # a threshold nothing can pass: the stage must stop, say so, and keep what it has (nothing)
+    ctx = make_ctx("loop.new_per_iteration=10", "loop.rouge_threshold=0.01", "loop.max_attempts_factor=2")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
+    assert len(new) <= 10 and stats["generated"] == 20
+    assert any("ran out of attempts" in n or "of 5 after 10 attempts" in n for n in stats["notes"])
+
+
+def test_the_guard_keeps_new_instructions_away_from_evaluation_questions(make_ctx, tmp_path):
+    from lion.arena import heldout_set
+    from lion.loop.stages.generation import guard_index
+
+    questions = tmp_path / "eval.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": i, "turns": [h["instruction"]]}) + "\n"
+                                 for i, h in enumerate(heldout_set(300, 5))))
+    ctx = make_ctx("loop.new_per_iteration=30")
+    pool, split = pool_and_split()
+    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set(), guard=guard_index([str(questions)]))
+    guarded = {why: n for why, n in stats["dropped"].items() if why.startswith("resembles an evaluation question")}
+    assert guarded, stats["dropped"]  # the arena writes questions like the held-out ones
+    texts = [json.loads(line)["turns"][0] for line in questions.read_text().splitlines()]
+    for it in new:
+        assert max(rouge_l(it.instruction, q) for q in texts) <= 0.7
+
+
+def test_an_even_draw_gives_every_kind_its_share_of_the_calls():
+    from collections import Counter
+
+    from lion.loop.stages.generation import ParentDraw
+
+    parents = [Instruction.make(f"Common question {i} about birds", category="birds") for i in range(90)]
+    parents += [Instruction.make(f"Rare question {i} about moss", category="moss") for i in range(10)]
+    even = Counter(ParentDraw(parents, True, "s").parent(j).kind for j in range(100))
+    plain = Counter(ParentDraw(parents, False, "s").parent(j).kind for j in range(100))
+    assert even == {"birds": 50, "moss": 50} and plain["birds"] > 75
+    assert [ParentDraw(parents, True, "s").parent(j) for j in range(5)] == [ParentDraw(parents, True, "s").parent(j) for j in range(5)]
+
+
+def test_without_a_referee_parents_come_from_the_whole_cache_pool(make_ctx):
+    from collections import Counter
+
+    from lion.arena import parse
+
+    pool = [Instruction.make(i, x, category=parse(i, x).family) for i, x in seed_set(120, 3)]
+    for parents in ("random", "even"):
+        ctx = make_ctx("loop.new_per_iteration=40", f"loop.parents={parents}", folder=parents)
+        new, stats = run_generation(ctx, 1, pool, [], heldout_ids=set())
+        assert stats["kept"] == 40 and stats["kept_from_hard"] == stats["kept_from_easy"] == 20
+        kinds = Counter(it.kind for it in new)
+        seeded = Counter(it.kind for it in pool)
+        if parents == "even":  # every kind of the pool gets about the same number of calls
+            assert set(kinds) == set(seeded) and max(kinds.values()) - min(kinds.values()) <= 4

@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+import pytest
+
+from lion.core.config import load_config
+from lion.core.errors import LionError
+from lion.loop.run_folder import RunFolder
+
+
+def test_second_process_is_refused_and_a_dead_holder_frees_the_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from lion.loop.run_folder import RunFolder; import time; RunFolder({str(tmp_path)!r}).lock(); print('ok', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(LionError, match="in use by another lion process"):
+            RunFolder(tmp_path).lock()
+    finally:
+        holder.kill()
+        holder.wait()
+    run = RunFolder(tmp_path)
+    run.lock()  # the killed holder left nothing stuck
+    run.unlock()
+
+
+def test_resume_refuses_a_different_config_but_allows_more_iterations(tmp_path):
+    run = RunFolder(tmp_path)
+    run.bind_config(load_config(None))
+    run.bind_config(load_config(None, ["loop.iterations=5", "threads=1"]))
+    with pytest.raises(LionError, match=r"different config \(loop.tau\)"):
+        run.bind_config(load_config(None, ["loop.tau=2"]))
+
+
+def test_steps_are_remembered(tmp_path):
+    run = RunFolder(tmp_path)
+    assert not run.is_done("setup")
+    run.mark_done("setup")
+    assert RunFolder(tmp_path).is_done("setup")

@@ -1,0 +1,58 @@
+import base64
+from pathlib import Path
+
+from lion.core import atomic
+from lion.core.records import Instruction
+from lion.observe.report import roots, text_cell, to_html, write_report
+from run_cli import lion
+
+PLOTS = {"split", "d_histogram", "novelty", "heldout", "spend", "bias", "lineage"}
+
+
+def test_every_plot_is_drawn_and_inlined_in_the_html(small_run, tmp_path):
+    out = tmp_path / "report"
+    shown = lion("report", str(small_run), "--out", str(out), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"wrote {out / 'report.html'}" in shown.stdout
+    page = (out / "report.html").read_text()
+    markdown = (out / "report.md").read_text()
+    plots = sorted((out / "plots").glob("*.png"))
+    assert {p.stem for p in plots} == PLOTS
+    for p in plots:
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5_000, p
+        assert f"](plots/{p.name})" in markdown
+        assert "data:image/png;base64," + base64.b64encode(data).decode() in page  # self-contained
+    assert "src=\"plots/" not in page
+    for section in ("Is the student catching up?", "Held-out scores", "The novelty filter", "Lineage",
+                    "position bias", "Spend per role and step", "The hardest instructions"):
+        assert section in markdown and section in page
+    assert not list(out.rglob(f"*{atomic.TMP_SUFFIX}"))
+
+
+def test_the_hardest_instructions_are_the_hard_ones_with_both_answers(small_run):
+    page = write_report(small_run, hardest=3)
+    markdown = page.with_suffix(".md").read_text()
+    table = markdown.split("## The hardest instructions")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert 1 <= len(rows) <= 3
+    gaps = [float(r.split(" | ")[1]) for r in rows]
+    assert gaps == sorted(gaps, reverse=True) and min(gaps) >= 1.0  # tau of the arena config
+    assert all(r.count("**") == 4 for r in rows)  # a score in bold before each answer
+
+
+def test_llm_text_cannot_inject_markup():
+    hostile = "<script>alert(1)</script> **bold** [link](http://x) | pipe &amp; ![img](x.png)\nsecond line"
+    page = to_html("| a |\n|---|\n| " + text_cell(hostile) + " |\n", Path("."), "t")
+    assert "<script>" not in page and "<img" not in page and "<a " not in page and "<strong>" not in page
+    assert "&lt;script&gt;" in page and "&amp;amp;" in page and "second line" in page
+    assert page.count("<td>") == 1  # the pipe stayed inside its cell
+    assert text_cell("x" * 50, limit=10).endswith("…")
+
+
+def test_every_instruction_descends_from_a_seed():
+    seed = Instruction.make("Name the capital of France.", category="capital")
+    child = Instruction.make("Name the capital of Peru.", origin="from-hard", parent=seed.id, iteration=1)
+    grandchild = Instruction.make("Give the capital city of Chile.", origin="from-easy", parent=child.id, iteration=2)
+    found = roots([grandchild, seed, child])
+    assert {k: v.id for k, v in found.items()} == {seed.id: seed.id, child.id: seed.id, grandchild.id: seed.id}
