@@ -64,7 +64,8 @@ from typing import Literal
 from lion.arena import phrases
 from lion.arena.world import Task, answer_phrasings, grade, parse, write_task
 from lion.core.chat import Completion, Decoding, Message, Usage
-from lion.core.config import ArenaOptions
+from lion.core.config import ArenaOptions, RoleConfig
+from lion.core.errors import LionError
 
 _INPUT_MARK = re.compile(r"\n[ \t]*\n[ \t]*Input:[ \t]*\n")
 _COMPARISON = re.compile(
@@ -110,6 +111,14 @@ class ArenaChatModel:
         self._model = model
         self._options = options
 
+    @classmethod
+    def from_role(cls, role: str, cfg: RoleConfig, threads: int) -> ArenaChatModel:
+        """The arena model a role's config names; a name it has no role for is refused here."""
+        try:
+            return cls(cfg.model, cfg.arena)
+        except ValueError as e:
+            raise LionError(f"{role}.model: {e}.") from None
+
     @property
     def name(self) -> str:
         return self._model
@@ -123,6 +132,10 @@ class ArenaChatModel:
         prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
         return _finish(text, messages, decoding.max_tokens)
+
+    async def check(self) -> None:
+        """Nothing can be missing: the arena runs in this process, needs no key, and its model
+        name was checked when it was built."""
 
     async def aclose(self) -> None:
         """Nothing to release: the arena holds no connections."""

@@ -56,6 +56,10 @@ class ChatModel(Protocol):
 
     async def complete(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> Completion: ...
 
+    async def check(self) -> None:
+        """Raise a LionError that says what to fix (a missing key, an unreachable server, a model
+        it does not serve) before the run folder is touched, rather than on the first call."""
+
     async def aclose(self) -> None:
         """Release connections or memory; called once, on the event loop the calls ran on."""
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from lion.core.backends import BACKENDS, OPTIONS, Capabilities, readers
 from lion.core.chat import Decoding
 from lion.core.errors import LionError
 
@@ -60,10 +62,11 @@ class RoleConfig(Strict):
 
     `openai` speaks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server,
     TGI), `azure` to Azure OpenAI (`model` is the deployment), `hf_local` runs a Hugging Face
-    chat model in-process, `arena` is the offline world.
+    chat model in-process, `arena` is the offline world; `lion.core.backends` registers them.
+    A field that only some backends read may be set only where the role's backend reads it.
     """
 
-    backend: Literal["arena", "openai", "azure", "hf_local"] = "arena"
+    backend: str = Field("arena", description="who plays the role: " + ", ".join(BACKENDS))
     model: str
     base_url: str | None = Field(
         None, description="openai: the API root (default api.openai.com); azure: the resource endpoint"
@@ -97,16 +100,47 @@ class RoleConfig(Strict):
     local: LocalOptions = LocalOptions()
     arena: ArenaOptions = ArenaOptions()
 
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in BACKENDS:
+            raise PydanticCustomError(
+                "unknown_backend", "unknown backend {name}; choose one of {known}", {"name": repr(name), "known": ", ".join(BACKENDS)}
+            )
+        return name
+
+    @field_validator(*sorted(OPTIONS))
+    @classmethod
+    def _read_by_backend(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse a backend-specific option the role's backend would silently ignore."""
+        backend = info.data.get("backend")  # absent when the backend itself was refused
+        if backend is None or info.field_name in BACKENDS[backend].options:
+            return value
+        if value == cls.model_fields[info.field_name].default:
+            return value
+        names = readers(info.field_name)
+        who = f"the {' and '.join(names)} backend" + ("s read it" if len(names) > 1 else " reads it")
+        raise PydanticCustomError("foreign_option", "only {who}", {"who": who})
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return BACKENDS[self.backend]
+
+    def url(self) -> str | None:
+        """The API root a remote role calls: its own base_url, else its backend's default."""
+        return self.base_url or self.capabilities.default_url
+
     def endpoint(self) -> str:
         """Where the role's answers come from; part of every cache key and rate limit.
 
-        The in-process arena's options decide its answers as a server's weights would, so
-        they are part of its identity.
+        An in-process backend's identity option (the arena's) decides its answers as a
+        server's weights would, so it is part of where they come from.
         """
-        if self.backend in ("openai", "azure"):
-            return f"{self.backend}:{(self.base_url or 'https://api.openai.com/v1').rstrip('/')}"
-        if self.backend == "arena":
-            return f"arena:{self.arena.model_dump_json()}"
+        caps = self.capabilities
+        if caps.remote:
+            return f"{self.backend}:{(self.url() or '').rstrip('/')}"
+        if caps.identity is not None:
+            return f"{self.backend}:{getattr(self, caps.identity).model_dump_json()}"
         return self.backend
 
 
@@ -356,7 +390,8 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
         loc = tuple(err["loc"])
         dotted = ".".join(str(p) for p in loc)
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        if any(dotted == k or dotted.startswith(k + ".") for k in set_keys):
+        # a key set inside the refused one counts too: `--set x.arena.noise=1` sets x.arena
+        if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in set_keys):
             raise LionError(f"--set {dotted}: {what}.") from None
         line = _node_line(node, loc)
         where = f", line {line}" if line else ""

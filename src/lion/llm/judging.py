@@ -245,7 +245,7 @@ def comparison_messages(prompt: str, mode: str, item: PairItem, first: str, seco
 def first_mode(cfg: RoleConfig) -> str:
     """`auto` asks for structured output where the backend can be asked for it."""
     if cfg.structured == "auto":
-        return "text" if cfg.backend == "hf_local" else "json"
+        return "json" if cfg.capabilities.structured else "text"
     return cfg.structured
 
 

@@ -28,14 +28,14 @@ _PRICES: dict[str, tuple[float, float]] = {
 
 
 def price_of(role: RoleConfig) -> Price | None:
-    """The role's price: its own, free for offline backends, else the table's by model name.
+    """The role's price: its own, free for backends that bill nothing, else the table's by model name.
 
     A dated snapshot name ("gpt-4o-mini-2024-07-18") takes its family's price; the longest
     matching family wins, so "gpt-4o-mini-..." is not priced as "gpt-4o".
     """
     if role.price is not None:
         return role.price
-    if role.backend in ("arena", "hf_local"):
+    if not role.capabilities.priced:
         return Price()
     family = max((m for m in _PRICES if role.model == m or role.model.startswith(m + "-")), key=len, default=None)
     if family is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from lion.core.chat import ChatModel
 from lion.core.config import RoleConfig, RunConfig
 from lion.core.errors import LionError
+from lion.llm.backends import build_model
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Ledger, Limits, Retry, Role
 from lion.llm.pricing import price_of
@@ -19,28 +20,11 @@ from lion.llm.pricing import price_of
 NAMES = ("teacher", "referee", "generator", "judge")
 
 
-def build_model(name: str, cfg: RoleConfig, threads: int) -> ChatModel:
-    if cfg.backend == "arena":
-        from lion.arena import ArenaChatModel
-
-        try:
-            return ArenaChatModel(cfg.model, cfg.arena)
-        except ValueError as e:
-            raise LionError(f"{name}.model: {e}.") from None
-    if cfg.backend == "hf_local":
-        from lion.llm.backends.hf_local import HFLocalChatModel
-
-        return HFLocalChatModel(cfg.model, cfg.local, threads)
-    from lion.llm.backends.openai_compat import OpenAIChatModel
-
-    return OpenAIChatModel(name, cfg)
-
-
 def retry_policy(cfg: RoleConfig) -> Retry:
-    """The role's retry settings; only remote calls get a time limit, since a local batch
-    cannot be cut short and retrying it would only queue the same work twice."""
-    remote = cfg.backend in ("openai", "azure")
-    return Retry(cfg.max_attempts, cfg.backoff_s, cfg.backoff_max_s, cfg.timeout_s if remote else None)
+    """The role's retry settings; only backends whose calls can be cut short get a time limit,
+    since a local batch cannot be, and retrying it would only queue the same work twice."""
+    timeout = cfg.timeout_s if cfg.capabilities.timeouts else None
+    return Retry(cfg.max_attempts, cfg.backoff_s, cfg.backoff_max_s, timeout)
 
 
 @dataclass
@@ -56,7 +40,7 @@ class Roles:
         ledger = Ledger(cache, cfg.budget.max_usd)
         configs: dict[str, RoleConfig] = {name: getattr(cfg, name) for name in NAMES}
         limits: dict[tuple[str, str], Limits] = {}
-        models: dict[tuple[str, str], ChatModel] = {}  # one local model in memory, however many roles
+        models: dict[tuple[str, str], ChatModel] = {}  # one shared model in memory, however many roles
         roles = {}
         for name, rc in configs.items():
             price = price_of(rc)
@@ -71,7 +55,7 @@ class Roles:
                 limits[shared] = Limits.per_minute(
                     min((c.rpm for c in group if c.rpm), default=None), min((c.tpm for c in group if c.tpm), default=None)
                 )
-            if rc.backend != "hf_local" or shared not in models:
+            if not rc.capabilities.shared_model or shared not in models:
                 models[shared] = build_model(name, rc, cfg.torch_threads())
             roles[name] = Role(
                 name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
@@ -101,13 +85,14 @@ class Roles:
 def check_endpoints(cfg: RunConfig) -> None:
     """Fail fast, before the run folder is touched: every remote role's key variable is set,
     its server answers and accepts the key, and it serves the model; a local role's model has
-    a chat template. Each model is checked once, however many roles it plays."""
+    a chat template (each backend's `check` says what it looks at; the arena's looks at nothing).
+    Each model is checked once, however many roles it plays."""
     seen: set[tuple[str, str]] = set()
     loop = asyncio.new_event_loop()
     try:
         for name in NAMES:
             rc: RoleConfig = getattr(cfg, name)
-            if rc.backend == "arena" or (rc.endpoint(), rc.model) in seen:
+            if (rc.endpoint(), rc.model) in seen:
                 continue
             seen.add((rc.endpoint(), rc.model))
             model = build_model(name, rc, cfg.torch_threads())
@@ -122,13 +107,14 @@ def check_endpoints(cfg: RunConfig) -> None:
 def shared_model_warning(cfg: RunConfig) -> str | None:
     """A referee that is also the teacher tends to prefer the teacher's answers (self-preference).
 
-    The paper used one model for teacher, referee and generator; we warn and go on.
+    The paper used one model for teacher, referee and generator; we warn and go on. A simulated
+    backend (the arena) plays each role from its own script, so it has no such bias.
     """
     def who(name: str) -> tuple[str, str]:
         rc: RoleConfig = getattr(cfg, name)
         return rc.endpoint(), rc.model
 
-    if cfg.teacher.backend == "arena" or who("referee") != who("teacher"):
+    if cfg.teacher.capabilities.simulated or who("referee") != who("teacher"):
         return None
     same = [n for n in ("teacher", "referee", "generator") if who(n) == who("teacher")]
     names = ", ".join(same[:-1]) + " and " + same[-1]

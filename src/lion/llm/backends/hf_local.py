@@ -23,7 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lion.core.chat import Completion, Decoding, Message, Usage
-from lion.core.config import LocalOptions
+from lion.core.config import LocalOptions, RoleConfig
 from lion.core.errors import LionError
 from lion.student.generate import stop_ids
 from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
@@ -64,6 +64,10 @@ class HFLocalChatModel:
         self._model: PreTrainedModel | None = None
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_role(cls, role: str, cfg: RoleConfig, threads: int) -> HFLocalChatModel:
+        return cls(cfg.model, cfg.local, threads)
 
     @property
     def name(self) -> str:

@@ -56,14 +56,17 @@ class OpenAIChatModel:
         self.role = role
         self.cfg = cfg
         self._key = self._read_key()
-        common = {"api_key": self._key or "no-key", "max_retries": 0, "timeout": cfg.timeout_s,
-                  "http_client": openai.DefaultAioHttpClient(timeout=cfg.timeout_s)}
-        if cfg.backend == "azure":
-            if not cfg.base_url or not cfg.api_version:
-                raise LionError(f"{role}: an azure role needs base_url (the resource endpoint) and api_version.")
-            self._client = openai.AsyncAzureOpenAI(azure_endpoint=cfg.base_url, api_version=cfg.api_version, **common)
-        else:
-            self._client = openai.AsyncOpenAI(base_url=cfg.base_url, **common)
+        self._client = self._connect(
+            api_key=self._key or "no-key", max_retries=0, timeout=cfg.timeout_s,
+            http_client=openai.DefaultAioHttpClient(timeout=cfg.timeout_s),
+        )
+
+    @classmethod
+    def from_role(cls, role: str, cfg: RoleConfig, threads: int) -> OpenAIChatModel:
+        return cls(role, cfg)
+
+    def _connect(self, **common) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.cfg.base_url, **common)
 
     def _read_key(self) -> str | None:
         var = self.cfg.api_key_env
@@ -79,8 +82,8 @@ class OpenAIChatModel:
         return self.cfg.model
 
     @property
-    def where(self) -> str:
-        return self.cfg.base_url or "https://api.openai.com/v1"
+    def where(self) -> str | None:
+        return self.cfg.url()
 
     def redact(self, text: str) -> str:
         """`text` with the API key (and anything shaped like one) blanked out."""
@@ -188,8 +191,7 @@ class OpenAIChatModel:
                 raise error.as_lion() from None
 
     async def _served(self, client: openai.AsyncOpenAI) -> list[str]:
-        if self.cfg.backend == "azure":
-            return []
+        """The models the endpoint lists; none where it lists none or will not say."""
         try:
             return [m.id async for m in client.models.list()]
         except openai.APIStatusError as e:
@@ -199,6 +201,19 @@ class OpenAIChatModel:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class AzureChatModel(OpenAIChatModel):
+    """A deployment on Azure OpenAI: the same API behind a resource endpoint and an API version."""
+
+    def _connect(self, **common) -> openai.AsyncOpenAI:
+        if not self.cfg.base_url or not self.cfg.api_version:
+            raise LionError(f"{self.role}: an azure role needs base_url (the resource endpoint) and api_version.")
+        return openai.AsyncAzureOpenAI(azure_endpoint=self.cfg.base_url, api_version=self.cfg.api_version, **common)
+
+    async def _served(self, client: openai.AsyncOpenAI) -> list[str]:
+        """None: Azure lists its base models, not the deployments a role names."""
+        return []
 
 
 def _server_message(e: openai.APIStatusError) -> str:
