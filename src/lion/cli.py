@@ -6,12 +6,16 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lion.core.errors import LionError, storage_error, storage_problem
 from lion.core.progress import console
+from lion.loop.variants import BUILT_IN
+
+if TYPE_CHECKING:
+    from lion.loop.summary import Summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Adversarial distillation of an API-only LLM into a small open model.")
@@ -30,26 +34,20 @@ def _say(msg: str) -> None:
     console.print(msg, highlight=False)
 
 
-def _print_summary(summary: dict, out: Path) -> None:
+def _print_summary(summary: Summary, out: Path) -> None:
     from rich.table import Table
 
+    from lion.loop.describe import RUN_END, before_record, cells, headers, spend_text
+
     table = Table(title="held-out scores", title_justify="left")
-    for col in ("iteration", "Train Pool", "Cache Pool", "hard", "easy", "kept", "exact match %", "relative score %"):
+    for col in headers(RUN_END):
         table.add_column(col, justify="right")
-    before = summary.get("before")
-    if before:
-        table.add_row("before", "", "", "", "", "", str(before["exact_match"]), str(before["relative_score"]))
-    for it in summary["iterations"]:
-        h = it.get("heldout") or {}
-        cells = (it["iteration"], it["train_pool"], it["cache_pool"], it["hard"], it["easy"], it["kept"],
-                 h.get("exact_match"), h.get("relative_score"))
-        table.add_row(*("" if c is None else str(c) for c in cells))  # no referee, no hard and easy
+    rows = ([before_record(summary.before)] if summary.before else []) + summary.iterations
+    for record in rows:
+        table.add_row(*cells(record, RUN_END))
     console.print(table)
-    total = summary["spend"]["total"]
-    if total:
-        cost = "unknown (no price for some model)" if total["cost_usd"] is None else f"${total['cost_usd']:.2f}"
-        print(f"LLM calls: {total['calls']:,} ({total['prompt_tokens']:,} tokens in, "
-              f"{total['completion_tokens']:,} out), cost {cost}")
+    if summary.spend.total.calls:
+        print(f"LLM calls: {spend_text(summary.spend.total)}")
     print(f"run folder: {out}")
 
 
@@ -95,7 +93,7 @@ def experiment(
     config: Annotated[Path, typer.Argument(help="the YAML config every variant starts from")],
     out: Annotated[Path, typer.Option(help="folder for the runs (VARIANT/seed-S), results.md/json and scores.png")],
     variant: Annotated[list[str], typer.Option(help="NAME (built-in) or NAME='dotted.key=value ...', repeatable; "
-                                                   "built-in: one-way, balanced, lion, hard-only, single-order-referee, lion-even")],
+                                                   "built-in: " + ", ".join(BUILT_IN))],
     seeds: Annotated[str, typer.Option(help="comma-separated seeds, one run of every variant each")] = "1,2,3",
     jobs: Annotated[int, typer.Option(min=1, help="runs at a time, each in its own process")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per run (default: cores / jobs)")] = None,
@@ -117,15 +115,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Where a run stands: steps, pools, hard/easy split, spend against the budget, failures, ETA."""
-    import json
-
     from rich.console import Console
 
     from lion.observe.status import collect, show
 
     st = collect(run)
     if as_json:
-        print(json.dumps(st, indent=2))
+        print(st.model_dump_json(indent=2))
         return
     show(st, Console())
 
@@ -178,12 +174,13 @@ def estimate(
     from lion.data.seeds import load_seeds
     from lion.loop.estimate import as_dicts, measured_completion_tokens
     from lion.loop.estimate import estimate as predict
+    from lion.loop.run_folder import RunFolder
     from lion.loop.stages.heldout import build_heldout
 
     cfg = load_config(config, set_ or [])
     seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
     heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
-    if calibrate is not None and not (calibrate / "cache.sqlite").exists():
+    if calibrate is not None and not RunFolder(calibrate).cache_path.exists():
         raise LionError(f"{calibrate}: not a run folder (no cache.sqlite).")
     measured = measured_completion_tokens(calibrate) if calibrate else None
     rows = predict(cfg, seeds, heldout, latency, measured)

@@ -1,5 +1,6 @@
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,32 +10,49 @@ from lion.core.errors import LionError
 from lion.llm.dispatch import BudgetExceeded
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
-from lion.observe.status import collect, step_names
+from lion.observe.status import collect
 from run_cli import lion
 from small_run import SMALL
 
 CONFIG = Path(__file__).parents[2] / "configs" / "arena.yaml"
 
 
+def _lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
 def test_a_finished_run(small_run):
     st = collect(small_run)
-    cfg = load_config(small_run / "config.yaml")
-    assert st["state"] == "finished" and st["eta"] is None and st["last_error"] is None
-    assert [s["name"] for s in st["steps"]] == step_names(cfg)
-    assert all(s["state"] == "done" and s["seconds"] >= 0 for s in st["steps"])
-    assert [it["iteration"] for it in st["iterations"]] == [1, 2]
-    summary = json.loads((small_run / "summary.json").read_text())
-    for got, want in zip(st["iterations"], summary["iterations"]):
-        assert got == want  # status and the loop's summary read the folder the same way
-    assert st["spend"] == summary["spend"]
+    assert st.state == "finished" and st.eta is None and st.last_error is None
+    assert [s.name for s in st.steps] == ["setup", "before", "1.imitation", "1.discrimination", "1.generation",
+                                          "1.heldout", "2.imitation", "2.discrimination", "2.generation", "2.heldout"]
+    assert all(s.state == "done" and s.seconds >= 0 for s in st.steps)
+
+    # each figure against the files the steps wrote, counted here
+    run = RunFolder(small_run)
+    first, second = st.iterations
+    seeds, new = _lines(run.pools(0).train), _lines(run.iteration(1).generation.new_instructions)
+    assert (first.train_pool, first.cache_pool) == (seeds, seeds)
+    assert (second.train_pool, second.cache_pool) == (new, seeds + new) and first.kept == new
+    split = [json.loads(line) for line in run.iteration(1).discrimination.split.read_text().splitlines()]
+    assert (first.hard, first.easy) == (sum(r["hard"] for r in split), sum(not r["hard"] for r in split))
+    assert first.hard + first.easy + (first.failed_judgements or 0) == first.cache_pool
+    assert second.heldout.relative_score == json.loads(run.iteration(2).heldout.scores.read_text())["relative_score"]
+    db = sqlite3.connect(run.cache_path)
+    try:
+        assert st.spend.total.calls == db.execute("SELECT COUNT(*) FROM responses WHERE role != ''").fetchone()[0]
+        assert second.spend.calls == db.execute("SELECT COUNT(*) FROM responses WHERE stage LIKE '2.%'").fetchone()[0]
+    finally:
+        db.close()
 
     shown = lion("status", str(small_run), cwd=small_run.parent)
     assert shown.returncode == 0, shown.stderr
     assert f"{small_run}: finished" in shown.stdout
     for word in ("imitation", "discrimination", "generation", "heldout", "LLM spend", "teacher", "referee"):
         assert word in shown.stdout
-    as_json = lion("status", str(small_run), "--json", cwd=small_run.parent)
-    assert json.loads(as_json.stdout)["iterations"] == json.loads(json.dumps(st["iterations"]))
+    as_json = json.loads(lion("status", str(small_run), "--json", cwd=small_run.parent).stdout)
+    assert [it["hard"] for it in as_json["iterations"]] == [first.hard, second.hard]
+    assert as_json["spend"]["total"]["calls"] == st.spend.total.calls
 
 
 def test_the_log_keeps_every_message_and_finished_bar(small_run):
@@ -52,16 +70,16 @@ def test_a_stopped_run_names_its_step_and_error_and_a_running_one_reads_as_runni
         run_loop(load_config(CONFIG, [*priced, "budget.max_usd=20"]), out, lambda m: None)
 
     st = collect(out)
-    assert st["state"] == "stopped"
-    stopped = [s for s in st["steps"] if s["state"] == "stopped"]
-    assert [s["name"] for s in stopped] == ["1.discrimination"]
-    assert st["last_error"]["step"] == "1.discrimination" and "budget" in st["last_error"]["message"]
-    assert st["budget_usd"] == 20 and 0 < st["spend"]["total"]["cost_usd"] <= 20
+    assert st.state == "stopped"
+    stopped = [s for s in st.steps if s.state == "stopped"]
+    assert [s.name for s in stopped] == ["1.discrimination"]
+    assert st.last_error["step"] == "1.discrimination" and "budget" in st.last_error["message"]
+    assert st.budget_usd == 20 and 0 < st.spend.total.cost_usd <= 20
     # 2.imitation takes what 1.imitation took, the held-out steps what `before` took; no
     # discrimination or generation has finished, so those four steps are not timed
-    took = {s["name"]: s["seconds"] for s in st["steps"]}
-    assert st["eta"]["unknown_steps"] == 4
-    assert abs(st["eta"]["seconds"] - (took["1.imitation"] + 2 * took["before"])) <= 1
+    took = {s.name: s.seconds for s in st.steps}
+    assert st.eta.unknown_steps == 4
+    assert abs(st.eta.seconds - (took["1.imitation"] + 2 * took["before"])) <= 1
     shown = lion("status", str(out), cwd=tmp_path)
     assert "stopped, at step 1.discrimination" in shown.stdout
     assert "budget: $" in shown.stdout and "of $20.00 spent" in shown.stdout
@@ -71,8 +89,8 @@ def test_a_stopped_run_names_its_step_and_error_and_a_running_one_reads_as_runni
     holder.lock()  # as a lion process running the run would
     try:
         st = collect(out)
-        assert st["state"] == "running"
-        assert [s["name"] for s in st["steps"] if s["state"] == "running"] == ["1.discrimination"]
+        assert st.state == "running"
+        assert [s.name for s in st.steps if s.state == "running"] == ["1.discrimination"]
     finally:
         holder.unlock()
 

@@ -157,7 +157,7 @@ def check_source(name: str, spec: str, questions: list[Question], turns: int) ->
 
 def student_of(source: Path, iteration: int | None) -> Path:
     """The student a source names: a run folder's (see `run_student`), or a model folder itself."""
-    if (source / "state.json").is_file():
+    if RunFolder.looks_like_run(source):
         return run_student(source, iteration)
     if iteration is not None:
         raise LionError(f"{source} is not a run folder, so no iteration of it can be chosen.")
@@ -167,13 +167,13 @@ def student_of(source: Path, iteration: int | None) -> Path:
 def run_student(run: Path, iteration: int | None) -> Path:
     """A run folder's student of an iteration (0: the untrained base); the last one by default."""
     folder = RunFolder(run)
-    trained = sorted(int(p.parent.name[5:]) for p in run.glob("iter-*/student") if p.is_dir())
+    trained = folder.trained_iterations()
     k = iteration if iteration is not None else (trained[-1] if trained else 0)
     if k == 0:
-        return base_student_path(load_config(run / "config.yaml"), folder)
+        return base_student_path(load_config(folder.config_path), folder)
     if k not in trained:
         raise LionError(f"{run}: iteration {k} has no trained student (trained: {', '.join(map(str, trained)) or 'none'}).")
-    return folder.iteration_dir(k) / "student"
+    return folder.iteration(k).student
 
 
 def answers_file(path: Path, questions: list[Question], turns: int = 1) -> list[list[str]]:

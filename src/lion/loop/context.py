@@ -28,7 +28,7 @@ class Context:
         """The student after iteration k's imitation; k = 0 is the untrained base."""
         if k == 0:
             return base_student_path(self.cfg, self.run)
-        return self.run.iteration_dir(k) / "student"
+        return self.run.iteration(k).student
 
 
 def base_student_path(cfg: RunConfig, run: RunFolder) -> Path:

@@ -1,14 +1,8 @@
 """What a run will ask of each role before anything is spent: calls, tokens, cost and time.
 
-Call counts follow from the loop's arithmetic. With S seeds, N new instructions per iteration,
-K iterations and H held-out questions:
-  - teacher: S + (K-1)*N + H. Iteration k's Train Pool is the N instructions made in k-1, and
-    every Cache Pool instruction was answered when it was in a Train Pool, so discrimination
-    reuses those answers (they are the same cached request);
-  - referee: 2 * (S + (k-1)*N) in iteration k, both orders of every Cache Pool instruction;
-  - generator: N per iteration when every reply is kept, up to N * max_attempts_factor;
-  - judge: 2 * H per evaluation, before training and after each iteration.
-Re-asked judgements (`parse_retries`) and dropped generator replies make the upper bound.
+Calls are the step plan's (`lion.loop.plan`), each step counted on the pools it will work on
+when the generator fills every quota. Re-asked judgements (`parse_retries`) and dropped
+generator replies make the upper bound.
 
 Prompt tokens are counted on the real prompts (the seeds' own text in our templates) at about
 four characters per token. Answers are not known yet: their length is `max_tokens` for the
@@ -19,7 +13,6 @@ limits; the student's training and generation are not included.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
@@ -31,6 +24,9 @@ from lion.core.records import Instruction
 from lion.llm.cache import ResponseCache
 from lion.llm.judging import PairItem, comparison_messages, first_mode
 from lion.llm.pricing import cost_usd, price_of
+from lion.loop.plan import ROLES, predicted_sizes, steps
+from lion.loop.plan import calls as step_calls
+from lion.loop.run_folder import RunFolder
 
 
 @dataclass
@@ -53,7 +49,7 @@ def _mean_tokens(texts: list[str]) -> float:
 
 def measured_completion_tokens(run_folder: Path) -> dict[str, float]:
     """Mean completion tokens per role in an earlier run's cache."""
-    cache = ResponseCache(Path(run_folder) / "cache.sqlite")
+    cache = ResponseCache(RunFolder(run_folder).cache_path)
     try:
         return {role: u["completion_tokens"] / u["calls"] for role, u in cache.spend()["by_role"].items() if u["calls"]}
     finally:
@@ -67,6 +63,17 @@ def _comparison_tokens(prompt: str, rc: RoleConfig, items: list[Instruction]) ->
         sum(estimate_tokens(m["content"]) for m in comparison_messages(prompt, mode, PairItem("", i.instruction, i.input, "", ""), "", ""))
         for i in items
     ) if items else 0.0
+
+
+def plan_calls(cfg: RunConfig, seeds: int, heldout: int) -> dict[str, tuple[int, int]]:
+    """Each role's paid calls over the whole plan, expected and at most, every step counted on
+    its predicted pools; requests the cache already answered cost nothing."""
+    total = {role: (0, 0) for role in ROLES}
+    for step in steps(cfg, evaluates=heldout > 0):
+        sizes = predicted_sizes(cfg, seeds, heldout, max(step.iteration, 1))
+        for role, c in step_calls(step, cfg, sizes).items():
+            total[role] = (total[role][0] + c.paid, total[role][1] + c.paid_at_most)
+    return total
 
 
 def _hours(calls: int, tokens_per_call: float, rc: RoleConfig, latency_s: float) -> float:
@@ -86,8 +93,6 @@ def estimate(
     calibration: dict[str, float] | None = None,
 ) -> list[RoleEstimate]:
     """Per role: expected and worst-case calls, tokens and cost, and the hours the calls take."""
-    loop = cfg.loop
-    S, N, K, H = len(seeds), loop.new_per_iteration, loop.iterations, len(heldout)
     calibration = calibration or {}
     teacher_answer = calibration.get("teacher", cfg.teacher.decoding.max_tokens)
     teacher_prompt = _mean_tokens([render("teacher", instruction=s.instruction, input=s.input) for s in seeds])
@@ -95,15 +100,11 @@ def estimate(
     referee_prompt = _comparison_tokens("referee", cfg.referee, seeds) + 2 * teacher_answer
     judge_prompt = _comparison_tokens("judge", cfg.judge, heldout) + 2 * teacher_answer
     gen_prompt = _mean_tokens([render("generator_hard", instruction=s.instruction, input=s.input) for s in seeds])
-    pool_sum = sum(S + (k - 1) * N for k in range(1, K + 1))
-    plan = {
-        "teacher": (S + (K - 1) * N + H, S + (K - 1) * N + H, teacher_prompt),
-        "referee": (2 * pool_sum, 2 * pool_sum * (1 + cfg.referee.parse_retries), referee_prompt),
-        "generator": (N * K, math.ceil(N * loop.max_attempts_factor) * K, gen_prompt),
-        "judge": (2 * H * (K + 1), 2 * H * (K + 1) * (1 + cfg.judge.parse_retries), judge_prompt),
-    }
+    prompts = {"teacher": teacher_prompt, "referee": referee_prompt, "generator": gen_prompt, "judge": judge_prompt}
+    counted = plan_calls(cfg, len(seeds), len(heldout))
     out = []
-    for role, (calls, most, prompt) in plan.items():
+    for role, prompt in prompts.items():
+        calls, most = counted[role]
         rc: RoleConfig = getattr(cfg, role)
         max_tokens = rc.decoding.max_tokens
         answer = calibration.get(role)

@@ -49,7 +49,7 @@ class RunFolder:
     def lock(self) -> None:
         """Hold an exclusive lock for this process's life; the kernel drops it if we are killed."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,7 +62,7 @@ class RunFolder:
 
     def _in_use_error(self) -> LionError:
         try:
-            holder = (self.root / ".lock").read_text(encoding="ascii", errors="replace").strip()
+            holder = (self.lock_path).read_text(encoding="ascii", errors="replace").strip()
         except OSError:
             holder = ""
         who = f" (pid {holder})" if holder.isdigit() else ""
@@ -76,7 +76,7 @@ class RunFolder:
     def in_use(self) -> bool:
         """Whether a lion process holds this run now; asks the kernel, so a killed run reads as stopped."""
         try:
-            fd = os.open(self.root / ".lock", os.O_RDONLY)
+            fd = os.open(self.lock_path, os.O_RDONLY)
         except FileNotFoundError:
             return False
         try:
@@ -95,7 +95,7 @@ class RunFolder:
     # --- config ----------------------------------------------------------------------------
     def bind_config(self, cfg: RunConfig) -> None:
         """Store the config of a new run, or check a resumed run asks for the same thing."""
-        path = self.root / "config.yaml"
+        path = self.config_path
         if not path.exists():
             atomic.write_text(path, dump_config(cfg))
             return
@@ -111,18 +111,14 @@ class RunFolder:
         atomic.write_text(path, dump_config(cfg))
 
     # --- step state ------------------------------------------------------------------------
-    @property
-    def _state_path(self) -> Path:
-        return self.root / "state.json"
-
     def state(self) -> dict:
         """`done`: the finished steps in order; `current`: the step started last and not done;
         `times`: each step's last start and its end, in Unix seconds; `last_error`: the step,
         time and sentence of the last error that stopped the run (kept after a resume finishes
         that step, for the record)."""
         state = {"done": [], "current": None, "times": {}, "last_error": None}
-        if self._state_path.exists():
-            state.update(json.loads(self._state_path.read_text(encoding="utf-8")))
+        if self.state_path.exists():
+            state.update(json.loads(self.state_path.read_text(encoding="utf-8")))
         return state
 
     def is_done(self, step: str) -> bool:
@@ -132,7 +128,7 @@ class RunFolder:
         state = self.state()
         state["times"][step] = {"started": time.time()}
         state["current"] = step
-        atomic.write_json(self._state_path, state)
+        atomic.write_json(self.state_path, state)
 
     def mark_done(self, step: str) -> None:
         state = self.state()
@@ -140,20 +136,27 @@ class RunFolder:
             state["done"].append(step)
         state["times"].setdefault(step, {})["finished"] = time.time()
         state["current"] = None
-        atomic.write_json(self._state_path, state)
+        atomic.write_json(self.state_path, state)
 
     def mark_error(self, message: str) -> None:
         state = self.state()
         state["last_error"] = {"step": state["current"], "time": time.time(), "message": message}
-        atomic.write_json(self._state_path, state)
+        atomic.write_json(self.state_path, state)
 
     # --- paths -----------------------------------------------------------------------------
-    def iteration_dir(self, k: int) -> Path:
-        return self.root / f"iter-{k:02d}"
+    # Every file of a run is named here and nowhere else; see IterationFolder for an iteration's.
+    @property
+    def config_path(self) -> Path:
+        """The resolved config the run was started with; a resume must ask for the same."""
+        return self.root / "config.yaml"
 
-    def pools_dir(self, k: int) -> Path:
-        """Pools after iteration k's update; k = 0 holds the seed pools."""
-        return self.root / "pools" / f"{k:02d}"
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
 
     @property
     def log_path(self) -> Path:
@@ -170,5 +173,159 @@ class RunFolder:
         return self.root / "cache.sqlite"
 
     @property
+    def summary_path(self) -> Path:
+        """Every iteration's record, rebuilt from the step outputs after each iteration."""
+        return self.root / "summary.json"
+
+    @property
+    def heldout_questions(self) -> Path:
+        return self.root / "heldout.jsonl"
+
+    @property
     def base_student(self) -> Path:
+        """The untrained student, where the run builds it (the arena's tiny one)."""
         return self.root / "student-base"
+
+    @property
+    def before(self) -> HeldoutFiles:
+        """The untrained student's held-out scores."""
+        return HeldoutFiles(self.root / "heldout" / "before")
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def pools(self, k: int) -> Pools:
+        """The pools after iteration k's update; k = 0 holds the seed pools."""
+        return Pools(self.root / "pools" / f"{k:02d}")
+
+    def iteration(self, k: int) -> IterationFolder:
+        return IterationFolder(self.root / f"iter-{k:02d}")
+
+    def trained_iterations(self) -> list[int]:
+        """The iterations whose trained student is on disk, in order."""
+        return sorted(int(p.parent.name.removeprefix("iter-")) for p in self.root.glob("iter-*/student") if p.is_dir())
+
+    @staticmethod
+    def looks_like_run(root: Path) -> bool:
+        """Whether a folder holds a run (as opposed to a model folder)."""
+        return (Path(root) / "state.json").is_file()
+
+
+class Pools:
+    """The Train Pool and the Cache Pool at one point of the run."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train.jsonl"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache.jsonl"
+
+
+class HeldoutFiles:
+    """One student's held-out evaluation: a summary and one line per question."""
+
+    def __init__(self, stem: Path):
+        self.scores = stem.with_suffix(".json")
+        self.items = stem.with_suffix(".jsonl")
+
+
+class _StepFolder:
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def failed(self) -> Path:
+        """The items the step left out, each with its reason."""
+        return self.root / "failed.jsonl"
+
+
+class ImitationFiles(_StepFolder):
+    @property
+    def teacher_answers(self) -> Path:
+        return self.root / "teacher_answers.jsonl"
+
+    @property
+    def train_stats(self) -> Path:
+        return self.root / "train.json"
+
+    @property
+    def work(self) -> Path:
+        """Training checkpoints, so a killed training resumes."""
+        return self.root / "work"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "student.staging"
+
+
+class DiscriminationFiles(_StepFolder):
+    @property
+    def teacher_answers(self) -> Path:
+        return self.root / "teacher_answers.jsonl"
+
+    @property
+    def student_answers(self) -> Path:
+        return self.root / "student_answers.jsonl"
+
+    @property
+    def judgements(self) -> Path:
+        return self.root / "judgements.jsonl"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.jsonl"
+
+    @property
+    def bias(self) -> Path:
+        return self.root / "bias.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+
+class GenerationFiles(_StepFolder):
+    @property
+    def candidates(self) -> Path:
+        return self.root / "candidates.jsonl"
+
+    @property
+    def new_instructions(self) -> Path:
+        return self.root / "new_instructions.jsonl"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+
+class IterationFolder:
+    """Iteration k's outputs: a folder per step, the trained student and its held-out scores."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def imitation(self) -> ImitationFiles:
+        return ImitationFiles(self.root / "imitation")
+
+    @property
+    def discrimination(self) -> DiscriminationFiles:
+        return DiscriminationFiles(self.root / "discrimination")
+
+    @property
+    def generation(self) -> GenerationFiles:
+        return GenerationFiles(self.root / "generation")
+
+    @property
+    def student(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def heldout(self) -> HeldoutFiles:
+        return HeldoutFiles(self.root / "heldout")

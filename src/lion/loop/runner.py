@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from itertools import groupby
 from pathlib import Path
 
+from lion.arena import corpus
 from lion.core import progress
 from lion.core.config import RunConfig
 from lion.core.errors import LionError, storage_error, storage_problem
@@ -19,12 +21,14 @@ from lion.data.similarity import NoveltyIndex
 from lion.llm.cache import ResponseCache
 from lion.llm.roles import Roles, check_endpoints, shared_model_warning
 from lion.loop.context import Context
+from lion.loop.describe import heldout_text, iteration_line
+from lion.loop.plan import SETUP, Step, steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import SplitRecord, run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
 from lion.loop.stages.heldout import HeldoutItem, build_heldout, evaluate_heldout
 from lion.loop.stages.imitation import run_imitation
-from lion.loop.summary import summarize
+from lion.loop.summary import Summary, summarize
 
 
 def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
@@ -32,41 +36,18 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
     msg = f"seed instructions: {len(seeds)}"
     ctx.say(msg + (f" ({dupes} duplicates dropped)" if dupes else ""))
     heldout = build_heldout(cfg, seeds)
-    write_jsonl(run.root / "heldout.jsonl", heldout)
+    write_jsonl(run.heldout_questions, heldout)
     if cfg.student.model == "arena-tiny" and not (run.base_student / "config.json").exists():
-        from lion.arena import corpus
-        from lion.student.tiny import build_tiny_student
+        from lion.student.tiny import build_tiny_student  # torch: imported only when a student is built
 
         texts = corpus(cfg.data.arena_sums) + [s.instruction + " " + s.input for s in seeds]
         ctx.say("building the arena's tiny student")
         build_tiny_student(texts, run.base_student, cfg.student.tiny, cfg.loop.seed)
-    write_jsonl(run.pools_dir(0) / "train.jsonl", seeds)
-    write_jsonl(run.pools_dir(0) / "cache.jsonl", seeds)
+    write_jsonl(run.pools(0).train, seeds)
+    write_jsonl(run.pools(0).cache, seeds)
 
 
-def _heldout(ctx: Context) -> list[HeldoutItem]:
-    return read_jsonl(ctx.run.root / "heldout.jsonl", HeldoutItem)
-
-
-def _describe(it: dict) -> str:
-    dropped = ", ".join(f"{n} {why}" for why, n in sorted(it["dropped"].items(), key=lambda x: -x[1]))
-    line = (
-        f"iteration {it['iteration']}: Train Pool {it['train_pool']}, Cache Pool {it['cache_pool']}; "
-        + (f"hard {it['hard']}, easy {it['easy']}" if it["hard"] is not None else "no referee")
-        + (f", unjudged {it['failed_judgements']}" if it["failed_judgements"] else "")
-        + f"; generated {it['generated']}, kept {it['kept']}"
-        + (f" (dropped: {dropped})" if dropped else "")
-    )
-    if it["heldout"]:
-        h = it["heldout"]
-        line += f"\n  held-out: {heldout_scores(h)}"
-    cost = it["spend"].get("cost_usd", 0.0)
-    line += f"\n  LLM calls this iteration: {it['spend'].get('calls', 0)}, " + (
-        "cost unknown (no price for some model)" if cost is None else f"${cost:.2f}")
-    return line
-
-
-def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
+def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
     from lion.student.generate import engine_for
     from lion.student.train import check_train_config
 
@@ -89,7 +70,7 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> dict:
 
 
 def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int] | None,
-            guard: NoveltyIndex | None, say: Callable[[str], None]) -> dict:
+            guard: NoveltyIndex | None, say: Callable[[str], None]) -> Summary:
     """The run, with every message also in the run's log and an error that stops it kept in
     `state.json`, for `lion status`."""
     def say_and_log(message: str) -> None:
@@ -139,58 +120,61 @@ def _stopped(run: RunFolder, message: str) -> None:
         pass
 
 
-def _step(ctx: Context, name: str, fn: Callable[[], object]) -> None:
-    if ctx.run.is_done(name):
+def _step(ctx: Context, step: Step, fn: Callable[[], object]) -> None:
+    if ctx.run.is_done(step.name):
         return
-    ctx.roles.set_stage(name)
-    ctx.run.mark_started(name)
+    ctx.roles.set_stage(step.name)
+    ctx.run.mark_started(step.name)
     fn()
-    ctx.run.mark_done(name)
+    ctx.run.mark_done(step.name)
 
 
-def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: NoveltyIndex | None) -> dict:
+def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: NoveltyIndex | None) -> Summary:
     cfg, run = ctx.cfg, ctx.run
-    _step(ctx, "setup", lambda: _setup(ctx, *seeds))
-    heldout = _heldout(ctx)
-    evaluate = bool(heldout)
-    if evaluate:
-        def before() -> None:
-            r = evaluate_heldout(ctx, ctx.student_dir(0), heldout, "before training", run.root / "heldout" / "before")
-            say_scores(ctx, "before training", r)
-
-        _step(ctx, "before", before)
-    heldout_ids = {h.id for h in heldout}
-    for k in range(1, cfg.loop.iterations + 1):
-        if run.is_done(f"{k}.heldout") or (not evaluate and run.is_done(f"{k}.generation")):
+    _step(ctx, SETUP, lambda: _setup(ctx, *seeds))
+    heldout = read_jsonl(run.heldout_questions, HeldoutItem)
+    plan = steps(cfg, bool(heldout))  # settled now that the held-out set is
+    for k, group in groupby(plan[1:], key=lambda s: s.iteration):  # [0] is the setup
+        todo = [s for s in group if not run.is_done(s.name)]
+        if not todo:
             continue
-        ctx.say(f"[bold]iteration {k}[/bold]")
-        train = read_jsonl(run.pools_dir(k - 1) / "train.jsonl", Instruction)
-        cache_pool = read_jsonl(run.pools_dir(k - 1) / "cache.jsonl", Instruction)
-        _step(ctx, f"{k}.imitation", lambda: run_imitation(ctx, k, train))
-        if cfg.loop.uses_referee:
-            _step(ctx, f"{k}.discrimination", lambda: run_discrimination(ctx, k, cache_pool))
-
-        def generate() -> None:
-            split = (read_jsonl(run.iteration_dir(k) / "discrimination" / "split.jsonl", SplitRecord)
-                     if cfg.loop.uses_referee else [])
-            new, _ = run_generation(ctx, k, cache_pool, split, heldout_ids, guard)
-            write_jsonl(run.pools_dir(k) / "train.jsonl", new)  # X_A is replaced ...
-            write_jsonl(run.pools_dir(k) / "cache.jsonl", cache_pool + new)  # ... X_B is extended
-
-        _step(ctx, f"{k}.generation", generate)
-        if evaluate:
-            _step(ctx, f"{k}.heldout", lambda: evaluate_heldout(
-                ctx, ctx.student_dir(k), heldout, f"iter {k}", run.iteration_dir(k) / "heldout"))
-        summary = summarize(run, cfg.loop.iterations, ctx.cache)
-        ctx.say(_describe(summary["iterations"][-1]))
+        if k > 0:
+            ctx.say(f"[bold]iteration {k}[/bold]")
+        work = _Iteration(ctx, k, heldout, guard)
+        for step in todo:
+            _step(ctx, step, lambda: getattr(work, step.kind)())
+        if k > 0:
+            ctx.say(iteration_line(summarize(run, cfg.loop.iterations, ctx.cache).iterations[-1]))
     return summarize(run, cfg.loop.iterations, ctx.cache)
 
 
-def heldout_scores(r: dict) -> str:
-    low, high = r.get("relative_interval") or (None, None)
-    text = f"relative score {r['relative_score']}%" + (f" [{low}, {high}]" if low is not None else "")
-    return (f"exact match {r['exact_match']}%, " if r.get("exact_match") is not None else "") + text
+class _Iteration:
+    """What each kind of step of iteration k does (k = 0: before the first iteration)."""
 
+    def __init__(self, ctx: Context, k: int, heldout: list[HeldoutItem], guard: NoveltyIndex | None):
+        self.ctx, self.k, self.questions, self.guard = ctx, k, heldout, guard
+        if k > 0:
+            pools = ctx.run.pools(k - 1)
+            self.train = read_jsonl(pools.train, Instruction)
+            self.cache_pool = read_jsonl(pools.cache, Instruction)
 
-def say_scores(ctx: Context, name: str, r: dict) -> None:
-    ctx.say(f"held-out {name}: {heldout_scores(r)}")
+    def imitation(self) -> None:
+        run_imitation(self.ctx, self.k, self.train)
+
+    def discrimination(self) -> None:
+        run_discrimination(self.ctx, self.k, self.cache_pool)
+
+    def generation(self) -> None:
+        ctx, k, run = self.ctx, self.k, self.ctx.run
+        split = read_jsonl(run.iteration(k).discrimination.split, SplitRecord) if ctx.cfg.loop.uses_referee else []
+        new, _ = run_generation(ctx, k, self.cache_pool, split, {h.id for h in self.questions}, self.guard)
+        write_jsonl(run.pools(k).train, new)  # X_A is replaced ...
+        write_jsonl(run.pools(k).cache, self.cache_pool + new)  # ... X_B is extended
+
+    def heldout(self) -> None:
+        ctx, k = self.ctx, self.k
+        files = ctx.run.iteration(k).heldout if k else ctx.run.before
+        name = f"iter {k}" if k else "before training"
+        result = evaluate_heldout(ctx, ctx.student_dir(k), self.questions, name, files)
+        if not k:
+            ctx.say(f"held-out {name}: {heldout_text(result)}")

@@ -1,7 +1,8 @@
-"""What a run folder says about each iteration, read from the steps' own outputs.
+"""What a run produced, as typed records: one per iteration, read from the steps' own outputs.
 
-The loop's summary, `lion status` and `lion report` all read a run through here, so they agree,
-and each works on a run that is still going (or was killed): a step not yet done reads as None.
+The loop writes them to `summary.json`; `lion status`, `lion report` and `lion experiment` read
+a run through here, so they agree, and each works on a run that is still going (or was
+killed): a step not yet done reads as None.
 """
 
 from __future__ import annotations
@@ -9,70 +10,147 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lion.core import atomic
-from lion.llm.cache import ResponseCache, add_usage
-from lion.loop.run_folder import RunFolder
+from pydantic import BaseModel, ConfigDict, Field
 
-STEPS = ("imitation", "discrimination", "generation", "heldout")
+from lion.core import atomic
+from lion.llm.cache import ResponseCache
+from lion.loop.plan import step_name
+from lion.loop.run_folder import RunFolder
+from lion.loop.stages.heldout import HeldoutResult
+
+
+class Spend(BaseModel):
+    """LLM calls, tokens and dollars; the cost is None once any price is unknown."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+
+class RunSpend(BaseModel):
+    total: Spend = Spend()
+    by_role: dict[str, Spend] = Field(default_factory=dict)
+    by_step: dict[str, Spend] = Field(default_factory=dict)
+
+    def iteration(self, k: int) -> Spend:
+        """What iteration k's steps have spent so far."""
+        rows = [s for step, s in self.by_step.items() if step.startswith(step_name(k, ""))]
+        cost = None if any(s.cost_usd is None for s in rows) else round(sum(s.cost_usd for s in rows), 6)
+        return Spend(calls=sum(s.calls for s in rows), prompt_tokens=sum(s.prompt_tokens for s in rows),
+                     completion_tokens=sum(s.completion_tokens for s in rows), cost_usd=cost)
+
+
+class IterationRecord(BaseModel):
+    """Iteration k's pools, split, generation, held-out scores, failures and spend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iteration: int
+    train_pool: int | None = None  # the pools the iteration started from
+    cache_pool: int | None = None
+    hard: int | None = None  # the referee's split; None without a referee or before it ran
+    easy: int | None = None
+    failed_judgements: int | None = None
+    mean_d: float | None = None
+    generated: int | None = None  # generator replies, kept or dropped
+    kept: int | None = None
+    kept_from_hard: int | None = None
+    kept_from_easy: int | None = None
+    dropped: dict[str, int] | None = None  # drop reason -> replies
+    notes: list[str] | None = None
+    heldout: HeldoutResult | None = None
+    spend: Spend = Spend()
+    position_bias: dict | None = None  # see lion.llm.judging.bias_stats
+    failed_items: dict[str, int] = Field(default_factory=dict)  # step -> items left out
+
+    @property
+    def judged(self) -> int | None:
+        return None if self.hard is None or self.easy is None else self.hard + self.easy
+
+
+class Summary(BaseModel):
+    """What `summary.json` holds: the untrained student's scores, every finished iteration's
+    record and the run's spend."""
+
+    before: HeldoutResult | None = None
+    iterations: list[IterationRecord] = Field(default_factory=list)
+    spend: RunSpend = RunSpend()
 
 
 def load_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def count_lines(path: Path) -> int | None:
+def _count_lines(path: Path) -> int | None:
     if not path.exists():
         return None
     with path.open(encoding="utf-8") as f:
         return sum(1 for line in f if line.strip())
 
 
-def iteration_facts(run: RunFolder, k: int, by_step: dict[str, dict]) -> dict:
-    """Iteration k's pools, split, generation, held-out scores, failures and spend so far."""
-    d = run.iteration_dir(k)
-    disc = load_json(d / "discrimination" / "stats.json") or {}
-    gen = load_json(d / "generation" / "stats.json") or {}
-    pools = run.pools_dir(k - 1)
-    return {
-        "iteration": k,
-        "train_pool": count_lines(pools / "train.jsonl"),
-        "cache_pool": count_lines(pools / "cache.jsonl"),
-        "hard": disc.get("hard"),
-        "easy": disc.get("easy"),
-        "failed_judgements": disc.get("failed"),
-        "mean_d": disc.get("mean_d"),
-        "generated": gen.get("generated"),
-        "kept": gen.get("kept"),
-        "kept_from_hard": gen.get("kept_from_hard"),
-        "kept_from_easy": gen.get("kept_from_easy"),
-        "dropped": gen.get("dropped"),
-        "notes": gen.get("notes"),
-        "heldout": load_json(d / "heldout.json"),
-        "spend": iteration_spend(by_step, k),
-        "position_bias": load_json(d / "discrimination" / "bias.json"),
-        "failed_items": {
-            step: n for step in ("imitation", "discrimination")
-            if (n := count_lines(d / step / "failed.jsonl"))
-        },
-    }
+def _heldout(path: Path) -> HeldoutResult | None:
+    return HeldoutResult.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def iteration_spend(by_step: dict[str, dict], k: int) -> dict:
-    out: dict = {}
-    for step, row in by_step.items():
-        if step.startswith(f"{k}."):
-            add_usage(out, row)
-    return out
+def before_scores(run: RunFolder) -> HeldoutResult | None:
+    return _heldout(run.before.scores)
 
 
-def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> dict:
+def run_spend(run: RunFolder, cache: ResponseCache | None = None) -> RunSpend:
+    """The run's spend from its cache: the open one, or read-only from disk (for watchers)."""
+    if cache is not None:
+        return RunSpend.model_validate(cache.spend())
+    if not run.cache_path.exists():
+        return RunSpend()
+    cache = ResponseCache(run.cache_path, read_only=True)
+    try:
+        return RunSpend.model_validate(cache.spend())
+    finally:
+        cache.close()
+
+
+def iteration_record(run: RunFolder, k: int, spend: RunSpend) -> IterationRecord:
+    """Iteration k as its step outputs on disk say it is now."""
+    it = run.iteration(k)
+    disc = load_json(it.discrimination.stats) or {}
+    gen = load_json(it.generation.stats) or {}
+    pools = run.pools(k - 1)
+    return IterationRecord(
+        iteration=k,
+        train_pool=_count_lines(pools.train),
+        cache_pool=_count_lines(pools.cache),
+        hard=disc.get("hard"),
+        easy=disc.get("easy"),
+        failed_judgements=disc.get("failed"),
+        mean_d=disc.get("mean_d"),
+        generated=gen.get("generated"),
+        kept=gen.get("kept"),
+        kept_from_hard=gen.get("kept_from_hard"),
+        kept_from_easy=gen.get("kept_from_easy"),
+        dropped=gen.get("dropped"),
+        notes=gen.get("notes"),
+        heldout=_heldout(it.heldout.scores),
+        spend=spend.iteration(k),
+        position_bias=load_json(it.discrimination.bias),
+        failed_items={step: n for step, files in (("imitation", it.imitation), ("discrimination", it.discrimination))
+                      if (n := _count_lines(files.failed))},
+    )
+
+
+def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> Summary:
     """Rebuild summary.json from the step outputs and the cache, so it is right after any resume."""
-    usage = cache.spend()
-    summary = {"before": load_json(run.root / "heldout" / "before.json"), "iterations": [], "spend": usage}
+    spend = run_spend(run, cache)
+    summary = Summary(before=before_scores(run), spend=spend)
     for k in range(1, iterations + 1):
-        if not run.is_done(f"{k}.generation"):
+        if not run.is_done(step_name(k, "generation")):
             break
-        summary["iterations"].append(iteration_facts(run, k, usage["by_step"]))
-    atomic.write_json(run.root / "summary.json", summary)
+        summary.iterations.append(iteration_record(run, k, spend))
+    atomic.write_json(run.summary_path, summary.model_dump(mode="json"))
     return summary
 
+
+def read_summary(run: RunFolder) -> Summary | None:
+    """A run's summary.json as the loop last wrote it; None before its first iteration ends."""
+    path = run.summary_path
+    return Summary.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None

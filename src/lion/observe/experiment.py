@@ -30,18 +30,10 @@ from lion.core.config import load_config
 from lion.core.errors import LionError
 from lion.core.plots import plt, save
 from lion.core.progress import bar
-from lion.loop.summary import load_json
-
-# The built-in variants: overrides laid on the experiment's config (see the README's table).
-BUILT_IN: dict[str, tuple[str, ...]] = {
-    "one-way": ("loop.parents=random",),
-    "balanced": ("loop.parents=even",),
-    "lion": ("loop.parents=referee", "loop.hard_share=0.5"),
-    "hard-only": ("loop.parents=referee", "loop.hard_share=1.0"),
-    "single-order-referee": ("loop.parents=referee", "loop.hard_share=0.5", "loop.both_orders=false"),
-    "lion-even": ("loop.parents=referee-even", "loop.hard_share=0.5"),
-}
-BASELINES = ("one-way", "balanced")
+from lion.loop.run_folder import RunFolder
+from lion.loop.stages.heldout import HeldoutResult
+from lion.loop.summary import read_summary
+from lion.loop.variants import BASELINES, BUILT_IN
 
 
 class Variant(BaseModel):
@@ -183,22 +175,22 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
 
 def run_points(folder: Path) -> list[dict]:
     """(examples learned from, relative score, exact match) of each evaluated student of a run."""
-    summary = load_json(folder / "summary.json")
+    summary = read_summary(RunFolder(folder))
     if summary is None:
         return []
     points = []
-    if summary.get("before"):
-        points.append({"iteration": 0, "examples": 0, **_scores(summary["before"])})
+    if summary.before:
+        points.append({"iteration": 0, "examples": 0, **_scores(summary.before)})
     examples = 0
-    for it in summary["iterations"]:
-        examples += it.get("train_pool") or 0
-        if it.get("heldout"):
-            points.append({"iteration": it["iteration"], "examples": examples, **_scores(it["heldout"])})
+    for it in summary.iterations:
+        examples += it.train_pool or 0
+        if it.heldout:
+            points.append({"iteration": it.iteration, "examples": examples, **_scores(it.heldout)})
     return points
 
 
-def _scores(heldout: dict) -> dict:
-    return {"relative_score": heldout.get("relative_score"), "exact_match": heldout.get("exact_match")}
+def _scores(heldout: HeldoutResult) -> dict:
+    return {"relative_score": heldout.relative_score, "exact_match": heldout.exact_match}
 
 
 def interval(values: list[float]) -> dict:

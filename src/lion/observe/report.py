@@ -22,9 +22,12 @@ from lion.core.config import RunConfig
 from lion.core.plots import plt, save
 from lion.core.records import Instruction, Response, read_jsonl
 from lion.llm.cache import ResponseCache
+from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, spend_rows, usd
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import SplitRecord
-from lion.observe.status import STEPS, collect, open_run, usd
+from lion.loop.stages.heldout import HeldoutResult
+from lion.loop.summary import IterationRecord
+from lion.observe.status import Status, collect, open_run
 
 HARDEST = 8  # instructions shown with both answers
 ANSWER_CHARS = 600  # of each answer shown; the run folder has them whole
@@ -47,21 +50,20 @@ class Iteration:
     """What the report draws for one iteration, read from its step outputs."""
 
     k: int
-    facts: dict
+    facts: IterationRecord
     d: list[float] = field(default_factory=list)
     kept: list[Instruction] = field(default_factory=list)
 
 
-def _read_iterations(run: RunFolder, facts: list[dict]) -> list[Iteration]:
+def _read_iterations(run: RunFolder, records: list[IterationRecord]) -> list[Iteration]:
     out = []
-    for f in facts:
-        it = Iteration(f["iteration"], f)
-        disc = run.iteration_dir(it.k) / "discrimination"
-        if (disc / "split.jsonl").exists():
-            it.d = [r.d for r in read_jsonl(disc / "split.jsonl", SplitRecord)]
-        new = run.iteration_dir(it.k) / "generation" / "new_instructions.jsonl"
-        if new.exists():
-            it.kept = read_jsonl(new, Instruction)
+    for f in records:
+        it = Iteration(f.iteration, f)
+        files = run.iteration(it.k)
+        if files.discrimination.split.exists():
+            it.d = [r.d for r in read_jsonl(files.discrimination.split, SplitRecord)]
+        if files.generation.new_instructions.exists():
+            it.kept = read_jsonl(files.generation.new_instructions, Instruction)
         out.append(it)
     return out
 
@@ -103,17 +105,17 @@ def plot_d_histogram(its: list[Iteration], tau: float, path: Path) -> None:
 
 
 def plot_novelty(its: list[Iteration], path: Path) -> None:
-    its = [it for it in its if it.facts["generated"] is not None]
-    reasons = [r for r, _ in sum((Counter(it.facts["dropped"]) for it in its), Counter()).most_common()]
+    its = [it for it in its if it.facts.generated is not None]
+    reasons = [r for r, _ in sum((Counter(it.facts.dropped) for it in its), Counter()).most_common()]
     ks = np.array([it.k for it in its])
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     bottom = np.zeros(len(its))
-    kept = np.array([it.facts["kept"] for it in its], dtype=float)
+    kept = np.array([it.facts.kept for it in its], dtype=float)
     ax.bar(ks, kept, color="#2ca02c", label="kept")
     bottom += kept
     colors = plt.get_cmap("tab20c")
     for j, reason in enumerate(reasons):
-        n = np.array([it.facts["dropped"].get(reason, 0) for it in its], dtype=float)
+        n = np.array([it.facts.dropped.get(reason, 0) for it in its], dtype=float)
         ax.bar(ks, n, bottom=bottom, color=colors(j % 20), label=reason)
         bottom += n
     for k, total, keep in zip(ks, bottom, kept):
@@ -126,16 +128,16 @@ def plot_novelty(its: list[Iteration], path: Path) -> None:
     save(fig, path)
 
 
-def plot_heldout(rows: list[tuple[str, dict]], path: Path) -> None:
+def plot_heldout(rows: list[tuple[str, HeldoutResult]], path: Path) -> None:
     names = [n for n, _ in rows]
     x = np.arange(len(rows))
-    rel = np.array([r["relative_score"] if r["relative_score"] is not None else np.nan for _, r in rows], dtype=float)
-    low = np.array([(r.get("relative_interval") or [None])[0] for _, r in rows], dtype=float)
-    high = np.array([(r.get("relative_interval") or [None, None])[1] for _, r in rows], dtype=float)
+    rel = np.array([r.relative_score if r.relative_score is not None else np.nan for _, r in rows], dtype=float)
+    low = np.array([(r.relative_interval or [None])[0] for _, r in rows], dtype=float)
+    high = np.array([(r.relative_interval or [None, None])[1] for _, r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(8, 3.4))
     errors = np.nan_to_num(np.vstack([rel - low, high - rel]))
     ax.errorbar(x, rel, yerr=errors, fmt="o-", capsize=3, label="relative score (95% interval)")
-    em = [r.get("exact_match") for _, r in rows]
+    em = [r.exact_match for _, r in rows]
     if any(v is not None for v in em):
         ax.plot(x, [np.nan if v is None else v for v in em], "s--", label="exact match")
     ax.axhline(100, color="black", linestyle=":", linewidth=0.9, label="teacher (100%)")
@@ -170,7 +172,7 @@ def plot_spend(usage: list[dict], path: Path) -> str:
 
 
 def plot_bias(its: list[Iteration], path: Path) -> None:
-    rows = [(it.k, it.facts["position_bias"]) for it in its if (it.facts["position_bias"] or {}).get("judged")]
+    rows = [(it.k, it.facts.position_bias) for it in its if (it.facts.position_bias or {}).get("judged")]
     ks = np.array([k for k, _ in rows])
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.3))
     left.bar(ks, [b["position_1_mean"] - b["position_2_mean"] for _, b in rows], 0.5, color="#9467bd")
@@ -242,7 +244,6 @@ class _Writer:
     def __init__(self, out: Path):
         self.out = out
         self.lines: list[str] = []
-        self.plots: list[Path] = []
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -250,7 +251,6 @@ class _Writer:
     def plot(self, name: str, title: str, draw, *args) -> object:
         path = self.out / "plots" / f"{name}.png"
         result = draw(*args, path)
-        self.plots.append(path)
         self.add(f"![{title}](plots/{name}.png)", "")
         return result
 
@@ -259,11 +259,11 @@ def _hardest(run: RunFolder, its: list[Iteration], n: int) -> tuple[int, list[li
     last = next((it for it in reversed(its) if it.d), None)
     if last is None:
         return None
-    disc = run.iteration_dir(last.k) / "discrimination"
-    hard = [r for r in read_jsonl(disc / "split.jsonl", SplitRecord) if r.hard]
+    disc = run.iteration(last.k).discrimination
+    hard = [r for r in read_jsonl(disc.split, SplitRecord) if r.hard]
     split = sorted(hard, key=lambda r: (-r.d, -r.teacher_score))[:n]
-    teacher = {r.id: r for r in read_jsonl(disc / "teacher_answers.jsonl", Response)}
-    student = {r.id: r.text for r in read_jsonl(disc / "student_answers.jsonl", Response)}
+    teacher = {r.id: r for r in read_jsonl(disc.teacher_answers, Response)}
+    student = {r.id: r.text for r in read_jsonl(disc.student_answers, Response)}
     rows = []
     for j, r in enumerate(split, 1):
         t = teacher[r.id]
@@ -278,8 +278,8 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
     root = Path(root)
     st = collect(root)
     run, cfg = open_run(root)
-    out = Path(out) if out else root / "report"
-    its = _read_iterations(run, st["iterations"])
+    out = Path(out) if out else run.report_dir
+    its = _read_iterations(run, st.iterations)
     w = _Writer(out)
     _header(w, st, cfg)
     _progress_section(w, st, its, cfg)
@@ -298,40 +298,36 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
             which = "The only hard instruction" if len(table) == 1 else f"The {len(table)} hard instructions"
             w.add(f"{which} of iteration {k}'s Cache Pool with the largest gap d, the "
                   f"referee's scores in bold; answers are cut at {ANSWER_CHARS} characters (whole ones are in "
-                  f"`iter-{k:02d}/discrimination/`).", "", *_table(["#", "d", "instruction", "teacher", "student"], table))
+                  f"`{run.iteration(k).discrimination.root.relative_to(run.root)}/`).", "",
+                  *_table(["#", "d", "instruction", "teacher", "student"], table))
     markdown = "\n".join(w.lines) + "\n"
     atomic.write_text(out / "report.md", markdown)
     atomic.write_text(out / "report.html", to_html(markdown, out, f"lion report: {root.name}"))
     return out / "report.html"
 
 
-def _header(w: _Writer, st: dict, cfg: RunConfig) -> None:
-    total = st["spend"]["total"]
-    done = sum(1 for it in st["iterations"] if it["kept"] is not None)
-    w.add(f"# Lion run `{text_cell(st['run'], 200)}`", "",
-          f"State: **{st['state']}**, {done} of {st['iterations_planned']} iterations through generation. "
+def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
+    total = st.spend.total
+    done = sum(1 for it in st.iterations if it.kept is not None)
+    w.add(f"# Lion run `{text_cell(st.run, 200)}`", "",
+          f"State: **{st.state}**, {done} of {st.iterations_planned} iterations through generation. "
           f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
           f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}). "
           f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
           f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
-    if total:
-        budget = f" of a {usd(st['budget_usd'])} budget" if st["budget_usd"] else ""
-        w.add(f"LLM calls: {total['calls']:,} ({total['prompt_tokens']:,} tokens in, {total['completion_tokens']:,} out), "
-              f"cost {usd(total['cost_usd'])}{budget}.", "")
-    if st["last_error"]:
-        w.add(f"Last error (step {st['last_error']['step']}): {text_cell(st['last_error']['message'], 400)}", "")
+    if total.calls:
+        budget = f" of a {usd(st.budget_usd)} budget" if st.budget_usd else ""
+        w.add(f"LLM calls: {total.calls:,} ({total.prompt_tokens:,} tokens in, {total.completion_tokens:,} out), "
+              f"cost {usd(total.cost_usd)}{budget}.", "")
+    if st.last_error:
+        w.add(f"Last error (step {st.last_error['step']}): {text_cell(st.last_error['message'], 400)}", "")
 
 
-def _progress_section(w: _Writer, st: dict, its: list[Iteration], cfg: RunConfig) -> None:
+def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConfig) -> None:
     w.add("## Is the student catching up?", "",
           "Per iteration: the pools it started from, the referee's split of the Cache Pool into hard (d ≥ τ) and "
           "easy, the mean gap d, and the generator's replies kept.", "")
-    w.add(*_table(["iteration", "Train Pool", "Cache Pool", "hard", "easy", "hard %", "mean d", "generated", "kept",
-                   "held-out %"],
-                  [[f["iteration"], f["train_pool"], f["cache_pool"], f["hard"], f["easy"],
-                    f"{100 * f['hard'] / (f['hard'] + f['easy']):.1f}" if f["hard"] is not None and f["hard"] + f["easy"] else None,
-                    f["mean_d"], f["generated"], f["kept"], (f["heldout"] or {}).get("relative_score")]
-                   for f in st["iterations"]]))
+    w.add(*_table(headers(REPORT), [cells(f, REPORT) for f in st.iterations]))
     if any(it.d for it in its):
         w.add("### Hard share and mean gap", "", "A student that catches up moves both down: fewer instructions where "
               "the teacher wins by τ or more, and a smaller mean lead.", "")
@@ -340,9 +336,9 @@ def _progress_section(w: _Writer, st: dict, its: list[Iteration], cfg: RunConfig
         w.plot("d_histogram", "histogram of d per iteration", plot_d_histogram, its, cfg.loop.tau)
 
 
-def _heldout_section(w: _Writer, st: dict) -> None:
-    rows = ([("before", st["before"])] if st["before"] else []) + [
-        (f"iter {f['iteration']}", f["heldout"]) for f in st["iterations"] if f["heldout"]]
+def _heldout_section(w: _Writer, st: Status) -> None:
+    rows = ([("before", st.before)] if st.before else []) + [
+        (f"iter {f.iteration}", f.heldout) for f in st.iterations if f.heldout]
     w.add("## Held-out scores", "")
     if not rows:
         w.add("No held-out evaluation yet (or `evaluation.heldout: none`).", "")
@@ -351,34 +347,34 @@ def _heldout_section(w: _Writer, st: dict) -> None:
           "the relative score is the student's total as a percentage of the teacher's.", "")
     w.plot("heldout", "held-out scores per iteration", plot_heldout, rows)
     w.add(*_table(["", "relative score %", "95% interval", "wins/ties/losses", "exact match %", "questions"],
-                  [[n, r["relative_score"], "–".join(str(x) for x in r.get("relative_interval") or []),
-                    "/".join(str(x) for x in r.get("wins_ties_losses") or []), r.get("exact_match"), r.get("questions")]
+                  [[n, r.relative_score, "–".join(str(x) for x in r.relative_interval),
+                    "/".join(str(x) for x in r.wins_ties_losses), r.exact_match, r.questions]
                    for n, r in rows]))
-    categories = sorted({c for _, r in rows for c in r.get("categories") or {}})
+    categories = sorted({c for _, r in rows for c in r.categories})
     if len(categories) > 1:
         w.add("Per category, relative score %:", "",
               *_table(["category", *(n for n, _ in rows)],
-                      [[c, *((r.get("categories") or {}).get(c) for _, r in rows)] for c in categories]))
+                      [[c, *(r.categories.get(c) for _, r in rows)] for c in categories]))
 
 
 def _novelty_section(w: _Writer, its: list[Iteration]) -> None:
-    done = [it for it in its if it.facts["generated"] is not None]
+    done = [it for it in its if it.facts.generated is not None]
     if not done:
         return
     w.add("## The novelty filter", "", "Every generator reply, kept or dropped, by the first filter that dropped it.", "")
     w.plot("novelty", "generator replies kept and dropped, per reason", plot_novelty, done)
-    reasons = sorted({r for it in done for r in it.facts["dropped"]})
+    reasons = sorted({r for it in done for r in it.facts.dropped})
     w.add(*_table(["iteration", "replies", "kept", "keep rate %", *reasons],
-                  [[it.k, it.facts["generated"], it.facts["kept"],
-                    f"{100 * it.facts['kept'] / it.facts['generated']:.1f}" if it.facts["generated"] else None,
-                    *(it.facts["dropped"].get(r, 0) for r in reasons)] for it in done]))
+                  [[it.k, it.facts.generated, it.facts.kept,
+                    f"{100 * it.facts.kept / it.facts.generated:.1f}" if it.facts.generated else None,
+                    *(it.facts.dropped.get(r, 0) for r in reasons)] for it in done]))
 
 
 def _lineage_section(w: _Writer, run: RunFolder, its: list[Iteration]) -> None:
-    done = [it for it in its if it.facts["kept"] is not None]
+    done = [it for it in its if it.facts.kept is not None]
     if not done:
         return
-    ancestry = roots(read_jsonl(run.pools_dir(done[-1].k) / "cache.jsonl", Instruction))
+    ancestry = roots(read_jsonl(run.pools(done[-1].k).cache, Instruction))
     seeds = {r.id: r for r in ancestry.values()}
     by_category = any(s.category for s in seeds.values())
     what = "seed category" if by_category else "the first word of the seed"
@@ -401,7 +397,7 @@ def _lineage_section(w: _Writer, run: RunFolder, its: list[Iteration]) -> None:
 
 
 def _bias_section(w: _Writer, its: list[Iteration]) -> None:
-    rows = [it for it in its if (it.facts["position_bias"] or {}).get("judged")]
+    rows = [it for it in its if (it.facts.position_bias or {}).get("judged")]
     if not rows:
         return
     w.add("## The referee's position bias", "",
@@ -413,10 +409,10 @@ def _bias_section(w: _Writer, its: list[Iteration]) -> None:
                    "asked again"],
                   [[it.k, b["judged"], b["position_1_mean"], b["position_2_mean"], f"{100 * b['flip_rate']:.1f}",
                     f"{100 * b['label_disagreement']:.1f}", b.get("asked_again")]
-                   for it in rows for b in [it.facts["position_bias"]]]))
+                   for it in rows for b in [it.facts.position_bias]]))
 
 
-def _spend_section(w: _Writer, run: RunFolder, st: dict) -> None:
+def _spend_section(w: _Writer, run: RunFolder, st: Status) -> None:
     if not run.cache_path.exists():
         return
     cache = ResponseCache(run.cache_path, read_only=True)
@@ -429,14 +425,12 @@ def _spend_section(w: _Writer, run: RunFolder, st: dict) -> None:
     w.add("## Spend per role and step", "")
     measure = w.plot("spend", "LLM spend per step and role", plot_spend, usage)
     w.add(f"Drawn in {measure}. Answers served from the cache cost nothing and are not counted.", "")
-    w.add(*_table(["role", "calls", "tokens in", "tokens out", "cost"],
-                  [[role, f"{r['calls']:,}", f"{r['prompt_tokens']:,}", f"{r['completion_tokens']:,}", usd(r["cost_usd"])]
-                   for role, r in [*st["spend"]["by_role"].items(), ("total", st["spend"]["total"])]]))
-    kinds = ("setup", "before", *STEPS)
+    w.add(*_table(SPEND_HEADERS, spend_rows(st.spend)))
+    kind_of = {s.name: s.kind for s in st.steps}
     by_kind: dict[str, float | None] = {}
     for u in usage:
-        kind = u["stage"].partition(".")[2] or u["stage"]
-        if kind in kinds:
+        kind = kind_of.get(u["stage"])
+        if kind is not None:
             old = by_kind.get(kind, 0.0)
             by_kind[kind] = None if old is None or u["cost_usd"] is None else old + u["cost_usd"]
     w.add("Cost per kind of step, all iterations: " + ", ".join(f"{k} {usd(v)}" for k, v in by_kind.items()) + ".", "")

@@ -30,18 +30,18 @@ def split(teacher_score: float, student_score: float, tau: float) -> tuple[float
 
 
 def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> dict:
-    out = ctx.run.iteration_dir(k) / "discrimination"
+    out = ctx.run.iteration(k).discrimination
     t = teacher_answers(ctx, cache_pool, f"iter {k} discrimination: teacher answers")
     answered = [(it, c) for it, c in zip(cache_pool, t) if not isinstance(c, Failed)]
     failed = [failure_record(it, c) for it, c in zip(cache_pool, t) if isinstance(c, Failed)]
     pool = [it for it, _ in answered]
     s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
     write_jsonl(
-        out / "teacher_answers.jsonl",
+        out.teacher_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
     )
     write_jsonl(
-        out / "student_answers.jsonl",
+        out.student_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
     items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
@@ -67,9 +67,9 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
             continue
         d, hard = split(v.a_score, v.b_score, ctx.cfg.loop.tau)
         records.append(SplitRecord(id=v.id, teacher_score=v.a_score, student_score=v.b_score, d=d, hard=hard))
-    write_jsonl(out / "judgements.jsonl", judgements)
-    write_jsonl(out / "split.jsonl", records)
-    write_jsonl(out / "failed.jsonl", failed)
+    write_jsonl(out.judgements, judgements)
+    write_jsonl(out.split, records)
+    write_jsonl(out.failed, failed)
     hard = sum(r.hard for r in records)
     stats = {
         "judged": len(records),
@@ -79,7 +79,7 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
         "mean_d": sum(r.d for r in records) / len(records) if records else None,
     }
     bias = {"mode": judged.mode, "asked_again": judged.asked_again, **bias_stats(verdicts, ctx.cfg.loop.tau)}
-    atomic.write_json(out / "bias.json", bias)
+    atomic.write_json(out.bias, bias)
     ctx.say(describe_bias(bias, "referee"))
-    atomic.write_json(out / "stats.json", stats)
+    atomic.write_json(out.stats, stats)
     return stats

@@ -13,7 +13,7 @@ import re
 import string
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lion.core import atomic
 from lion.core.config import RunConfig
@@ -24,6 +24,7 @@ from lion.llm.judging import PairItem, Verdict, bias_stats, judge_pairs
 from lion.llm.scoring import Item, tabulate
 from lion.loop.answers import student_answers, teacher_answers
 from lion.loop.context import Context
+from lion.loop.run_folder import HeldoutFiles
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
@@ -73,8 +74,21 @@ def exact_match(answer: str, references: list[str]) -> bool:
     return normalize_answer(answer) in {normalize_answer(r) for r in references}
 
 
-def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: Path) -> dict:
-    """Score one student on the held-out set; per-item results go to `out` (JSONL) beside a summary."""
+class HeldoutResult(BaseModel):
+    """One student's held-out scores, as `heldout.json` and the iteration records hold them."""
+
+    exact_match: float | None = None  # % of the questions with accepted answers (the arena's)
+    relative_score: float | None = None  # student total / teacher total x 100
+    relative_interval: list[float | None] = Field(default_factory=lambda: [None, None])  # bootstrap 95%
+    wins_ties_losses: list[int] = Field(default_factory=list)
+    categories: dict[str, float | None] = Field(default_factory=dict)
+    questions: int = 0
+    failed_judgements: int = 0
+    judge_bias: dict = Field(default_factory=dict)  # see lion.llm.judging.bias_stats
+
+
+def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: HeldoutFiles) -> HeldoutResult:
+    """Score one student on the held-out set; per-item results go beside the scores."""
     instrs = [it.as_instruction() for it in items]
     t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
     s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
@@ -96,18 +110,18 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
             {"id": it.id, "category": it.category, "teacher": getattr(c, "text", None), "student": a, "exact_match": hit,
              "teacher_score": v.a_score, "student_score": v.b_score, "error": v.error}
         )
-    write_jsonl(out.with_suffix(".jsonl"), rows)
+    write_jsonl(out.items, rows)
     table = tabulate(name, scored, [Item(it.id, it.category, 1, it.instruction, it.input) for it in items])
     with_references = sum(bool(it.references) for it in items)
-    result = {
-        "exact_match": round(100 * em / with_references, 2) if with_references else None,
-        "relative_score": table.overall.relative,
-        "relative_interval": [table.overall.low, table.overall.high],
-        "wins_ties_losses": [table.wins, table.ties, table.losses],
-        "categories": {c: score.relative for c, score in table.categories.items()},
-        "questions": len(items),
-        "failed_judgements": sum(r["error"] is not None for r in rows),
-        "judge_bias": {"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
-    }
-    atomic.write_json(out.with_suffix(".json"), result)
+    result = HeldoutResult(
+        exact_match=round(100 * em / with_references, 2) if with_references else None,
+        relative_score=table.overall.relative,
+        relative_interval=[table.overall.low, table.overall.high],
+        wins_ties_losses=[table.wins, table.ties, table.losses],
+        categories={c: score.relative for c, score in table.categories.items()},
+        questions=len(items),
+        failed_judgements=sum(r["error"] is not None for r in rows),
+        judge_bias={"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
+    )
+    atomic.write_json(out.scores, result.model_dump(mode="json"))
     return result

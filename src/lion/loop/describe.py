@@ -1,0 +1,113 @@
+"""How an iteration's record reads, wherever it is shown: the loop's console lines, the table
+`lion run` ends with, `lion status` and the report all take their columns and words from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lion.loop.stages.heldout import HeldoutResult
+from lion.loop.summary import IterationRecord, RunSpend, Spend
+
+
+def usd(x: float | None) -> str:
+    return "unknown" if x is None else f"${x:,.2f}"
+
+
+def value(x: object) -> str:
+    """A table cell: blank for a figure not known yet, two decimals for a fraction."""
+    return "" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
+def _hard_share(r: IterationRecord) -> str | None:
+    return f"{100 * r.hard / r.judged:.1f}" if r.judged else None
+
+
+def _failed(r: IterationRecord) -> int | None:
+    return sum(r.failed_items.values()) + (r.failed_judgements or 0) or None
+
+
+def _score(name: str) -> Callable[[IterationRecord], object]:
+    return lambda r: getattr(r.heldout, name) if r.heldout else None
+
+
+# key -> (header, the cell's content); each view picks the keys it shows
+COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
+    "iteration": ("iteration", lambda r: r.iteration or "before"),
+    "train_pool": ("Train Pool", lambda r: r.train_pool),
+    "cache_pool": ("Cache Pool", lambda r: r.cache_pool),
+    "hard": ("hard", lambda r: r.hard),
+    "easy": ("easy", lambda r: r.easy),
+    "hard_share": ("hard %", _hard_share),
+    "mean_d": ("mean d", lambda r: r.mean_d),
+    "generated": ("generated", lambda r: r.generated),
+    "kept": ("kept", lambda r: r.kept),
+    "exact_match": ("exact match %", _score("exact_match")),
+    "relative_score": ("held-out %", _score("relative_score")),
+    "failed": ("failed", _failed),
+    "cost": ("cost", lambda r: usd(r.spend.cost_usd) if r.spend.calls else None),
+}
+RUN_END = ("iteration", "train_pool", "cache_pool", "hard", "easy", "kept", "exact_match", "relative_score")
+STATUS = ("iteration", "train_pool", "cache_pool", "hard", "easy", "mean_d", "generated", "kept", "relative_score",
+          "failed", "cost")
+REPORT = ("iteration", "train_pool", "cache_pool", "hard", "easy", "hard_share", "mean_d", "generated", "kept",
+          "relative_score")
+LEGEND = ("Train/Cache Pool: the pools the iteration started from; generated/kept: new instructions written by the "
+          "generator and kept by the filters; held-out %: the student's relative score against the teacher; "
+          "failed: items left out (see iter-KK/*/failed.jsonl)")
+
+
+def headers(keys: tuple[str, ...]) -> list[str]:
+    return [COLUMNS[k][0] for k in keys]
+
+
+def cells(record: IterationRecord, keys: tuple[str, ...]) -> list[str]:
+    return [value(COLUMNS[k][1](record)) for k in keys]
+
+
+def before_record(before: HeldoutResult) -> IterationRecord:
+    """The untrained student's scores as a table row of their own ("before")."""
+    return IterationRecord(iteration=0, heldout=before)
+
+
+def heldout_text(r: HeldoutResult) -> str:
+    low, high = r.relative_interval if len(r.relative_interval) == 2 else (None, None)
+    text = f"relative score {r.relative_score}%" + (f" [{low}, {high}]" if low is not None else "")
+    return (f"exact match {r.exact_match}%, " if r.exact_match is not None else "") + text
+
+
+def dropped_text(dropped: dict[str, int]) -> str:
+    """Drop reasons, the most frequent first."""
+    return ", ".join(f"{n} {why}" for why, n in sorted(dropped.items(), key=lambda x: -x[1]))
+
+
+def spend_text(s: Spend) -> str:
+    cost = "unknown (no price for some model)" if s.cost_usd is None else f"${s.cost_usd:.2f}"
+    return f"{s.calls:,} ({s.prompt_tokens:,} tokens in, {s.completion_tokens:,} out), cost {cost}"
+
+
+def spend_rows(spend: RunSpend) -> list[list[str]]:
+    """Role, calls, tokens in and out, cost: per role, then the total."""
+    return [[role, f"{s.calls:,}", f"{s.prompt_tokens:,}", f"{s.completion_tokens:,}", usd(s.cost_usd)]
+            for role, s in [*spend.by_role.items(), ("total", spend.total)]]
+
+
+SPEND_HEADERS = ["role", "calls", "tokens in", "tokens out", "cost"]
+
+
+def iteration_line(r: IterationRecord) -> str:
+    """What the loop prints when an iteration ends."""
+    dropped = dropped_text(r.dropped or {})
+    line = (
+        f"iteration {r.iteration}: Train Pool {r.train_pool}, Cache Pool {r.cache_pool}; "
+        + (f"hard {r.hard}, easy {r.easy}" if r.hard is not None else "no referee")
+        + (f", unjudged {r.failed_judgements}" if r.failed_judgements else "")
+        + f"; generated {r.generated}, kept {r.kept}"
+        + (f" (dropped: {dropped})" if dropped else "")
+    )
+    if r.heldout:
+        line += f"\n  held-out: {heldout_text(r.heldout)}"
+    cost = r.spend.cost_usd
+    line += f"\n  LLM calls this iteration: {r.spend.calls}, " + (
+        "cost unknown (no price for some model)" if cost is None else f"${cost:.2f}")
+    return line

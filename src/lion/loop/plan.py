@@ -1,0 +1,132 @@
+"""The step plan: which steps a run takes, in which order, and what each asks of the LLM roles.
+
+It is one function of the config (and of whether the run has held-out questions). The loop
+runs it, `lion status` shows it and `lion estimate` counts its calls, so the three cannot
+disagree; a new step or loop variant is added here and nowhere else.
+
+Requests per step, with N new instructions per iteration, H held-out questions, and the
+Train and Cache Pools the iteration starts from:
+  - held-out before training: the teacher answers the H questions and the judge sees each
+    pair in both orders, 2 * H;
+  - imitation: the teacher answers the Train Pool;
+  - discrimination: the teacher answers the Cache Pool, every instruction of which it answered
+    when it was in a Train Pool (the same request, so the cache answers and nothing is paid);
+    the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off;
+  - generation: one generator call per new instruction when every reply is kept, up to
+    max_attempts_factor times the quota of each side (hard and easy);
+  - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H.
+An unreadable verdict is asked again up to `parse_retries` times, which makes the upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from lion.core.config import RunConfig
+from lion.loop.run_folder import RunFolder
+
+Kind = Literal["setup", "heldout", "imitation", "discrimination", "generation"]
+KINDS: tuple[Kind, ...] = ("setup", "heldout", "imitation", "discrimination", "generation")
+ROLES = ("teacher", "referee", "generator", "judge")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One resumable unit of a run; `name` is its key in state.json."""
+
+    name: str
+    kind: Kind
+    iteration: int  # 0: before the first iteration
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What the steps of iteration k work on: predicted before a run, read from one after."""
+
+    train: int  # the Train Pool the iteration starts from
+    cache: int  # the Cache Pool it starts from
+    heldout: int  # held-out questions
+
+
+@dataclass(frozen=True)
+class Calls:
+    """A role's requests in a step: as many as expected when every reply is usable, at most
+    with every re-ask, and of those the ones an earlier step has paid for (the cache answers)."""
+
+    expected: int
+    at_most: int
+    answered_before: int = 0
+
+    @property
+    def paid(self) -> int:
+        return self.expected - self.answered_before
+
+    @property
+    def paid_at_most(self) -> int:
+        return self.at_most - self.answered_before
+
+
+def step_name(k: int, kind: str) -> str:
+    """Iteration k's step of a kind, as state.json and the spend accounts name it."""
+    return f"{k}.{kind}"
+
+
+SETUP = Step("setup", "setup", 0)  # seeds, held-out set, base student: first, whatever the variant
+
+
+def steps(cfg: RunConfig, evaluates: bool) -> list[Step]:
+    """Every step of the run, in the order the loop takes them."""
+    plan = [SETUP]
+    if evaluates:
+        plan.append(Step("before", "heldout", 0))
+    for k in range(1, cfg.loop.iterations + 1):
+        kinds: list[Kind] = ["imitation", *(["discrimination"] if cfg.loop.uses_referee else []), "generation",
+                             *(["heldout"] if evaluates else [])]
+        plan += [Step(step_name(k, kind), kind, k) for kind in kinds]
+    return plan
+
+
+def evaluates(cfg: RunConfig, run: RunFolder) -> bool:
+    """Whether the run scores its student on held-out questions: after setup, whether its
+    held-out set holds any (a question file whose every question is also a seed holds none);
+    before, whether the config asks for one."""
+    path = run.heldout_questions
+    if path.exists():
+        with path.open(encoding="utf-8") as f:
+            return any(line.strip() for line in f)
+    return cfg.evaluation.heldout != "none"
+
+
+def run_steps(cfg: RunConfig, run: RunFolder) -> list[Step]:
+    """The plan of an existing or new run folder."""
+    return steps(cfg, evaluates(cfg, run))
+
+
+def predicted_sizes(cfg: RunConfig, seeds: int, heldout: int, k: int) -> Sizes:
+    """Iteration k's pools when the generator fills every quota: the seeds first, then the
+    N instructions made in iteration k - 1 as the Train Pool, while the Cache Pool keeps all."""
+    n = cfg.loop.new_per_iteration
+    return Sizes(train=seeds if k == 1 else n, cache=seeds + (k - 1) * n, heldout=heldout)
+
+
+def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:
+    """What the step asks of each role that it calls, given the sizes it works on."""
+    loop = cfg.loop
+
+    def judged(role: str, pairs: int) -> Calls:
+        return Calls(pairs, pairs * (1 + getattr(cfg, role).parse_retries))
+
+    if step.kind == "heldout":  # the first evaluation pays for the teacher's answers, the later ones reuse them
+        h = sizes.heldout
+        return {"teacher": Calls(h, h, answered_before=h if step.iteration else 0), "judge": judged("judge", 2 * h)}
+    if step.kind == "imitation":
+        return {"teacher": Calls(sizes.train, sizes.train)}
+    if step.kind == "discrimination":
+        return {"teacher": Calls(sizes.cache, sizes.cache, answered_before=sizes.cache),
+                "referee": judged("referee", (2 if loop.both_orders else 1) * sizes.cache)}
+    if step.kind == "generation":  # each side, hard and easy, has its own budget of attempts
+        n, hard = loop.new_per_iteration, round(loop.new_per_iteration * loop.hard_share)
+        return {"generator": Calls(n, sum(math.ceil(q * loop.max_attempts_factor) for q in (hard, n - hard)))}
+    return {}

@@ -1,0 +1,17 @@
+"""The built-in loop variants: each a set of overrides laid on a run's config.
+
+They are data, so `lion experiment`, its help text and the tests that run every variant all
+read the same list (the README's table describes them).
+"""
+
+from __future__ import annotations
+
+BUILT_IN: dict[str, tuple[str, ...]] = {
+    "one-way": ("loop.parents=random",),
+    "balanced": ("loop.parents=even",),
+    "lion": ("loop.parents=referee", "loop.hard_share=0.5"),
+    "hard-only": ("loop.parents=referee", "loop.hard_share=1.0"),
+    "single-order-referee": ("loop.parents=referee", "loop.hard_share=0.5", "loop.both_orders=false"),
+    "lion-even": ("loop.parents=referee-even", "loop.hard_share=0.5"),
+}
+BASELINES = ("one-way", "balanced")  # the variants every other one is compared with

@@ -1,0 +1,45 @@
+"""A run folder written before the package was laid out in layers (commit 033ecac, by its own
+`lion run`) still shows its status, reports and resumes, without asking any question again."""
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from lion.core.config import load_config
+from lion.loop.runner import run_loop
+from lion.observe.report import write_report
+from lion.observe.status import collect
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "run-033ecac"  # one iteration of a tiny arena run
+
+
+def _calls(run: Path) -> dict[str, int]:
+    db = sqlite3.connect(run / "cache.sqlite")
+    try:
+        return dict(db.execute("SELECT stage, COUNT(*) FROM responses WHERE role != '' GROUP BY stage").fetchall())
+    finally:
+        db.close()
+
+
+def test_an_old_run_folder_shows_its_status_reports_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    old = json.loads((run / "summary.json").read_text())
+
+    st = collect(run)
+    assert st.state == "finished" and [s.name for s in st.steps][-1] == "1.heldout"
+    assert [it.model_dump(mode="json") for it in st.iterations] == old["iterations"]  # read as the old code wrote it
+    assert st.before.model_dump(mode="json") == old["before"]
+    assert write_report(run).read_text().count("<img") >= 3
+
+    asked = _calls(run)
+    summary = run_loop(load_config(run / "config.yaml", ["loop.iterations=2"]), run, lambda m: None)
+    assert [it.iteration for it in summary.iterations] == [1, 2]
+    after = _calls(run)
+    assert {stage: n for stage, n in after.items() if stage in asked} == asked  # iteration 1 was not asked again
+    # (its tiny student answers every question alike, so the cache may hold the verdicts already)
+    assert {"2.imitation", "2.generation"} <= set(after) - set(asked) <= {"2.imitation", "2.discrimination",
+                                                                        "2.generation", "2.heldout"}
+    st = collect(run)
+    assert st.state == "finished" and [s.name for s in st.steps][-1] == "2.heldout"

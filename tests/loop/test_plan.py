@@ -1,0 +1,148 @@
+"""The step plan: what each variant runs, what `lion status` shows of it, and what it costs.
+
+The heaviest test runs every built-in variant on a very small arena world and checks the plan's
+call counts, step by step, against the calls each run recorded in its cache, and the estimate's
+per-role totals against the run's.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from lion.core.config import load_config
+from lion.core.records import Instruction, read_jsonl
+from lion.data.seeds import load_seeds
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import Role
+from lion.loop.estimate import estimate, measured_completion_tokens
+from lion.loop.plan import Sizes, calls, steps
+from lion.loop.run_folder import RunFolder
+from lion.loop.runner import run_loop
+from lion.loop.stages.heldout import HeldoutItem, build_heldout
+from lion.loop.variants import BUILT_IN
+from lion.observe.status import collect
+
+CONFIG = Path(__file__).parents[2] / "configs" / "arena.yaml"
+TINY = [
+    "threads=1", "loop.iterations=2", "loop.new_per_iteration=8", "data.arena_size=24", "evaluation.heldout_size=10",
+    "student.tiny.hidden_size=32", "student.tiny.layers=1", "student.tiny.heads=2", "student.train.epochs=1",
+    "student.generate.max_new_tokens=24",
+    # well-formed verdicts, so that no judgement is asked again and counts are exact
+    "referee.arena.malformed_rate=0", "judge.arena.malformed_rate=0",
+]
+
+
+def names(variant: str, evaluates: bool = True, iterations: int = 2) -> list[str]:
+    cfg = load_config(CONFIG, [*BUILT_IN[variant], f"loop.iterations={iterations}"])
+    return [s.name for s in steps(cfg, evaluates)]
+
+
+def test_each_variant_runs_the_steps_it_needs():
+    assert names("lion") == ["setup", "before", "1.imitation", "1.discrimination", "1.generation", "1.heldout",
+                             "2.imitation", "2.discrimination", "2.generation", "2.heldout"]
+    for no_referee in ("one-way", "balanced"):
+        assert names(no_referee, iterations=1) == ["setup", "before", "1.imitation", "1.generation", "1.heldout"]
+    assert names("single-order-referee", evaluates=False, iterations=1) == [
+        "setup", "1.imitation", "1.discrimination", "1.generation"]
+
+
+def test_the_calls_of_a_step_follow_the_pools_it_works_on():
+    cfg = load_config(CONFIG, ["loop.new_per_iteration=10", "loop.hard_share=0.3", "loop.max_attempts_factor=2.5",
+                               "referee.parse_retries=2", "judge.parse_retries=1"])
+    plan = {s.name: s for s in steps(cfg, True)}
+    sizes = Sizes(train=7, cache=30, heldout=5)
+    counted = {name: {role: (c.expected, c.at_most, c.paid) for role, c in calls(plan[name], cfg, sizes).items()}
+               for name in ("before", "2.imitation", "2.discrimination", "2.generation", "2.heldout")}
+    assert counted == {
+        "before": {"teacher": (5, 5, 5), "judge": (10, 20, 10)},
+        "2.imitation": {"teacher": (7, 7, 7)},
+        "2.discrimination": {"teacher": (30, 30, 0), "referee": (60, 180, 60)},  # the teacher's answers are cached
+        "2.generation": {"generator": (10, 8 + 18, 10)},  # 3 hard x 2.5 -> 8 attempts, 7 easy x 2.5 -> 18
+        "2.heldout": {"teacher": (5, 5, 0), "judge": (10, 20, 10)},
+    }
+    one_order = load_config(CONFIG, ["loop.both_orders=false"])
+    disc = next(s for s in steps(one_order, True) if s.kind == "discrimination")
+    assert calls(disc, one_order, sizes)["referee"].expected == 30
+
+
+def test_a_run_whose_questions_are_all_seeds_is_finished_when_its_steps_are(tmp_path):
+    """Its held-out set is empty, so it has no held-out steps however the config names one."""
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"instruction": "Name a colour."}\n')
+    cfg = load_config(CONFIG, ["loop.iterations=1", f"evaluation.heldout={questions}"])
+    run = RunFolder(tmp_path / "run")
+    run.root.mkdir()
+    run.bind_config(cfg)
+    run.heldout_questions.write_text("")  # setup left every question out, as each was a seed
+    for name in ("setup", "1.imitation", "1.discrimination", "1.generation"):
+        run.mark_started(name)
+        run.mark_done(name)
+    st = collect(run.root)
+    assert st.state == "finished" and st.eta is None
+    assert [s.name for s in st.steps] == ["setup", "1.imitation", "1.discrimination", "1.generation"]
+
+
+def _paid(run: RunFolder) -> dict[str, dict[str, int]]:
+    """Calls per step and role that reached a model, as the run's cache recorded them."""
+    cache = ResponseCache(run.cache_path, read_only=True)
+    try:
+        paid: dict[str, dict[str, int]] = {}
+        for row in cache.usage():
+            paid.setdefault(row["stage"], {})[row["role"]] = row["calls"]
+        return paid
+    finally:
+        cache.close()
+
+
+def _sizes(run: RunFolder, k: int) -> Sizes:
+    pools = run.pools(max(k, 1) - 1)
+    return Sizes(train=len(read_jsonl(pools.train, Instruction)), cache=len(read_jsonl(pools.cache, Instruction)),
+                 heldout=len(read_jsonl(run.heldout_questions, HeldoutItem)))
+
+
+@pytest.mark.parametrize("variant", list(BUILT_IN))
+def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, variant):
+    """Counted as requests handed to the dispatcher: a repeated request (the tiny student gives
+    the same answer twice) is answered by the cache and paid once, so paid calls may be fewer."""
+    asked: dict[str, dict[str, int]] = {}
+    run_calls = Role.run
+
+    def counting(role: Role, calls: list, label: str):
+        row = asked.setdefault(role.stage, {})
+        row[role.name] = row.get(role.name, 0) + len(calls)
+        return run_calls(role, calls, label)
+
+    monkeypatch.setattr(Role, "run", counting)
+    cfg = load_config(CONFIG, [*TINY, *BUILT_IN[variant]])
+    run = RunFolder(tmp_path / variant)
+    run_loop(cfg, run.root, lambda m: None)
+    plan = steps(cfg, True)
+    assert set(asked) <= {s.name for s in plan}  # no call outside a step of the plan
+    for step in plan:
+        counted = calls(step, cfg, _sizes(run, step.iteration))
+        assert set(asked.get(step.name, {})) <= set(counted), step.name
+        for role, c in counted.items():
+            got = asked.get(step.name, {}).get(role, 0)
+            assert _paid(run).get(step.name, {}).get(role, 0) <= got - c.answered_before
+            if role == "generator":  # dropped replies are asked again, within the budget
+                assert c.expected <= got <= c.at_most, (step.name, role)
+            else:
+                assert got == c.expected, (step.name, role)
+
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    paid: dict[str, int] = {}
+    for row in _paid(run).values():
+        for role, n in row.items():
+            paid[role] = paid.get(role, 0) + n
+    measured = measured_completion_tokens(run.root)
+    for r in estimate(cfg, seeds, heldout, calibration=measured):
+        # the arena's generator fills every quota, so the pools are as predicted; a paid call
+        # is missing only where the tiny student repeated an answer and the cache had the verdict
+        assert paid.get(r.role, 0) <= r.calls_at_most, r.role
+        if r.role == "generator":
+            assert r.calls <= paid[r.role]
+        elif r.role == "teacher":
+            assert paid[r.role] == r.calls
+        if r.role in measured:  # calibrated: the expected answer tokens are the measured mean's
+            assert r.completion_tokens == round(r.calls * measured[r.role])
