@@ -87,7 +87,7 @@ class RoleConfig(Strict):
     backoff_s: float = Field(1.0, gt=0, description="first back-off; it doubles per retry, with jitter")
     backoff_max_s: float = Field(60.0, gt=0)
     price: Price | None = Field(
-        None, description="per-token prices; default: lion.pricing's table for known models"
+        None, description="per-token prices; default: lion.llm.pricing's table for known models"
     )
     parse_retries: int = Field(
         3, ge=0, description="referee/judge: new samples asked when a reply's scores are unreadable"
