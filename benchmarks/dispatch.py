@@ -90,7 +90,7 @@ def main() -> None:
     ideal = args.concurrency / args.latency
     rps = args.requests / wall
     print(f"requests {args.requests}, concurrency {args.concurrency}, latency {args.latency:g} s, "
-          f"fault rate {args.fault_rate:g} (faults seen: {sum(stats['faults'].values())}, retries: {role.stats.retries})")
+          f"fault rate {args.fault_rate:g} (faults seen: {sum(stats['faults'].values())})")
     print(f"throughput: {rps:.1f} requests/s = {rps / ideal:.1%} of the ideal {ideal:.0f}/s")
     print(f"vs the official pacing (1 request / 20 s): {rps / OFFICIAL_PACING_RPS:,.0f}x")
     print(f"CPU per request: client {1000 * client_cpu / args.requests:.2f} ms, "

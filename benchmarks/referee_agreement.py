@@ -104,7 +104,8 @@ def main() -> None:
     ap.add_argument("--noise", type=float, nargs="+", default=[0.5, 1.5])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    print("| bias | noise | pairs | fair hard share | flip rate | pos. 1 - pos. 2 | agree: both orders | teacher first only | student first only |")
+    print("| bias | noise | pairs | fair hard share | flip rate | pos. 1 - pos. 2 "
+          "| agree: both orders | teacher first only | student first only |")
     print("|---|---|---|---|---|---|---|---|---|")
     for bias in args.bias:
         for noise in args.noise:

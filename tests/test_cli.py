@@ -20,7 +20,8 @@ def sets(*extra: str) -> list[str]:
     "name, content, message",
     [
         ("seeds.jsonl", '{"instruction": "Say hi to me."}\n{"instruction": "oops"\n', "seeds.jsonl, line 2: invalid JSON"),
-        ("seeds.json", '[{"instruction": "Say hi to me."},\n {"output": "x"}]', "seeds.json, line 2: the record has no 'instruction' field"),
+        ("seeds.json", '[{"instruction": "Say hi to me."},\n {"output": "x"}]',
+         "seeds.json, line 2: the record has no 'instruction' field"),
         ("seeds.jsonl", "", "seeds.jsonl: the file is empty"),
     ],
 )

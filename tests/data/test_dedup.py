@@ -17,7 +17,8 @@ INPUT = [
 def test_keeps_novel_records_in_order_in_the_input_format(tmp_path):
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL))
     (tmp_path / "new.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in INPUT) + "\n]\n")  # record i on line i + 2
-    r = lion("dedup", "--threads", "1", "new.json", "--against", "pool.jsonl", "--out", "kept.json", "--dropped", "dropped.jsonl", cwd=tmp_path)
+    r = lion("dedup", "--threads", "1", "new.json", "--against", "pool.jsonl", "--out", "kept.json", "--dropped", "dropped.jsonl",
+             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "kept 2 of 4; dropped 1 too close to the pool and 1 too close to an earlier record" in r.stdout
     assert json.loads((tmp_path / "kept.json").read_text()) == [INPUT[1], INPUT[3]]

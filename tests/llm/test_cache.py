@@ -12,8 +12,9 @@ def test_key_depends_on_everything_that_decides_the_answer():
 
 def test_persists_across_connections(tmp_path):
     c = ResponseCache(tmp_path / "c.sqlite")
-    c.put("k", "m", Completion("hello", "length", Usage(3, 1)))
+    c.put("k", "m", Completion("hello", "length", Usage(3, 1)), role="teacher", stage="1.imitation", cost_usd=0.5)
     c.close()
     c = ResponseCache(tmp_path / "c.sqlite")
     assert c.get("k") == Completion("hello", "length", Usage(3, 1))
-    assert c.get("other") is None and c.count("m") == 1
+    assert c.get("other") is None
+    assert c.spend()["total"] == {"calls": 1, "prompt_tokens": 3, "completion_tokens": 1, "cost_usd": 0.5}

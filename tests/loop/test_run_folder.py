@@ -9,10 +9,9 @@ from lion.loop.run_folder import RunFolder
 
 
 def test_second_process_is_refused_and_a_dead_holder_frees_the_lock(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"from lion.loop.run_folder import RunFolder; import time; RunFolder({str(tmp_path)!r}).lock(); print('ok', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
+    hold = (f"from lion.loop.run_folder import RunFolder; import time; RunFolder({str(tmp_path)!r}).lock(); "
+            "print('ok', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         with pytest.raises(LionError, match="in use by another lion process"):

@@ -13,7 +13,8 @@ import pytest
 
 from lion.core.config import dump_config, load_config
 from lion.core.errors import LionError
-from lion.observe.experiment import BUILT_IN, interval, parse_seeds, parse_variant
+from lion.loop.run_folder import RunFolder
+from lion.observe.experiment import BUILT_IN, interval, parse_seeds, parse_variant, run_folder
 from run_cli import lion
 from small_run import SMALL
 
@@ -55,6 +56,22 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
+def wait_for(ready, what: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Poll until `ready()`; fail, instead of hanging, if `proc` ends first or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ended = proc.poll() is not None  # read before `ready`, so a last write before the exit counts
+        if ready():
+            return
+        if ended:
+            pytest.fail(f"the process ended (exit code {proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            proc.wait(timeout=60)
+            pytest.fail(f"no sign of {what} after {timeout_s:g} s")
+        time.sleep(0.2)
+
+
 def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     config = tmp_path / "small.yaml"
     small = [*SMALL, "loop.iterations=1", "data.arena_size=40", "evaluation.heldout_size=20"]
@@ -65,8 +82,7 @@ def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     # stopped part-way (SIGTERM), it stops its runs too: none is left holding its folder
     started = subprocess.Popen([sys.executable, "-m", "lion", *args], cwd=tmp_path, env={**os.environ, "LION_QUIET": "1"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not list(out.glob("*/seed-*/state.json")):
-        time.sleep(0.2)
+    wait_for(lambda: any(RunFolder.looks_like_run(p) for p in out.glob("*/seed-*")), "a run starting", started)
     started.send_signal(signal.SIGTERM)
     assert started.wait(timeout=60) != 0
     assert not [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
@@ -75,21 +91,21 @@ def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert set(results["table"]) == {"one-way", "mine"}
     for seed in (1, 2):
-        runs = {v: out / v / f"seed-{seed}" for v in results["table"]}
+        runs = {v: RunFolder(run_folder(out, v, seed)) for v in results["table"]}
         # the same seed: the same seed pool and the same untrained student for every variant
-        pools = {(run / "pools" / "00" / "train.jsonl").read_text() for run in runs.values()}
+        pools = {run.pools(0).train.read_text() for run in runs.values()}
         assert len(pools) == 1
         before = {json.dumps(results["runs"][v][str(seed)][0]) for v in runs}
         assert len(before) == 1
         # one-way asks no referee; the others do
-        assert not (runs["one-way"] / "iter-01" / "discrimination").exists()
-        shown = lion("status", str(runs["one-way"]), cwd=tmp_path)
+        assert not runs["one-way"].iteration(1).discrimination.root.exists()
+        shown = lion("status", str(runs["one-way"].root), cwd=tmp_path)
         assert shown.returncode == 0 and "discrimination" not in shown.stdout
-        assert (runs["mine"] / "iter-01" / "discrimination" / "split.jsonl").exists()
-        new = [json.loads(line) for line in (runs["one-way"] / "pools" / "01" / "train.jsonl").read_text().splitlines()]
+        assert runs["mine"].iteration(1).discrimination.split.exists()
+        new = [json.loads(line) for line in runs["one-way"].pools(1).train.read_text().splitlines()]
         assert len(new) == 20
-    assert (out / "one-way" / "seed-1" / "pools" / "00" / "train.jsonl").read_text() != (
-        out / "one-way" / "seed-2" / "pools" / "00" / "train.jsonl").read_text()
+    seeded = [RunFolder(run_folder(out, "one-way", seed)).pools(0).train.read_text() for seed in (1, 2)]
+    assert seeded[0] != seeded[1]
     # every variant learned from as many examples at each iteration
     examples = {tuple(r["examples"] for r in rows) for rows in results["table"].values()}
     assert len(examples) == 1

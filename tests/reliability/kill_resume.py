@@ -151,6 +151,21 @@ def _durations(run: Path) -> dict[str, float]:
     return {step: t["finished"] - t["started"] for step, t in state(run)["times"].items() if "finished" in t}
 
 
+def until_step_starts(run: Path, p: subprocess.Popen, step: str, before: float | None, timeout_s: float = 600) -> None:
+    """Wait until `p` (re)starts `step`, passes it or ends; a run that does none of these in
+    `timeout_s` is stopped and fails the test instead of hanging it."""
+    deadline = time.monotonic() + timeout_s
+    while p.poll() is None:
+        st = state(run)
+        if st["times"].get(step, {}).get("started") != before or step in st["done"]:
+            return
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            raise AssertionError(f"lion run on {run} did not start step {step!r} within {timeout_s:g} s")
+        time.sleep(0.01)
+
+
 def kill_and_resume(workdir: Path, small: list[str], kills: int, seed: int, server_flags: list[str],
                     reference: tuple[Path, dict]) -> Outcome:
     """Run `small` with `kills` SIGKILLs and compare it with the uninterrupted `reference` run.
@@ -176,12 +191,7 @@ def kill_and_resume(workdir: Path, small: list[str], kills: int, seed: int, serv
                 continue  # the run is past it (an earlier kill landed late); aim at the next
             before = state(run)["times"].get(target, {}).get("started")
             p = lion_run(run, sets, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.time() + 600
-            while p.poll() is None and time.time() < deadline:  # until this process (re)starts the step
-                st = state(run)
-                if st["times"].get(target, {}).get("started") != before or target in st["done"]:
-                    break
-                time.sleep(0.01)
+            until_step_starts(run, p, target, before)
             if second is None and target == longest and p.poll() is None:
                 p.send_signal(signal.SIGSTOP)  # the first holds the lock, frozen inside its longest step
                 second = second_process(run, sets)

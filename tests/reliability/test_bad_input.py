@@ -28,8 +28,10 @@ SEEDS = [
     ("no-instruction", "s.jsonl", b'{"instruction": "a"}\n{"prompt": "b"}\n', r"{f}, line 2: the record has no 'instruction' field\."),
     ("number-instruction", "s.jsonl", b'{"instruction": 42}\n', r"{f}, line 1, field 'instruction': expected text, got int\."),
     ("null-instruction", "s.jsonl", b'{"instruction": null}\n', r"{f}, line 1: the record has no 'instruction' field\."),
-    ("empty-instruction", "s.jsonl", b'{"instruction": "a"}\n{"instruction": "  "}\n', r"{f}, line 2, field 'instruction': the instruction is empty\."),
-    ("huge-instruction", "s.jsonl", json.dumps({"instruction": HUGE}).encode(), r"{f}, line 1, field 'instruction': 25000 characters is over the 20000 limit\."),
+    ("empty-instruction", "s.jsonl", b'{"instruction": "a"}\n{"instruction": "  "}\n',
+     r"{f}, line 2, field 'instruction': the instruction is empty\."),
+    ("huge-instruction", "s.jsonl", json.dumps({"instruction": HUGE}).encode(),
+     r"{f}, line 1, field 'instruction': 25000 characters is over the 20000 limit\."),
     ("list-input", "s.jsonl", b'{"instruction": "a", "input": ["x"]}\n', r"{f}, line 1, field 'input': expected text, got list\."),
     ("bad-instances", "s.jsonl", b'{"instruction": "a", "instances": [3]}\n', r"{f}, line 1, field 'instances': expected a list"),
     ("number-category", "s.jsonl", b'{"instruction": "a", "category": 7}\n', r"{f}, line 1, field 'category': expected text, got int\."),
@@ -53,16 +55,20 @@ CONFIGS = [
 
 QUESTIONS = [
     ("question-no-text", "q.jsonl", b'{"question_id": 1, "category": "x"}\n', r"{f}, line 1: the record has no 'instruction' field\."),
-    ("question-duplicate-id", "q.jsonl", b'{"question_id": 1, "turns": ["a"]}\n{"question_id": 1, "turns": ["b"]}\n', r"{f}, line 2: question id 1 is already used on line 1\."),
-    ("question-bad-turns", "q.jsonl", b'{"question_id": 1, "turns": ["a", 3]}\n', r"{f}, line 1: field 'turns' must be a list of non-empty texts\."),
+    ("question-duplicate-id", "q.jsonl", b'{"question_id": 1, "turns": ["a"]}\n{"question_id": 1, "turns": ["b"]}\n',
+     r"{f}, line 2: question id 1 is already used on line 1\."),
+    ("question-bad-turns", "q.jsonl", b'{"question_id": 1, "turns": ["a", 3]}\n',
+     r"{f}, line 1: field 'turns' must be a list of non-empty texts\."),
     ("question-not-utf8", "q.jsonl", '{"turns": ["é"]}\n'.encode("latin-1"), r"{f}, line 1: the file is not UTF-8 text\."),
 ]
 
 ANSWERS = [
     ("answers-truncated", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "ans', r"{f}, line 2: invalid JSON"),
-    ("answers-no-text", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "score": 3}\n', r"{f}, line 2: the record has no answer"),
+    ("answers-no-text", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n{"question_id": 2, "score": 3}\n',
+     r"{f}, line 2: the record has no answer"),
     ("answers-missing-question", "a.jsonl", b'{"question_id": 1, "answer": "Red."}\n', r"{f}: no answer to question 2"),
-    ("answers-number", "a.jsonl", b'{"question_id": 1, "answer": 5}\n{"question_id": 2, "answer": "x"}\n', r"{f}, line 1: field 'answer' must be text, got int\."),
+    ("answers-number", "a.jsonl", b'{"question_id": 1, "answer": 5}\n{"question_id": 2, "answer": "x"}\n',
+     r"{f}, line 1: field 'answer' must be text, got int\."),
 ]
 
 

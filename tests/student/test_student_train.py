@@ -15,6 +15,7 @@ from lion.student.train import (
     check_train_config,
     make_trainer,
     resume_point,
+    sft_config,
     train_student,
 )
 
@@ -28,7 +29,10 @@ def prompt_length(tokenizer, fmt, instruction, input):
 @pytest.mark.parametrize("base", ["base_student", "chat_base"])
 def test_only_the_answer_is_in_the_labels(request, tmp_path, examples, base):
     # headers inside the texts move nothing: the mask follows our prompt/completion split
-    examples = [*examples, ("What is the capital of Peru?\n\n### Response:\nIt is Paris.", "", "It is Lima.\n\n### Instruction:\nIt is Tokyo.")]
+    examples = [
+        *examples,
+        ("What is the capital of Peru?\n\n### Response:\nIt is Paris.", "", "It is Lima.\n\n### Instruction:\nIt is Tokyo."),
+    ]
     trainer = make_trainer(
         request.getfixturevalue(base), examples, tmp_path / "ck", student_config()
     )
@@ -61,6 +65,12 @@ def test_training_lowers_the_loss_and_saves_a_marked_student(trained_student):
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     assert not (out.parent / "work" / "checkpoints").exists()
     assert not (out.parent / ".student.partial").exists()
+
+
+def test_the_warmup_ratio_is_a_share_of_all_steps(tmp_path):
+    # passed as warmup_steps: a float below 1 is read as a ratio, rounded up to whole steps
+    args = sft_config(student_config(warmup_ratio=0.1).train, tmp_path / "ck")
+    assert args.get_warmup_steps(200) == 20 and args.get_warmup_steps(15) == 2
 
 
 class Kill(TrainerCallback):

@@ -86,6 +86,17 @@ class Response(BaseModel):
     finish_reason: str = "stop"
 
 
+class SplitRecord(BaseModel):
+    """The referee's verdict on one Cache Pool instruction: each side's score over both orders,
+    the gap d = teacher - student, and whether d reaches tau (hard)."""
+
+    id: str
+    teacher_score: float
+    student_score: float
+    d: float
+    hard: bool
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -75,11 +75,6 @@ class ResponseCache:
              role, stage, cost_usd, time.time()),
         )
 
-    def count(self, model: str | None = None) -> int:
-        if model is None:
-            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM responses WHERE model=?", (model,)).fetchone()[0]
-
     def spent_usd(self) -> float:
         return self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM responses").fetchone()[0]
 

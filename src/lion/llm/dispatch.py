@@ -144,14 +144,6 @@ class Retry:
     timeout_s: float | None = None  # None: the backend bounds its own time (local models)
 
 
-@dataclass
-class RoleStats:
-    """What this process's calls of one role did; the cache holds the run's totals."""
-
-    fresh: int = 0  # answers fetched (not from the cache)
-    retries: int = 0
-
-
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
     """Collect garbage less often while thousands of calls are in flight.
@@ -206,11 +198,6 @@ class Role:
         self.price = price
         self.ledger = ledger or Ledger(cache, None)
         self.stage = ""
-        self.stats = RoleStats()
-
-    @property
-    def calls_made(self) -> int:
-        return self.stats.fresh
 
     def decoding_for(self, call: Call) -> Decoding:
         return replace(self.decoding, json_schema=call.json_schema) if call.json_schema else self.decoding
@@ -234,9 +221,6 @@ class Role:
         error = state.outcome.exception() if state.outcome else None
         asked = getattr(error, "retry_after", None) or 0.0
         return max(jitter, min(asked, _MAX_RETRY_AFTER_S))
-
-    def _note_retry(self, state: RetryCallState) -> None:
-        self.stats.retries += 1
 
     async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt_tokens: int, stop: dict) -> tuple[Completion, float]:
         """One try: the answer and what it cost."""
@@ -275,7 +259,6 @@ class Role:
             stop=stop_after_attempt(self.retry.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
-            before_sleep=self._note_retry,
             reraise=True,
         )
         attempts = 0
@@ -293,7 +276,6 @@ class Role:
             advance(1)
             return Failed(e.reason, attempts, e.retryable)
         self.cache.put(key, self.model.name, out, role=self.name, stage=self.stage, cost_usd=cost if self.price else None)
-        self.stats.fresh += 1
         advance(1, info=self._spend_info())
         return out
 

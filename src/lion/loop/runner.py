@@ -14,7 +14,7 @@ from lion.arena import corpus
 from lion.core import progress
 from lion.core.config import RunConfig
 from lion.core.errors import LionError, storage_error, storage_problem
-from lion.core.records import Instruction, read_jsonl, write_jsonl
+from lion.core.records import Instruction, SplitRecord, read_jsonl, write_jsonl
 from lion.data.questions import read_questions
 from lion.data.seeds import load_seeds
 from lion.data.similarity import NoveltyIndex
@@ -24,7 +24,7 @@ from lion.loop.context import Context
 from lion.loop.describe import heldout_text, iteration_line
 from lion.loop.plan import SETUP, Step, steps
 from lion.loop.run_folder import RunFolder
-from lion.loop.stages.discrimination import SplitRecord, run_discrimination
+from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
 from lion.loop.stages.heldout import HeldoutItem, build_heldout, evaluate_heldout
 from lion.loop.stages.imitation import run_imitation

@@ -20,11 +20,10 @@ from markdown_it import MarkdownIt
 from lion.core import atomic
 from lion.core.config import RunConfig
 from lion.core.plots import plt, save
-from lion.core.records import Instruction, Response, read_jsonl
+from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
 from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, spend_rows, usd
 from lion.loop.run_folder import RunFolder
-from lion.loop.stages.discrimination import SplitRecord
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
 from lion.observe.status import Status, collect, open_run

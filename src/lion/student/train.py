@@ -92,8 +92,9 @@ def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
 
     SFTConfig turns gradient checkpointing on by default; it only pays on big models, so it is
     an option, off unless asked for. Packing uses TRL's best-fit strategy, which keeps packed
-    examples apart in attention only with FlashAttention (TRL warns otherwise). Recent transformers renamed the flag and warn about the old name, which is the one
-    every supported version still accepts, so that one warning is silenced here.
+    examples apart in attention only with FlashAttention (TRL warns otherwise). Recent
+    transformers renamed the flag and warn about the old name, which is the one every supported
+    version still accepts, so that one warning is silenced here.
     """
     cuda = torch.cuda.is_available()
     with warnings.catch_warnings():
@@ -103,7 +104,7 @@ def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
             num_train_epochs=cfg.epochs,
             learning_rate=cfg.learning_rate,
             lr_scheduler_type=cfg.lr_scheduler,
-            warmup_steps=cfg.warmup_ratio,  # a value below 1 is a share of all steps
+            warmup_steps=cfg.warmup_ratio,  # transformers 5.24 documents a float in [0, 1) here as a share of all steps
             weight_decay=cfg.weight_decay,
             per_device_train_batch_size=cfg.batch_size,
             gradient_accumulation_steps=cfg.gradient_accumulation,

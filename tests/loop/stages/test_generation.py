@@ -1,9 +1,8 @@
 import json
 
 from lion.arena import seed_set
-from lion.core.records import Instruction
+from lion.core.records import Instruction, SplitRecord
 from lion.data.similarity import rouge_l
-from lion.loop.stages.discrimination import SplitRecord
 from lion.loop.stages.generation import _quotas, output_problem, run_generation
 
 
@@ -48,9 +47,9 @@ def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
         for b in range(a):
             assert rouge_l(new[a].instruction, new[b].instruction) <= 0.7
     # a second run of the same stage asks the generator nothing and decides the same
-    calls = ctx.roles.generator.calls_made
+    asked = ctx.cache.spend()["by_role"]["generator"]["calls"]
     again, _ = run_generation(ctx, 1, pool, split, heldout_ids=set())
-    assert again == new and ctx.roles.generator.calls_made == calls
+    assert again == new and ctx.cache.spend()["by_role"]["generator"]["calls"] == asked == stats["generated"]
 
 
 def test_generation_gives_up_after_bounded_attempts(make_ctx):

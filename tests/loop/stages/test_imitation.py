@@ -18,11 +18,11 @@ def test_imitation_trains_on_teacher_answers(make_ctx):
     make_base(ctx)
     pool = [Instruction.make(i, x) for i, x in seed_set(24, 1)]
     stats = run_imitation(ctx, 1, pool)
-    answers = read_jsonl(ctx.run.iteration_dir(1) / "imitation" / "teacher_answers.jsonl", Response)
+    answers = read_jsonl(ctx.run.iteration(1).imitation.teacher_answers, Response)
     assert [a.id for a in answers] == [p.id for p in pool] and all(a.text for a in answers)
     assert stats["examples"] == 24 and stats["last_loss"] < stats["first_loss"]
     assert (ctx.student_dir(1) / "model.safetensors").exists()
-    assert json.loads((ctx.run.iteration_dir(1) / "imitation" / "train.json").read_text())["steps"] == stats["steps"]
+    assert json.loads(ctx.run.iteration(1).imitation.train_stats.read_text())["steps"] == stats["steps"]
 
 
 def test_strategies_start_from_the_right_student(make_ctx):

@@ -6,22 +6,12 @@ of its two scores, d = teacher - student, and an instruction is hard when d >= t
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from lion.core import atomic
-from lion.core.records import Instruction, Response, write_jsonl
+from lion.core.records import Instruction, Response, SplitRecord, write_jsonl
 from lion.llm.dispatch import Failed
 from lion.llm.judging import PairItem, bias_stats, describe_bias, judge_pairs
 from lion.loop.answers import failure_record, student_answers, teacher_answers
 from lion.loop.context import Context
-
-
-class SplitRecord(BaseModel):
-    id: str
-    teacher_score: float
-    student_score: float
-    d: float
-    hard: bool
 
 
 def split(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:

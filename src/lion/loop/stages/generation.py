@@ -17,14 +17,15 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from lion.core import atomic
+from lion.core.config import LoopConfig
 from lion.core.jsonio import read_texts
 from lion.core.progress import bar
 from lion.core.prompts import render
-from lion.core.records import Instruction, write_jsonl
+from lion.core.records import Instruction, SplitRecord, write_jsonl
 from lion.data.similarity import NoveltyIndex
-from lion.llm.dispatch import Call, Failed
+from lion.llm.dispatch import Call, Failed, Result
 from lion.loop.context import Context
-from lion.loop.stages.discrimination import SplitRecord
+from lion.loop.run_folder import GenerationFiles
 
 SIDES = ("hard", "easy")
 
@@ -124,6 +125,163 @@ def _quotas(n: int, hard_share: float, n_hard: int, n_easy: int) -> tuple[int, i
     return want_hard, want_easy, None
 
 
+def choose_sides(loop: LoopConfig, cache_pool: list[Instruction], split: list[SplitRecord]) -> tuple[dict[str, Side], str | None]:
+    """Each side's parents, quota and attempt budget, and a note when one side has no parents.
+
+    With a referee the split decides the parents; without one both sides draw from the whole
+    Cache Pool, so the hard:easy ratio of prompts stays as configured.
+    """
+    if loop.uses_referee:
+        by_id = {it.id: it for it in cache_pool}
+        parents = {"hard": [by_id[r.id] for r in split if r.hard], "easy": [by_id[r.id] for r in split if not r.hard]}
+    else:
+        parents = dict.fromkeys(SIDES, cache_pool)
+    q_hard, q_easy, note = _quotas(loop.new_per_iteration, loop.hard_share, len(parents["hard"]), len(parents["easy"]))
+    quotas = {"hard": q_hard, "easy": q_easy}
+    sides = {
+        name: Side(name, parents[name], quotas[name], math.ceil(quotas[name] * loop.max_attempts_factor)) for name in SIDES
+    }
+    return sides, note
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One generator call of a round: its side, its attempt number and the parent it shows."""
+
+    side: Side
+    number: int
+    parent: Instruction
+
+
+def plan_round(sides: dict[str, Side], draws: dict[str, ParentDraw]) -> list[Attempt]:
+    """The next attempts of every side still short of its quota, hard side first.
+
+    Attempt numbers continue from the side's previous rounds, so the same run always asks the
+    same questions in the same order, and a resumed one finds every answer in the cache.
+    """
+    plan: list[Attempt] = []
+    for s in sides.values():
+        wanted = max(s.wanted, 0)
+        plan += [Attempt(s, j, draws[s.name].parent(j)) for j in range(s.used, s.used + wanted)]
+        s.used += wanted
+    return plan
+
+
+def ask_generator(ctx: Context, k: int, plan: list[Attempt], round_no: int) -> list[Result]:
+    """The generator's reply to each planned attempt, in plan order.
+
+    The sample number is a function of the iteration and attempt alone: it keys the cache, and
+    keeps two attempts with the same parent from being one cached answer.
+    """
+    calls = [
+        Call(
+            [{"role": "user", "content": render(f"generator_{a.side.name}", instruction=a.parent.instruction, input=a.parent.input)}],
+            sample=k * 1_000_000 + a.number,
+        )
+        for a in plan
+    ]
+    return ctx.roles.generator.run(calls, f"iter {k} generation: round {round_no}")
+
+
+class Screen:
+    """What a new instruction must differ from: held-out instructions, the pool (by id and by
+    ROUGE-L) and the evaluation questions of the guard. Kept instructions join the pool, so two
+    replies of one stage cannot both be kept when they say the same."""
+
+    def __init__(self, loop: LoopConfig, cache_pool: list[Instruction], heldout_ids: set[str], guard: NoveltyIndex | None):
+        self.rouge_threshold, self.guard_threshold = loop.rouge_threshold, loop.guard_threshold
+        self.heldout_ids, self.guard = heldout_ids, guard
+        self.known = {it.id for it in cache_pool}
+        self.pool = NoveltyIndex()
+        self.pool.add_many([(it.id, it.instruction) for it in cache_pool])
+
+    def admit(self, new: Instruction) -> None:
+        """A kept instruction: later replies are screened against it like a pool instruction."""
+        self.pool.add(new.id, new.instruction)
+        self.known.add(new.id)
+
+
+def filter_reply(attempt: Attempt, out: Result, k: int, screen: Screen) -> tuple[Candidate, Instruction | None]:
+    """The reply's record and the new instruction when it passes the six filters, in order: the
+    call answered, the method's output filters, not held out, not already in the pool, not too
+    close to a pool instruction, not like an evaluation question. The first that fails is the
+    reason recorded; the similarity found on the way is recorded too, to show why."""
+    side, parent = attempt.side.name, attempt.parent
+    if isinstance(out, Failed):
+        return Candidate(side=side, attempt=attempt.number, parent=parent.id, text="", finish_reason="",
+                         kept=False, reason=f"the call was rejected: {out.reason}"), None
+    text = out.text.strip()
+    cand = Candidate(side=side, attempt=attempt.number, parent=parent.id, text=out.text, finish_reason=out.finish_reason,
+                     kept=False)
+    cand.reason = output_problem(text, out.finish_reason)
+    if cand.reason:
+        return cand, None
+    new = Instruction.make(text, "", origin=f"from-{side}", parent=parent.id, iteration=k, category=parent.category)
+    cand.id = new.id
+    if new.id in screen.heldout_ids:
+        cand.reason = "same as a held-out instruction"
+        return cand, None
+    if new.id in screen.known:
+        cand.reason = "already in the pool"
+        return cand, None
+    score, item = screen.pool.nearest(text)
+    cand.rouge, cand.nearest = score, screen.pool.key(item) if item is not None else None
+    if score > screen.rouge_threshold:
+        cand.reason = "too similar to a pool instruction"
+        return cand, None
+    hit = screen.guard.above(text, screen.guard_threshold) if screen.guard is not None else None
+    if hit is not None:
+        cand.reason = f"resembles an evaluation question ({screen.guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
+        return cand, None
+    cand.kept = True
+    return cand, new
+
+
+def filter_round(k: int, round_no: int, plan: list[Attempt], replies: list[Result], screen: Screen) -> list[Candidate]:
+    """Every reply of a round through the filters, in plan order; the kept ones join their side
+    and the screen at once, so a later reply of the same round must differ from them too."""
+    candidates: list[Candidate] = []
+    with bar(f"iter {k} generation: filters, round {round_no}", len(plan)) as advance:
+        for attempt, out in zip(plan, replies):
+            advance()
+            cand, new = filter_reply(attempt, out, k, screen)
+            candidates.append(cand)
+            if new is not None:
+                attempt.side.kept.append(new)
+                screen.admit(new)
+    return candidates
+
+
+def shortfalls(sides: dict[str, Side]) -> list[str]:
+    """A line for each side that spent its attempts before filling its quota."""
+    return [f"{s.name}: {len(s.kept)} of {s.quota} after {s.used} attempts" for s in sides.values() if len(s.kept) < s.quota]
+
+
+def tally(wanted: int, candidates: list[Candidate], sides: dict[str, Side], notes: list[str]) -> dict:
+    """The stage's statistics: what was asked for, made and kept, and each drop reason's count
+    in the order the reasons first occurred."""
+    dropped: dict[str, int] = {}
+    for c in candidates:
+        if not c.kept:
+            dropped[c.reason] = dropped.get(c.reason, 0) + 1
+    return {
+        "wanted": wanted,
+        "generated": len(candidates),
+        "kept": len(sides["hard"].kept) + len(sides["easy"].kept),
+        "kept_from_hard": len(sides["hard"].kept),
+        "kept_from_easy": len(sides["easy"].kept),
+        "dropped": dropped,
+        "notes": notes,
+    }
+
+
+def write_outputs(out: GenerationFiles, candidates: list[Candidate], new_items: list[Instruction], stats: dict) -> None:
+    """Every reply with its fate (to audit the filters), the kept instructions, the statistics."""
+    write_jsonl(out.candidates, candidates)
+    write_jsonl(out.new_instructions, new_items)
+    atomic.write_json(out.stats, stats)
+
+
 def run_generation(
     ctx: Context,
     k: int,
@@ -132,99 +290,27 @@ def run_generation(
     heldout_ids: set[str],
     guard: NoveltyIndex | None = None,
 ) -> tuple[list[Instruction], dict]:
+    """Iteration k's new instructions and the stage's statistics, written to its folder.
+
+    Rounds of calls go on until each side has its quota or has spent its attempts; each round
+    asks only for what is still missing.
+    """
     loop = ctx.cfg.loop
-    by_id = {it.id: it for it in cache_pool}
-    if loop.uses_referee:
-        hard = [by_id[r.id] for r in split if r.hard]
-        easy = [by_id[r.id] for r in split if not r.hard]
-    else:  # no referee: both prompts draw from the whole Cache Pool, in the same hard:easy ratio
-        hard = easy = cache_pool
-    q_hard, q_easy, note = _quotas(loop.new_per_iteration, loop.hard_share, len(hard), len(easy))
+    sides, note = choose_sides(loop, cache_pool, split)
     if note:
         ctx.say(f"  note: {note}")
-    sides = {
-        "hard": Side("hard", hard, q_hard, math.ceil(q_hard * loop.max_attempts_factor)),
-        "easy": Side("easy", easy, q_easy, math.ceil(q_easy * loop.max_attempts_factor)),
-    }
-    pool = NoveltyIndex()
-    pool.add_many([(it.id, it.instruction) for it in cache_pool])
-    known = set(by_id)
-    candidates: list[Candidate] = []
-    rounds = 0
+    screen = Screen(loop, cache_pool, heldout_ids, guard)
     draws = {name: ParentDraw(side.parents, loop.spreads_evenly, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
+    candidates: list[Candidate] = []
+    round_no = 0
     while any(s.wanted > 0 for s in sides.values()):
-        rounds += 1
-        plan: list[tuple[Side, int, Instruction]] = []
-        for s in sides.values():
-            for j in range(s.used, s.used + max(s.wanted, 0)):
-                plan.append((s, j, draws[s.name].parent(j)))
-            s.used += max(s.wanted, 0)
-        calls = [
-            Call(
-                [{"role": "user", "content": render(f"generator_{s.name}", instruction=p.instruction, input=p.input)}],
-                sample=k * 1_000_000 + j,
-            )
-            for s, j, p in plan
-        ]
-        outs = ctx.roles.generator.run(calls, f"iter {k} generation: round {rounds}")
-        with bar(f"iter {k} generation: filters, round {rounds}", len(plan)) as advance:
-            for (s, j, parent), out in zip(plan, outs):
-                advance()
-                if isinstance(out, Failed):
-                    candidates.append(Candidate(side=s.name, attempt=j, parent=parent.id, text="", finish_reason="",
-                                                kept=False, reason=f"the call was rejected: {out.reason}"))
-                    continue
-                text = out.text.strip()
-                cand = Candidate(side=s.name, attempt=j, parent=parent.id, text=out.text, finish_reason=out.finish_reason, kept=False)
-                candidates.append(cand)
-                cand.reason = output_problem(text, out.finish_reason)
-                if cand.reason:
-                    continue
-                new = Instruction.make(text, "", origin=f"from-{s.name}", parent=parent.id, iteration=k,
-                                       category=parent.category)
-                cand.id = new.id
-                if new.id in heldout_ids:
-                    cand.reason = "same as a held-out instruction"
-                    continue
-                if new.id in known:
-                    cand.reason = "already in the pool"
-                    continue
-                score, item = pool.nearest(text)
-                cand.rouge, cand.nearest = score, pool.key(item) if item is not None else None
-                if score > loop.rouge_threshold:
-                    cand.reason = "too similar to a pool instruction"
-                    continue
-                hit = guard.above(text, loop.guard_threshold) if guard is not None else None
-                if hit is not None:
-                    cand.reason = f"resembles an evaluation question ({guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
-                    continue
-                cand.kept, cand.reason = True, None
-                s.kept.append(new)
-                pool.add(new.id, new.instruction)
-                known.add(new.id)
+        round_no += 1
+        plan = plan_round(sides, draws)
+        candidates += filter_round(k, round_no, plan, ask_generator(ctx, k, plan, round_no), screen)
+    short = shortfalls(sides)
+    if short:
+        ctx.say("  note: the generator ran out of attempts before filling the quota (" + "; ".join(short) + ")")
     new_items = sides["hard"].kept + sides["easy"].kept
-    dropped: dict[str, int] = {}
-    for c in candidates:
-        if not c.kept:
-            dropped[c.reason] = dropped.get(c.reason, 0) + 1
-    shortfalls = [
-        f"{s.name}: {len(s.kept)} of {s.quota} after {s.used} attempts"
-        for s in sides.values()
-        if len(s.kept) < s.quota
-    ]
-    if shortfalls:
-        ctx.say("  note: the generator ran out of attempts before filling the quota (" + "; ".join(shortfalls) + ")")
-    stats = {
-        "wanted": loop.new_per_iteration,
-        "generated": len(candidates),
-        "kept": len(new_items),
-        "kept_from_hard": len(sides["hard"].kept),
-        "kept_from_easy": len(sides["easy"].kept),
-        "dropped": dropped,
-        "notes": [n for n in [note] if n] + shortfalls,
-    }
-    out_dir = ctx.run.iteration_dir(k) / "generation"
-    write_jsonl(out_dir / "candidates.jsonl", candidates)
-    write_jsonl(out_dir / "new_instructions.jsonl", new_items)
-    atomic.write_json(out_dir / "stats.json", stats)
+    stats = tally(loop.new_per_iteration, candidates, sides, [n for n in [note] if n] + short)
+    write_outputs(ctx.run.iteration(k).generation, candidates, new_items, stats)
     return new_items, stats
