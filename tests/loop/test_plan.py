@@ -15,7 +15,7 @@ from lion.data.seeds import load_seeds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Role
 from lion.loop.estimate import estimate, measured_completion_tokens
-from lion.loop.plan import Sizes, calls, steps
+from lion.loop.plan import Sizes, calls, iteration_of, steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutItem, build_heldout
@@ -44,6 +44,12 @@ def test_each_variant_runs_the_steps_it_needs():
         assert names(no_referee, iterations=1) == ["setup", "before", "1.imitation", "1.generation", "1.heldout"]
     assert names("single-order-referee", evaluates=False, iterations=1) == [
         "setup", "1.imitation", "1.discrimination", "1.generation"]
+
+
+def test_a_step_name_tells_its_iteration():
+    plan = steps(load_config(CONFIG, ["loop.iterations=12"]), True)
+    assert [iteration_of(s.name) for s in plan] == [s.iteration for s in plan]
+    assert plan[-1].name == "12.heldout" and plan[-1].iteration == 12
 
 
 def test_the_calls_of_a_step_follow_the_pools_it_works_on():

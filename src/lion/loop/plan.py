@@ -73,6 +73,12 @@ def step_name(k: int, kind: str) -> str:
     return f"{k}.{kind}"
 
 
+def iteration_of(name: str) -> int:
+    """The iteration a step's name belongs to; 0 for the steps before the first."""
+    k, dot, _ = name.partition(".")
+    return int(k) if dot and k.isdigit() else 0
+
+
 SETUP = Step("setup", "setup", 0)  # seeds, held-out set, base student: first, whatever the variant
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lion.core import atomic
 from lion.llm.cache import ResponseCache
-from lion.loop.plan import step_name
+from lion.loop.plan import iteration_of, step_name
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
 
@@ -35,7 +35,7 @@ class RunSpend(BaseModel):
 
     def iteration(self, k: int) -> Spend:
         """What iteration k's steps have spent so far."""
-        rows = [s for step, s in self.by_step.items() if step.startswith(step_name(k, ""))]
+        rows = [s for step, s in self.by_step.items() if iteration_of(step) == k]
         cost = None if any(s.cost_usd is None for s in rows) else round(sum(s.cost_usd for s in rows), 6)
         return Spend(calls=sum(s.calls for s in rows), prompt_tokens=sum(s.prompt_tokens for s in rows),
                      completion_tokens=sum(s.completion_tokens for s in rows), cost_usd=cost)

@@ -125,6 +125,7 @@ def _time(seconds: float | None) -> str:
     return "" if seconds is None else duration(seconds)
 
 
+_BEFORE_ITERATIONS = {"setup": "setup", "heldout": "held-out before training"}
 _MARK = {"done": "[green]done[/green]", "running": "[cyan]running[/cyan]", "stopped": "[red]stopped[/red]",
          "pending": "[dim]-[/dim]"}
 
@@ -159,9 +160,8 @@ def show(st: Status, console) -> None:
     if st.current:
         console.print(f"  now: {st.current['line']}", highlight=False, markup=False)
 
-    by_name = {s.name: s for s in st.steps}
-    console.print(f"setup: {_cell(by_name['setup'])}" + (
-        f"; held-out before training: {_cell(by_name['before'])}" if "before" in by_name else ""))
+    first = [s for s in st.steps if not s.iteration]  # the setup, and the scores before training
+    console.print("; ".join(f"{_BEFORE_ITERATIONS[s.kind]}: {_cell(s)}" for s in first), highlight=False)
     kinds = list(dict.fromkeys(s.kind for s in st.steps if s.iteration))  # a variant may skip one
     steps = Table(title="steps")
     for col in ("iteration", *kinds):
