@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,12 @@ def test_loop_over_http_with_faults_answers_each_call_once_and_leaks_no_key(tmp_
             run_loop(cfg, tmp_path / "other", lines.append)
         assert secret not in str(e.value) and wrong not in str(e.value)
         assert not (tmp_path / "other").exists()
+
+    # the server is gone: the finished run still prints its table, without trying to reach it
+    monkeypatch.setenv("LION_TEST_ARENA_KEY", secret)
+    started = time.monotonic()
+    assert run_loop(cfg, out, lines.append) == summary
+    assert time.monotonic() - started < 10
 
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
         assert secret.encode() not in path.read_bytes(), path

@@ -209,6 +209,10 @@ class StudentConfig(Strict):
 
 class LoopConfig(Strict):
     iterations: int = Field(3, ge=1)
+    cut_off_answers: Literal["drop", "train"] = Field(
+        "drop", description="teacher answers cut off at max_tokens: left out of training (drop, see the README) or "
+        "trained on as they are (train); empty answers are never trained on",
+    )
     new_per_iteration: int = Field(6000, ge=1, description="N, new instructions per iteration")
     hard_share: float = Field(
         0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"

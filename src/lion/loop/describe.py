@@ -24,7 +24,9 @@ def _hard_share(r: IterationRecord) -> str | None:
 
 
 def _failed(r: IterationRecord) -> int | None:
-    return sum(r.failed_items.values()) + (r.failed_judgements or 0) or None
+    """Items a step left out: a rejected call or a failed judgement, each counted once (the
+    discrimination step's file lists its failed judgements with the rest)."""
+    return sum(r.failed_items.values()) or None
 
 
 def _score(name: str) -> Callable[[IterationRecord], object]:
@@ -36,6 +38,8 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "iteration": ("iteration", lambda r: r.iteration or "before"),
     "train_pool": ("Train Pool", lambda r: r.train_pool),
     "cache_pool": ("Cache Pool", lambda r: r.cache_pool),
+    "teacher_empty": ("empty", lambda r: r.teacher_empty),
+    "teacher_cut_off": ("cut off", lambda r: r.teacher_cut_off),
     "hard": ("hard", lambda r: r.hard),
     "easy": ("easy", lambda r: r.easy),
     "hard_share": ("hard %", _hard_share),
@@ -48,13 +52,14 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "cost": ("cost", lambda r: usd(r.spend.cost_usd) if r.spend.calls else None),
 }
 RUN_END = ("iteration", "train_pool", "cache_pool", "hard", "easy", "kept", "exact_match", "relative_score")
-STATUS = ("iteration", "train_pool", "cache_pool", "hard", "easy", "mean_d", "generated", "kept", "relative_score",
-          "failed", "cost")
-REPORT = ("iteration", "train_pool", "cache_pool", "hard", "easy", "hard_share", "mean_d", "generated", "kept",
-          "relative_score")
-LEGEND = ("Train/Cache Pool: the pools the iteration started from; generated/kept: new instructions written by the "
-          "generator and kept by the filters; held-out %: the student's relative score against the teacher; "
-          "failed: items left out (see iter-KK/*/failed.jsonl)")
+STATUS = ("iteration", "train_pool", "cache_pool", "teacher_empty", "teacher_cut_off", "hard", "easy", "mean_d",
+          "generated", "kept", "relative_score", "failed", "cost")
+REPORT = ("iteration", "train_pool", "cache_pool", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
+          "mean_d", "generated", "kept", "relative_score", "failed")
+LEGEND = ("Train/Cache Pool: the pools the iteration started from; empty/cut off: the teacher's answers to the Train "
+          "Pool that were empty or cut off at max_tokens (see iter-KK/imitation/left_out.jsonl); generated/kept: new "
+          "instructions written by the generator and kept by the filters; held-out %: the student's relative score "
+          "against the teacher; failed: items left out (see iter-KK/*/failed.jsonl)")
 
 
 def headers(keys: tuple[str, ...]) -> list[str]:
@@ -70,9 +75,18 @@ def before_record(before: HeldoutResult) -> IterationRecord:
     return IterationRecord(iteration=0, heldout=before)
 
 
-def heldout_text(r: HeldoutResult) -> str:
+def interval_text(r: HeldoutResult) -> str:
+    """The relative score's 95% interval, or nothing when too little was judged to have one."""
     low, high = r.relative_interval if len(r.relative_interval) == 2 else (None, None)
-    text = f"relative score {r.relative_score}%" + (f" [{low}, {high}]" if low is not None else "")
+    return "" if low is None or high is None else f"{low}–{high}"
+
+
+def heldout_text(r: HeldoutResult) -> str:
+    if r.relative_score is None:
+        text = f"no relative score ({r.failed_judgements} of {r.questions} questions not judged)"
+    else:
+        interval = interval_text(r)
+        text = f"relative score {r.relative_score}%" + (f" [{interval.replace('–', ', ')}]" if interval else "")
     return (f"exact match {r.exact_match}%, " if r.exact_match is not None else "") + text
 
 
@@ -95,11 +109,17 @@ def spend_rows(spend: RunSpend) -> list[list[str]]:
 SPEND_HEADERS = ["role", "calls", "tokens in", "tokens out", "cost"]
 
 
+def _left_out_text(r: IterationRecord) -> str:
+    parts = [f"{n} {what}" for n, what in ((r.teacher_empty, "empty"), (r.teacher_cut_off, "cut off")) if n]
+    return f"teacher answers {', '.join(parts)}; " if parts else ""
+
+
 def iteration_line(r: IterationRecord) -> str:
     """What the loop prints when an iteration ends."""
     dropped = dropped_text(r.dropped or {})
     line = (
         f"iteration {r.iteration}: Train Pool {r.train_pool}, Cache Pool {r.cache_pool}; "
+        + _left_out_text(r)
         + (f"hard {r.hard}, easy {r.easy}" if r.hard is not None else "no referee")
         + (f", unjudged {r.failed_judgements}" if r.failed_judgements else "")
         + f"; generated {r.generated}, kept {r.kept}"

@@ -14,10 +14,8 @@ import os
 import time
 from pathlib import Path
 
-import yaml
-
 from lion.core import atomic
-from lion.core.config import RunConfig, dump_config
+from lion.core.config import RunConfig, dump_config, load_config
 from lion.core.errors import LionError
 
 # Keys a resumed run may change: they alter speed, length, spend or access, never an answer.
@@ -99,7 +97,8 @@ class RunFolder:
         if not path.exists():
             atomic.write_text(path, dump_config(cfg))
             return
-        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # through the model, so a setting added since the run began compares at its default
+        old = load_config(path).model_dump(mode="json")
         new = cfg.model_dump(mode="json")
         changed = [k for k in _diff(old, new) if k[:2] not in _RESUMABLE_CHANGES]
         if changed:
@@ -249,6 +248,11 @@ class ImitationFiles(_StepFolder):
     @property
     def teacher_answers(self) -> Path:
         return self.root / "teacher_answers.jsonl"
+
+    @property
+    def left_out(self) -> Path:
+        """The teacher's answers not trained on (empty, or cut off at max_tokens), with the reason."""
+        return self.root / "left_out.jsonl"
 
     @property
     def train_stats(self) -> Path:

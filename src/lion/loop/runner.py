@@ -22,7 +22,7 @@ from lion.llm.cache import ResponseCache
 from lion.llm.roles import Roles, check_endpoints, shared_model_warning
 from lion.loop.context import Context
 from lion.loop.describe import heldout_text, iteration_line
-from lion.loop.plan import SETUP, Step, steps
+from lion.loop.plan import SETUP, Step, run_steps, steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
@@ -59,7 +59,8 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
         read_questions(Path(cfg.evaluation.heldout))
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
     guard = guard_index(cfg.loop.guard)
-    check_endpoints(cfg)
+    if not all(run.is_done(s.name) for s in run_steps(cfg, run)):  # a finished run only prints its table
+        check_endpoints(cfg)
     run.lock()
     try:
         run.bind_config(cfg)

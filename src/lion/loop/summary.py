@@ -49,6 +49,8 @@ class IterationRecord(BaseModel):
     iteration: int
     train_pool: int | None = None  # the pools the iteration started from
     cache_pool: int | None = None
+    teacher_empty: int | None = None  # the Train Pool's teacher answers that were empty (never trained on)
+    teacher_cut_off: int | None = None  # ... and those cut off at max_tokens (see loop.cut_off_answers)
     hard: int | None = None  # the referee's split; None without a referee or before it ran
     easy: int | None = None
     failed_judgements: int | None = None
@@ -113,6 +115,7 @@ def run_spend(run: RunFolder, cache: ResponseCache | None = None) -> RunSpend:
 def iteration_record(run: RunFolder, k: int, spend: RunSpend) -> IterationRecord:
     """Iteration k as its step outputs on disk say it is now."""
     it = run.iteration(k)
+    train = load_json(it.imitation.train_stats) or {}
     disc = load_json(it.discrimination.stats) or {}
     gen = load_json(it.generation.stats) or {}
     pools = run.pools(k - 1)
@@ -120,6 +123,8 @@ def iteration_record(run: RunFolder, k: int, spend: RunSpend) -> IterationRecord
         iteration=k,
         train_pool=_count_lines(pools.train),
         cache_pool=_count_lines(pools.cache),
+        teacher_empty=train.get("empty"),
+        teacher_cut_off=train.get("cut_off"),
         hard=disc.get("hard"),
         easy=disc.get("easy"),
         failed_judgements=disc.get("failed"),

@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from lion.arena import seed_set
+from lion.core.errors import LionError
 from lion.core.records import Instruction, SplitRecord
 from lion.data.similarity import rouge_l
 from lion.loop.stages.generation import _quotas, output_problem, run_generation
@@ -53,12 +56,16 @@ def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
 
 
 def test_generation_gives_up_after_bounded_attempts(make_ctx):
-    # a threshold nothing can pass: the stage must stop, say so, and keep what it has (nothing)
+    # a threshold nothing can pass: the stage asks no more than its budget, writes what it did,
+    # and, having kept nothing, stops the run with the commonest reason
     ctx = make_ctx("loop.new_per_iteration=10", "loop.rouge_threshold=0.01", "loop.max_attempts_factor=2")
     pool, split = pool_and_split()
-    new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
-    assert len(new) <= 10 and stats["generated"] == 20
-    assert any("ran out of attempts" in n or "of 5 after 10 attempts" in n for n in stats["notes"])
+    with pytest.raises(LionError, match=r"^generator: none of the 20 replies of iteration 1 was kept; the commonest "
+                                        r"problem, \d+ of 20: too similar to a pool instruction\.$"):
+        run_generation(ctx, 1, pool, split, heldout_ids=set())
+    stats = json.loads(ctx.run.iteration(1).generation.stats.read_text())
+    assert stats["generated"] == 20 and stats["kept"] == 0
+    assert any("of 5 after 10 attempts" in n for n in stats["notes"])
 
 
 def test_the_guard_keeps_new_instructions_away_from_evaluation_questions(make_ctx, tmp_path):

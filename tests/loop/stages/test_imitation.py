@@ -1,7 +1,12 @@
 import json
 
+import pytest
+
 from lion.arena import corpus, seed_set
+from lion.core.chat import Completion, Usage
+from lion.core.errors import LionError
 from lion.core.records import Instruction, Response, read_jsonl
+from lion.llm.dispatch import Role
 from lion.loop.stages.imitation import run_imitation
 from lion.student.tiny import build_tiny_student
 
@@ -42,3 +47,56 @@ def test_an_empty_train_pool_keeps_the_student(make_ctx):
     stats = run_imitation(ctx, 1, [])
     assert stats["examples"] == 0
     assert (ctx.student_dir(1) / "model.safetensors").read_bytes() == (ctx.student_dir(0) / "model.safetensors").read_bytes()
+
+
+class Scripted:
+    """A teacher whose answer to the i-th seed is empty (i % 3 == 0), cut off at max_tokens
+    (i % 3 == 1) or whole: the shapes a real server gives at temperature 0 or a low limit."""
+
+    name = "scripted-teacher"
+
+    def __init__(self, pool: list[Instruction]):
+        self.shape = {p.instruction: i % 3 for i, p in enumerate(pool)}
+
+    async def complete(self, messages, decoding, sample=0) -> Completion:
+        prompt = messages[-1]["content"]
+        shape = next(s for text, s in self.shape.items() if text in prompt)
+        text, reason = [("", "length"), ("The answer starts and then", "length"), ("It is a whole answer.", "stop")][shape]
+        return Completion(text, reason, Usage(10, 5))
+
+    async def check(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+def scripted_context(make_ctx, n: int, *overrides: str, folder: str = "run"):
+    ctx = make_ctx(*TINY, *overrides, folder=folder)
+    make_base(ctx)
+    pool = [Instruction.make(i, x) for i, x in seed_set(n, 1)]
+    r = ctx.roles.teacher
+    ctx.roles.teacher = Role("teacher", Scripted(pool), r.decoding, r.cache, "test://scripted", loop=r.loop)
+    return ctx, pool
+
+
+@pytest.mark.parametrize(("policy", "examples"), [("drop", 3), ("train", 6)])
+def test_empty_answers_are_never_trained_on_and_cut_off_ones_as_the_setting_says(make_ctx, policy, examples):
+    ctx, pool = scripted_context(make_ctx, 9, f"loop.cut_off_answers={policy}", folder=policy)
+    stats = run_imitation(ctx, 1, pool)
+    assert (stats["examples"], stats["empty"], stats["cut_off"]) == (examples, 3, 3)
+    left_out = [json.loads(line) for line in ctx.run.iteration(1).imitation.left_out.read_text().splitlines()]
+    assert sorted(r["reason"] for r in left_out) == sorted(["empty"] * 3 + ["cut off at max_tokens"] * (3 if policy == "drop" else 0))
+    assert all(r["text"] == "" for r in left_out if r["reason"] == "empty")
+    # the next cumulative iteration trains on the same selection of iteration 1's answers
+    again = run_imitation(ctx, 2, [])
+    assert again["examples"] == examples
+
+
+def test_an_iteration_whose_every_answer_is_empty_stops_the_run(make_ctx):
+    ctx, pool = scripted_context(make_ctx, 9)
+    empty = [p for i, p in enumerate(pool) if i % 3 == 0]
+    with pytest.raises(LionError, match=r"^teacher: none of the 3 answers to iteration 1's Train Pool can be trained on; "
+                                        r"the commonest problem, 3 of 3: empty \(the model returned no text"):
+        run_imitation(ctx, 1, empty)
+    assert len(ctx.run.iteration(1).imitation.left_out.read_text().splitlines()) == 3  # written before it stopped

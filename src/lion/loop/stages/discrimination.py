@@ -12,6 +12,7 @@ from lion.llm.dispatch import Failed
 from lion.llm.judging import PairItem, bias_stats, describe_bias, judge_pairs
 from lion.loop.answers import failure_record, student_answers, teacher_answers
 from lion.loop.context import Context
+from lion.loop.failures import nothing_usable
 
 
 def split(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:
@@ -24,12 +25,15 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
     t = teacher_answers(ctx, cache_pool, f"iter {k} discrimination: teacher answers")
     answered = [(it, c) for it, c in zip(cache_pool, t) if not isinstance(c, Failed)]
     failed = [failure_record(it, c) for it, c in zip(cache_pool, t) if isinstance(c, Failed)]
-    pool = [it for it, _ in answered]
-    s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
     write_jsonl(
         out.teacher_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
     )
+    # an empty answer leaves the referee nothing to compare: no verdict on it means anything
+    failed += [{"id": i.id, "reason": "the teacher's answer is empty"} for i, c in answered if not c.text.strip()]
+    answered = [(i, c) for i, c in answered if c.text.strip()]
+    pool = [it for it, _ in answered]
+    s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
     write_jsonl(
         out.student_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
@@ -72,4 +76,7 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
     atomic.write_json(out.bias, bias)
     ctx.say(describe_bias(bias, "referee"))
     atomic.write_json(out.stats, stats)
+    if cache_pool and not records:
+        raise nothing_usable("referee", f"none of the {len(cache_pool)} instructions of iteration {k}'s Cache Pool was judged",
+                             [f["reason"] for f in failed])
     return stats

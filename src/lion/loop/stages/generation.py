@@ -25,6 +25,7 @@ from lion.core.records import Instruction, SplitRecord, write_jsonl
 from lion.data.similarity import NoveltyIndex
 from lion.llm.dispatch import Call, Failed, Result
 from lion.loop.context import Context
+from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import GenerationFiles
 
 SIDES = ("hard", "easy")
@@ -313,4 +314,7 @@ def run_generation(
     new_items = sides["hard"].kept + sides["easy"].kept
     stats = tally(loop.new_per_iteration, candidates, sides, [n for n in [note] if n] + short)
     write_outputs(ctx.run.iteration(k).generation, candidates, new_items, stats)
+    if candidates and not new_items:
+        raise nothing_usable("generator", f"none of the {len(candidates)} replies of iteration {k} was kept",
+                             [c.reason for c in candidates])
     return new_items, stats

@@ -24,6 +24,7 @@ from lion.llm.judging import PairItem, Verdict, bias_stats, judge_pairs
 from lion.llm.scoring import Item, tabulate
 from lion.loop.answers import student_answers, teacher_answers
 from lion.loop.context import Context
+from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import HeldoutFiles
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -92,7 +93,8 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
     instrs = [it.as_instruction() for it in items]
     t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
     s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
-    judged = [i for i, c in enumerate(t) if not isinstance(c, Failed)]
+    # an empty teacher answer is no reference: scoring the student against it means nothing
+    judged = [i for i, c in enumerate(t) if not isinstance(c, Failed) and c.text.strip()]
     pairs = [PairItem(items[i].id, items[i].instruction, items[i].input, t[i].text, s[i]) for i in judged]
     verdicts: list[Verdict | None] = [None] * len(items)
     judging = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge, f"{name}: judge (held-out)")
@@ -103,7 +105,7 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         hit = exact_match(a, it.references) if it.references else None
         em += bool(hit)
         if v is None:
-            v = Verdict(it.id, error=f"no teacher answer: {c.reason}")
+            v = Verdict(it.id, error=f"no teacher answer: {c.reason}" if isinstance(c, Failed) else "the teacher's answer is empty")
         elif v.error is None:
             scored.append((it.category, 1, v.a_score, v.b_score))
         rows.append(
@@ -124,4 +126,7 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         judge_bias={"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
     )
     atomic.write_json(out.scores, result.model_dump(mode="json"))
+    if items and not scored:
+        raise nothing_usable("judge", f"none of the {len(items)} held-out questions was judged ({name})",
+                             [r["error"] for r in rows])
     return result

@@ -1,18 +1,44 @@
-"""Imitation: the teacher answers the Train Pool and the student is fine-tuned on the answers."""
+"""Imitation: the teacher answers the Train Pool and the student is fine-tuned on the answers.
+
+An empty answer teaches nothing but to stop at once, so it is never trained on. An answer cut
+off at max_tokens is left out too unless `loop.cut_off_answers` is `train`: trained on, it
+teaches the student to end in mid-sentence (see the README). Either way each is counted and
+kept in `left_out.jsonl`, and an iteration in which no answer can be trained on stops the run.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 
 from lion.core import atomic
 from lion.core.records import Instruction, Response, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
 from lion.loop.answers import failure_record, teacher_answers
 from lion.loop.context import Context
+from lion.loop.failures import nothing_usable
+
+EMPTY = "empty"
+CUT_OFF = "cut off at max_tokens"
+
+
+def answer_problem(r: Response) -> str | None:
+    """What is wrong with a teacher answer as a training example, or None."""
+    if not r.text.strip():
+        return EMPTY
+    if r.finish_reason == "length":
+        return CUT_OFF
+    return None
+
+
+def trainable(r: Response, cut_off_answers: str) -> bool:
+    problem = answer_problem(r)
+    return problem is None or (problem == CUT_OFF and cut_off_answers == "train")
 
 
 def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     out = ctx.run.iteration(k).imitation
+    policy = ctx.cfg.loop.cut_off_answers
     completions = teacher_answers(ctx, train_pool, f"iter {k} imitation: teacher answers")
     responses, failed = [], []
     for it, c in zip(train_pool, completions):
@@ -22,26 +48,37 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
             responses.append(
                 Response(id=it.id, instruction=it.instruction, input=it.input, text=c.text, finish_reason=c.finish_reason)
             )
+    problems = Counter(p for r in responses if (p := answer_problem(r)))
+    left_out = [{**r.model_dump(), "reason": answer_problem(r)} for r in responses if not trainable(r, policy)]
     write_jsonl(out.teacher_answers, responses)
     write_jsonl(out.failed, failed)
+    write_jsonl(out.left_out, left_out)
     if failed:
         ctx.say(f"  {len(failed)} instructions left out: the teacher's endpoint rejected them (see {out.failed})")
+    if problems:
+        kept = " (trained on)" if policy == "train" and problems[CUT_OFF] else ""
+        ctx.say(f"  teacher answers: {problems[EMPTY]} empty, {problems[CUT_OFF]} {CUT_OFF}{kept}; see {out.left_out}")
+    usable = [r for r in responses if trainable(r, policy)]
+    if train_pool and not usable:
+        _stop(ctx, k, len(train_pool), [f["reason"] for f in failed] + [r["reason"] for r in left_out])
 
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
     # model on every Train Pool so far (see the README for why `cumulative` is the default).
     if ctx.cfg.student.strategy == "continue":
-        start, data = ctx.student_dir(k - 1), responses
+        start, data = ctx.student_dir(k - 1), usable
     else:
         start = ctx.student_dir(0)
-        data = [r for j in range(1, k) for r in read_jsonl(ctx.run.iteration(j).imitation.teacher_answers, Response)] + responses
+        earlier = [r for j in range(1, k) for r in read_jsonl(ctx.run.iteration(j).imitation.teacher_answers, Response)]
+        data = [r for r in earlier if trainable(r, policy)] + usable
     examples = [(r.instruction, r.input, r.text) for r in data]
+    counts = {"failed": len(failed), "empty": problems[EMPTY], "cut_off": problems[CUT_OFF]}
     if not examples:
         ctx.say("  the Train Pool is empty: the student stays as it was")
         staging = out.staging
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(start, staging)
         atomic.replace_dir(staging, ctx.student_dir(k))
-        stats = {"examples": 0, "start": str(start), "steps": 0, "failed": len(failed)}
+        stats = {"examples": 0, "start": str(start), "steps": 0, **counts}
         atomic.write_json(out.train_stats, stats)
         return stats
 
@@ -49,6 +86,16 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
 
     ctx.say(f"  training the student on {len(examples)} examples (from {start.name})")
     stats = train_student(start, examples, ctx.student_dir(k), out.work, ctx.cfg.student, ctx.threads)
-    stats = {"examples": len(examples), "start": str(start), "failed": len(failed), **stats}
+    stats = {"examples": len(examples), "start": str(start), **counts, **stats}
     atomic.write_json(out.train_stats, stats)
     return stats
+
+
+def _stop(ctx: Context, k: int, asked: int, reasons: list[str]) -> None:
+    hints = {
+        CUT_OFF: f" (max_tokens is {ctx.cfg.teacher.decoding.max_tokens}; a new run with a larger "
+                 "teacher.decoding.max_tokens lets the answers end)",
+        EMPTY: " (the model returned no text; a reasoning model may spend every token on thinking)",
+    }
+    raise nothing_usable("teacher", f"none of the {asked} answers to iteration {k}'s Train Pool can be trained on",
+                         reasons, hints)
