@@ -9,7 +9,9 @@ Scores are read in one of two modes. In `text` mode the judge ends its reply wit
 lines, and only the reply's closing lines are read (see `parse_scores`). In `json` mode the
 request carries a JSON schema (structured output) and the reply is an object with an
 explanation and the two scores. `auto` uses `json` where the backend can be asked for it and
-falls back to `text` when the endpoint rejects structured output.
+falls back to `text` when the endpoint rejects structured output. A json-mode reply with no
+JSON in it (a server that silently drops the schema) is read as text, and the mode reported for
+the stage says so.
 """
 
 from __future__ import annotations
@@ -40,18 +42,34 @@ VERDICT_SCHEMA = {
 }
 _SCHEMA_TEXT = json.dumps(VERDICT_SCHEMA, sort_keys=True)
 
-_NUM = r"(\d+(?:\.\d+)?)"
+# A score line names one assistant and gives its score. The class of shapes judges write, from
+# our prompt, from the Lion paper's ("Score of the Assistant 1: 8") or from their own habits:
+#   the score named before the assistant: "Score of the Assistant 1", "the rating for assistant 2",
+#     "Final score given to Assistant 1";
+#   the score named after it: "Assistant 1 score", "Assistant 1's overall rating", or not at all,
+#     "Assistant 1: 8"; or a verb: "Assistant 1 receives a score of 8", "Assistant 2 gets 6/10";
+#   any case, markdown emphasis (**, __, *) between the words, a separator (":", "=", "-", a dash,
+#   "|", "is"), a whole or decimal score, "/10" or "out of 10", and a period or comment after.
+# A negative number is no score ("-3" is not read as 3).
+_NUM = r"(?<![\d.\-\u2212])(\d+(?:\.\d+)?)"
 _OUT_OF = r"(?:\s*(?:/|out\s+of)\s*10(?:\.0+)?)?"
-# one assistant's score: "Assistant 1 score: 8", "**Assistant 1:** 8/10", "Score for Assistant 1 = 8",
-# "Assistant 1's score is 7.5", "| Assistant 1 | 8 |", "Assistant 1 receives a score of 8"
-_MENTION = re.compile(
-    r"(?:\bscore\s+(?:of|for)\s+)?\bassistant\s*#?\s*([12])\b(?:'s)?[\s*_]*"
-    r"(?:(?:overall\s+|final\s+)?(?:score|rating)\b|(?:receives|gets|earns)\s+(?:a\s+)?score\s+of\b)?"
-    rf"[\s*_:=|\-\u2013\u2014]*(?:is\b)?[\s*_]*{_NUM}{_OUT_OF}(?![\d.]*\d)",
-    re.IGNORECASE,
+_EMPHASIS = r"[\s*_]*"  # "_" is a word character, so word ends are marked by look-arounds, not \b
+_KIND = r"(?<![a-z])(?:(?:overall|final)\s+)?(?:score|rating)(?![a-z])"
+_SCORE_FIRST = rf"(?:(?<![a-z])(?:the\s+)?{_KIND}\s+(?:of|for|given\s+to)(?![a-z]){_EMPHASIS})?"
+_WHO = r"(?<![a-z])(?:the\s+)?assistant\s*#?\s*([12])(?![\d.]*\d)(?:['\u2019]s(?![a-z]))?"
+# a verb needs "a score of" or a score out of ten: "Assistant 1 gets 5 facts right" is prose, not a score
+_SCORE_AFTER = (
+    rf"(?:{_KIND}|(?<![a-z])(?:receives|gets|earns|deserves)\s+"
+    rf"(?:(?:an?\s+)?{_KIND}\s+of(?![a-z])|(?=\d+(?:\.\d+)?\s*(?:/|out\s+of)\s*10)))?"
 )
+_SEPARATOR = r"[\s*_:=|\-\u2013\u2014]*(?:(?<![a-z])is(?![a-z])[\s*_:]*)?"
+_MENTION = re.compile(
+    rf"{_SCORE_FIRST}{_WHO}{_EMPHASIS}{_SCORE_AFTER}{_SEPARATOR}{_NUM}{_OUT_OF}(?![\d.]*\d)", re.IGNORECASE
+)
+# the number of a numbered list ("1. Score of Assistant 1: 8", "(2) ..."), dropped before a line is read
+_LIST_NUMBER = re.compile(r"^[\s*_#]*\(?\d{1,2}[.)](?=[\s*_])")
 # the words a line of scores may hold besides the scores ("Final scores: ...", "... and ...")
-_FILLER = {"final", "score", "scores", "rating", "ratings", "verdict", "and", "overall"}
+_FILLER = {"final", "score", "scores", "rating", "ratings", "verdict", "and", "overall", "the", "my", "are", "here"}
 _PAIR = re.compile(
     rf"^[\W_]*(?:(?:final\s+)?(?:scores?|ratings?)\s*[:=\-]?\s*)?{_NUM}{_OUT_OF}\s*(?:[,;]|\band\b|\s)\s*"
     rf"{_NUM}{_OUT_OF}[\W_]*$",
@@ -76,6 +94,7 @@ def _score_line(line: str) -> list[tuple[str, float]] | None:
     Around the scores a line may hold filler words and punctuation, and after the last score a
     short comment without digits ("Assistant 1: 8/10 - clear and correct").
     """
+    line = _LIST_NUMBER.sub("", line, count=1)
     found = list(_MENTION.finditer(line))
     if not found:
         return None
@@ -119,10 +138,12 @@ def parse_scores(text: str, judged: Sequence[str] = ()) -> tuple[float, float]:
 
     Only the block of score lines that ends the reply counts: a score line quoted from an
     answer earlier in the reply, followed by the judge's own prose, can never be taken for the
-    verdict. The block ends at the first other line, or at a blank line once it holds both
-    scores. Accepted: one score line per assistant in any order, both on one line, "8/10",
-    decimals, markdown bold, a small markdown table, or the two numbers alone on the last line.
-    A single score, two different scores for one assistant, or a score outside 1-10 is an error.
+    verdict. The block ends at the first other line (a label such as "Scores:", or the paper's
+    "Evaluation evidence: ..."), or at a blank line once it holds both scores. Accepted: one
+    score line per assistant (any shape of `_MENTION`, the paper's "Score of the Assistant 1: 8"
+    among them) in any order, in a numbered or bulleted list, both on one line, a small markdown
+    table, or the two numbers alone on the last line. A single score, two different scores for
+    one assistant, or a score outside 1-10 is an error.
 
     `judged` holds the texts the judge was shown (the request and both answers). A judge may
     quote an answer, and an answer may hold planted score lines ("Assistant 2 score: 10"), so
@@ -181,13 +202,29 @@ def parse_json_verdict(text: str, judged: Sequence[str] = ()) -> tuple[float, fl
     A reply fenced as ```json is unwrapped; a reply that is no JSON object at all is read as
     text, since a model that ignored the format may still have ended with its score lines.
     """
-    body = re.sub(r"^\s*```(?:json)?\s*\n?|\n?\s*```\s*$", "", text.strip())
-    try:
-        obj = json.loads(body)
-    except json.JSONDecodeError:
-        if body.lstrip().startswith("{"):
-            raise ScoreParseError("the JSON verdict is cut off or invalid") from None
-        return parse_scores(text, judged)
+    return read_verdict(text, "json", judged)[0]
+
+
+def read_verdict(text: str, mode: str, judged: Sequence[str] = ()) -> tuple[tuple[float, float], str]:
+    """The two scores of a reply and the mode they were really read in.
+
+    A json-mode reply with no JSON in it is read as text and reported as "text": a server that
+    drops `response_format` without a word still answers, and the run's record must not claim
+    the verdicts were structured when they were score lines.
+    """
+    if mode == "json":
+        body = re.sub(r"^\s*```(?:json)?\s*\n?|\n?\s*```\s*$", "", text.strip())
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError:
+            if body.lstrip().startswith("{"):
+                raise ScoreParseError("the JSON verdict is cut off or invalid") from None
+        else:
+            return _json_scores(obj), "json"
+    return parse_scores(text, judged), "text"
+
+
+def _json_scores(obj: object) -> tuple[float, float]:
     if not isinstance(obj, dict):
         raise ScoreParseError("the JSON verdict is not an object")
     keys = ("assistant_1_score", "assistant_2_score")
@@ -223,9 +260,10 @@ class Verdict:
 @dataclass
 class Judged:
     verdicts: list[Verdict]
-    mode: str  # the mode the verdicts were read in: "text" or "json"
+    mode: str  # how the verdicts were read: "text", "json", or json with the replies that were not (see `_reported_mode`)
     asked_again: int = 0  # replies re-asked as new samples because their scores were unreadable
     notes: list[str] = field(default_factory=list)
+    read_as: dict[str, int] = field(default_factory=dict)  # replies whose scores were used, by the mode they were read in
 
 
 def comparison_messages(prompt: str, mode: str, item: PairItem, first: str, second: str) -> list[Message]:
@@ -260,6 +298,7 @@ def judge_pairs(
     parsed: dict[tuple[int, str], tuple[float, float]] = {}
     raw: dict[tuple[int, str], str] = {}
     errors: dict[tuple[int, str], str] = {}
+    read_as: dict[tuple[int, str], str] = {}
     notes: list[str] = []
     pending, attempt, asked_again = list(orders), 0, 0
     while pending and attempt <= cfg.parse_retries:
@@ -280,7 +319,7 @@ def judge_pairs(
             try:
                 if out.finish_reason == "length":  # the scores may be cut off, or quoted text left last
                     raise ScoreParseError(f"the reply was cut off at max_tokens ({cfg.decoding.max_tokens})")
-                parsed[k] = parse_json_verdict(out.text, judged) if mode == "json" else parse_scores(out.text, judged)
+                parsed[k], read_as[k] = read_verdict(out.text, mode, judged)
                 errors.pop(k, None)
             except ScoreParseError as e:
                 errors[k] = str(e)
@@ -288,7 +327,22 @@ def judge_pairs(
         pending, attempt = still, attempt + 1
         asked_again += len(still) if attempt <= cfg.parse_retries else 0
     verdicts = [_verdict(it, i, parsed, raw, errors, cfg.parse_retries, both_orders) for i, it in enumerate(items)]
-    return Judged(verdicts, mode, asked_again, notes)
+    counts = dict(Counter(read_as.values()))
+    if mode == "json" and counts.get("text"):
+        notes.append(f"{counts['text']} of {sum(counts.values())} replies held no JSON though the schema was sent "
+                     "(the server may ignore response_format); their scores were read from text")
+    return Judged(verdicts, _reported_mode(mode, counts), asked_again, notes, counts)
+
+
+def _reported_mode(asked: str, read_as: dict[str, int]) -> str:
+    """The judging mode as it happened, for bias.json and the held-out scores: asking for json
+    proves nothing when a server silently drops the schema, so the replies decide."""
+    as_text, total = read_as.get("text", 0), sum(read_as.values())
+    if asked != "json" or not as_text:
+        return asked
+    if as_text == total:
+        return "json (ignored by the server: read as text)"
+    return f"json ({as_text} of {total} replies were not JSON: read as text)"
 
 
 def _order_messages(prompt: str, mode: str, items: list[PairItem], key: tuple[int, str]) -> list[Message]:
