@@ -36,3 +36,12 @@ def test_without_a_terminal_a_bar_prints_timed_lines_unless_quiet(monkeypatch, c
     with progress.bar("dedup", 4) as advance:
         advance(4)
     assert capsys.readouterr().err == ""
+
+
+def test_a_bar_whose_items_failed_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(progress, "_LINE_EVERY_S", 0.0)
+    snapshot, log = tmp_path / "progress.json", tmp_path / "lion.log"
+    with progress.recording(snapshot, log), progress.bar("iter 1 discrimination: referee", 4) as advance:
+        advance(1, failed=1)
+        advance(3, failed=3)
+    assert re.fullmatch(r".*  iter 1 discrimination: referee: 4/4 \(4 failed\) in \d+s", log.read_text().splitlines()[-1])

@@ -89,19 +89,24 @@ class _Tracker:
     lines: bool
     started: float = field(default_factory=time.time)
     done: int = 0
+    failed: int = 0  # of those done, the items that came to nothing: a bar must not read as all well
     _snapshot_at: float = 0.0
     _line_at: float = field(default_factory=time.time)
 
     def summary(self) -> str:
         elapsed = time.time() - self.started
-        text = f"{self.label}: {self.done:,}/{self.total:,}"
+        text = f"{self.label}: {self.done:,}/{self.total:,}" + self._failed_text()
         if self.done and self.done < self.total:
             text += f", eta {duration(elapsed / self.done * (self.total - self.done))}"
         text += f", {self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
         return text + (f", {self.info}" if self.info else "")
 
-    def advance(self, n: int = 1, info: str | None = None) -> None:
+    def _failed_text(self) -> str:
+        return f" ({self.failed:,} failed)" if self.failed else ""
+
+    def advance(self, n: int = 1, info: str | None = None, failed: int = 0) -> None:
         self.done += n
+        self.failed += failed
         if info is not None:
             self.info = info
         now = time.time()
@@ -119,7 +124,7 @@ class _Tracker:
         if self.total == 0:
             return
         took = f" in {duration(time.time() - self.started)}"
-        ended = f"{self.label}: {self.done:,}/{self.total:,}{took}" + (f", {self.info}" if self.info else "")
+        ended = f"{self.label}: {self.done:,}/{self.total:,}{self._failed_text()}{took}" + (f", {self.info}" if self.info else "")
         if self.lines:
             console.print(ended, highlight=False, markup=False)
         log(ended)
@@ -136,7 +141,8 @@ class RateColumn(ProgressColumn):
 
 @contextmanager
 def bar(label: str, total: int, info: str = "") -> Iterator[Callable[..., None]]:
-    """Yield `advance(n=1, info=None)`; `info` is a short note shown after the bar (e.g. spend)."""
+    """Yield `advance(n=1, info=None, failed=0)`; `info` is a short note shown after the bar (e.g.
+    spend), `failed` counts those of the n items that came to nothing."""
     draw = console.is_terminal and not quiet() and total > 0
     tracker = _Tracker(label, total, info, lines=not console.is_terminal and not quiet())
     if not draw:
@@ -158,9 +164,10 @@ def bar(label: str, total: int, info: str = "") -> Iterator[Callable[..., None]]
     with Progress(*columns, console=console, transient=True) as p:
         task = p.add_task(label, total=total, info=info)
 
-        def advance(n: int = 1, info: str | None = None) -> None:
-            p.update(task, advance=n, **({"info": info} if info is not None else {}))
-            tracker.advance(n, info)
+        def advance(n: int = 1, info: str | None = None, failed: int = 0) -> None:
+            tracker.advance(n, info, failed)
+            shown = f"{tracker.failed:,} failed " if tracker.failed else ""
+            p.update(task, advance=n, info=shown + tracker.info)
 
         try:
             yield advance

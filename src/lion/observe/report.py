@@ -22,7 +22,7 @@ from lion.core.config import RunConfig
 from lion.core.plots import plt, save
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
-from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, spend_rows, usd
+from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, interval_text, spend_rows, usd
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
@@ -319,7 +319,9 @@ def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
         w.add(f"LLM calls: {total.calls:,} ({total.prompt_tokens:,} tokens in, {total.completion_tokens:,} out), "
               f"cost {usd(total.cost_usd)}{budget}.", "")
     if st.last_error:
-        w.add(f"Last error (step {st.last_error['step']}): {text_cell(st.last_error['message'], 400)}", "")
+        stopped = "The run stopped" if st.state == "stopped" else "Last error"
+        w.add(f"**{stopped}** (step {st.last_error['step'] or 'before the first'}): "
+              f"{text_cell(st.last_error['message'], 400)}", "")
 
 
 def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConfig) -> None:
@@ -344,10 +346,12 @@ def _heldout_section(w: _Writer, st: Status) -> None:
         return
     w.add("The student's answers to questions kept out of every pool, judged against the teacher's in both orders; "
           "the relative score is the student's total as a percentage of the teacher's.", "")
-    w.plot("heldout", "held-out scores per iteration", plot_heldout, rows)
-    w.add(*_table(["", "relative score %", "95% interval", "wins/ties/losses", "exact match %", "questions"],
-                  [[n, r.relative_score, "–".join(str(x) for x in r.relative_interval),
-                    "/".join(str(x) for x in r.wins_ties_losses), r.exact_match, r.questions]
+    scored = [(n, r) for n, r in rows if r.relative_score is not None]
+    if scored:
+        w.plot("heldout", "held-out scores per iteration", plot_heldout, scored)
+    w.add(*_table(["", "relative score %", "95% interval", "wins/ties/losses", "exact match %", "questions", "not judged"],
+                  [[n, "none judged" if r.relative_score is None else r.relative_score, interval_text(r),
+                    "/".join(str(x) for x in r.wins_ties_losses), r.exact_match, r.questions, r.failed_judgements]
                    for n, r in rows]))
     categories = sorted({c for _, r in rows for c in r.categories})
     if len(categories) > 1:
