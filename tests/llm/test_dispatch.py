@@ -5,10 +5,13 @@ failure is scripted so that counts, waits and budgets can be checked exactly.
 """
 
 import asyncio
+import re
+import threading
 import time
 
 import pytest
 
+from lion.core import progress
 from lion.core.chat import CallError, Completion, Decoding, Usage
 from lion.core.config import Price
 from lion.core.errors import LionError
@@ -98,11 +101,14 @@ def test_exhausted_calls_stop_the_stage_after_the_others_are_cached(make_role):
     assert [o.text for o in out] == ["echo: q0", "echo: q1", "echo: q2"] and model.attempts == {"q0": 1, "q1": 5, "q2": 1}
 
 
-def test_a_rejected_request_fails_its_item_without_retries(make_role):
+def test_a_rejected_request_fails_its_item_without_retries(make_role, tmp_path):
     model = Scripted({"q0": [CallError("HTTP 400: prompt too long", retryable=False)]})
-    out = make_role(model).run(calls(2), "t")
+    log = tmp_path / "lion.log"
+    with progress.recording(tmp_path / "progress.json", log):
+        out = make_role(model).run(calls(2), "t")
     assert out[0] == Failed("HTTP 400: prompt too long", 1, False) and out[1].text == "echo: q1"
     assert model.attempts["q0"] == 1
+    assert re.search(r"  t: 2/2 \(1 failed\) in ", log.read_text())  # the bar does not read as all well
 
 
 def test_a_fatal_error_stops_everything_with_its_sentence(make_role):
@@ -153,16 +159,129 @@ def test_requests_per_minute_limit(make_role):
 def test_cost_is_counted_and_the_budget_stops_before_it_is_passed(make_role, tmp_path):
     price = Price(input_per_mtok=1000.0, output_per_mtok=2000.0)  # 100 in + 50 out = $0.2 per call
     cache = ResponseCache(tmp_path / "budget.sqlite")
-    # worst case reserved per call: ~1 prompt token estimate * 1000 + 50 * 2000 per million = $0.101
+    # the prompt "q0" is about 1 token at four characters a token, but the model bills 100: after
+    # the first answer the bound is 1.25 * 100 + 32 = 157 tokens, and a call's worst case $0.257
     role = make_role(Scripted(), price=price, ledger=Ledger(cache, 1.0), cache=cache, concurrency=1)
-    with pytest.raises(BudgetExceeded, match=r"budget: \$1\.00 spent"):
+    with pytest.raises(BudgetExceeded, match=r"budget: \$0\.80 spent and the next teacher call could cost more than "
+                                             r"the \$0\.20 left of budget.max_usd \(\$1\.00\): up to \$0\.26;"):
         role.run(calls(10), "t")
-    assert cache.spent_usd() == pytest.approx(1.0)
+    assert cache.spent_usd() == pytest.approx(0.8)
     usage = cache.usage()
-    assert usage[0]["calls"] == 5 and usage[0]["cost_usd"] == pytest.approx(1.0)
+    assert usage[0]["calls"] == 4 and usage[0]["cost_usd"] == pytest.approx(0.8)
     # a raised budget goes on where it stopped, paying only for what is missing
     role.ledger = Ledger(cache, 2.5)
     assert len(role.run(calls(10), "t")) == 10 and cache.spent_usd() == pytest.approx(2.0)
+
+
+class Templated(Scripted):
+    """Bills what a chat template adds, as servers do: 40 tokens for any prompt beyond its text."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spans: list[tuple[float, float]] = []  # (sent, answered) of every call, in the order sent
+
+    async def complete(self, messages, decoding, sample=0):
+        sent = time.monotonic()
+        out = await super().complete(messages, decoding, sample)
+        self.spans.append((sent, time.monotonic()))
+        text = sum(len(m["content"]) for m in messages) // 4
+        return Completion(out.text, out.finish_reason, Usage(text + 40, 1))
+
+
+def spent_by_role(cache: ResponseCache) -> float:
+    return sum(u["cost_usd"] for u in cache.usage())
+
+
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_a_server_that_bills_a_template_cannot_pass_the_budget(make_role, tmp_path, concurrency):
+    # input only: the answers' cost is known (max_tokens), so all that can go wrong is the prompt
+    price = Price(input_per_mtok=1000.0, output_per_mtok=0.0)
+    cache = ResponseCache(tmp_path / "budget.sqlite")
+    model = Templated(delay=0.005)
+    role = make_role(model, price=price, ledger=Ledger(cache, 2.0), cache=cache, concurrency=concurrency)
+    with pytest.raises(BudgetExceeded) as stopped:
+        role.run(calls(200, prefix="a question of a few words, "), "t")
+    # each call bills 47 prompt tokens, $0.047: at four characters a token, 7 were reserved
+    assert 1.9 < cache.spent_usd() <= 2.0 and spent_by_role(cache) == pytest.approx(cache.spent_usd())
+    spent, left, most, worst = (float(x) for x in re.findall(r"\$([\d.]+)", str(stopped.value))[:4])
+    assert (spent, most) == (round(cache.spent_usd(), 2), 2.0) and left == pytest.approx(most - spent, abs=0.011)
+    assert worst > left  # the sentence is true: the refused call could indeed cost more than what is left
+
+
+def test_the_first_calls_to_an_unknown_server_go_one_at_a_time_then_together(make_role, tmp_path):
+    price = Price(input_per_mtok=1000.0, output_per_mtok=0.0)
+    cache = ResponseCache(tmp_path / "budget.sqlite")
+    model = Templated(delay=0.02)
+    role = make_role(model, price=price, ledger=Ledger(cache, 100.0), cache=cache, concurrency=8)
+    role.run(calls(16), "first")
+    first, *others = sorted(model.spans)
+    assert all(sent >= first[1] for sent, _ in others)  # nothing else was sent before the first answer
+    assert model.peak == 8  # and then the meter had learned: no reason to wait
+
+    # a resumed run learns from the cache's rows, so its calls go together from the start
+    model = Templated(delay=0.02)
+    again = make_role(model, price=price, ledger=Ledger(cache, 100.0), cache=cache, concurrency=8)
+    meter = again.ledger.meter("test", "scripted")
+    assert meter.learned and meter.bound(7) >= 47
+    again.run(calls(16, prefix="new "), "resumed")
+    assert model.peak == 8
+
+
+def test_calls_wait_for_room_rather_than_stop_while_others_are_in_flight(make_role, tmp_path):
+    # a worst case of $0.1 each (50 answer tokens at 2000), $0.0001 billed: one fits the budget at a time,
+    # yet all of them fit the budget one after the other
+    price = Price(input_per_mtok=0.0, output_per_mtok=2000.0)
+    cache = ResponseCache(tmp_path / "budget.sqlite")
+    model = Scripted(delay=0.01)
+    model.usage = Usage(100, 0)
+    role = make_role(model, price=price, ledger=Ledger(cache, 0.15), cache=cache, concurrency=8)
+    assert len(role.run(calls(12), "t")) == 12
+    assert model.peak == 1 and cache.spent_usd() == 0
+
+
+def test_concurrent_reservations_never_pass_the_budget_together(tmp_path):
+    cache = ResponseCache(tmp_path / "ledger.sqlite")
+    ledger = Ledger(cache, 10.0)
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def grab(n: int) -> None:
+        for i in range(200):
+            worst = 0.01 + (n * 7 + i) % 13 / 100
+            if ledger.reserve(worst):
+                with lock:
+                    granted.append(worst)
+
+    threads = [threading.Thread(target=grab, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 9.8 < sum(granted) <= 10.0 + 1e-9  # all held at once: nothing settled
+    for worst in granted:  # each call billed half its worst case: room for more
+        ledger.settle(worst, worst / 2)
+    assert ledger.spent == pytest.approx(sum(granted) / 2)
+
+    async def hold_many() -> list[float | None]:
+        async def one(i: int) -> float | None:
+            worst = await ledger.hold(lambda: 0.25)
+            if worst is not None:
+                in_flight.append(worst)
+                peak.append(sum(in_flight) + ledger.spent)
+                await asyncio.sleep(0.001 * (i % 3))
+                in_flight.remove(worst)
+                ledger.settle(worst, 0.05)
+            return worst
+
+        return await asyncio.gather(*(one(i) for i in range(400)))
+
+    in_flight: list[float] = []
+    peak: list[float] = []
+    held = asyncio.run(hold_many())
+    assert max(peak) <= 10.0 + 1e-9
+    assert held.count(None) > 0 and ledger.spent <= 10.0  # the last ones were refused, not squeezed in
+    assert 10.0 - ledger.spent < 0.25  # and only once even one more worst case could not fit
+    cache.close()
 
 
 def test_identical_calls_in_one_run_are_asked_once(make_role):

@@ -17,6 +17,12 @@ schema reaches the arena as `Decoding.json_schema`, serialized with sorted keys 
 in-process clients serialize it, so both paths give the same reply. `json_object` is refused
 with a 400, so that clients fall back to a schema or to text.
 
+With `chat_template` on, `usage.prompt_tokens` bills the prompt as a server running an open
+chat model does (`transformers serve`, vLLM): the messages laid out in a ChatML template, with
+its markers and a default system message, not the messages' words alone. The answers stay
+exactly what the in-process arena gives; only the bill grows, so that a client which
+estimates prompts from their text alone undercounts here as it would there.
+
 Per-request work is kept small (no logging, one chat model per arena name, bodies built once)
 because load tests run dozens of clients against it.
 """
@@ -83,6 +89,9 @@ class ServeOptions(Strict):
     )
     api_key_env: str | None = Field(
         None, description="the environment variable holding the key clients must send"
+    )
+    chat_template: bool = Field(
+        False, description="bill prompts with a chat template's tokens, as servers of open models do"
     )
     arena: dict[str, ArenaOptions] = Field(
         default_factory=dict, description="per arena model; models not named get the defaults"
@@ -172,6 +181,22 @@ class _ChatRequest(_Loose):
 
 
 # --- replies -----------------------------------------------------------------------------------
+
+# What `chat_template` adds to a prompt's words, laid out as ChatML (Qwen's template among
+# others): "<|im_start|>{role}\n{content}<|im_end|>\n" for every message, a default system
+# message when the request sends none, and "<|im_start|>assistant\n" before the answer.
+_DEFAULT_SYSTEM = "You are a helpful assistant."
+_PER_MESSAGE = 5  # <|im_start|>, the role, a newline, <|im_end|>, a newline
+_BEFORE_ANSWER = 3  # <|im_start|>, assistant, a newline
+
+
+def template_tokens(messages: list[Message]) -> int:
+    """The tokens the chat template adds to a request's words, in the arena's tokens (words)."""
+    added = _PER_MESSAGE * len(messages) + _BEFORE_ANSWER
+    if not any(m["role"] == "system" for m in messages):
+        added += _PER_MESSAGE + len(_DEFAULT_SYSTEM.split())
+    return added
+
 
 
 def _error(
@@ -398,9 +423,8 @@ async def _complete(arena: _Arena, request: Request) -> ASGIApp:
         return arena.fault_reply(fault)
     messages, decoding = [m.plain() for m in chat.messages], chat.decoding()
     done = await arena.models[chat.model].complete(messages, decoding, sample=chat.seed)
-    body = _completion_body(
-        chat.model, done.text, done.finish_reason, done.usage.prompt_tokens, done.usage.completion_tokens
-    )
+    billed = done.usage.prompt_tokens + (template_tokens(messages) if arena.options.chat_template else 0)
+    body = _completion_body(chat.model, done.text, done.finish_reason, billed, done.usage.completion_tokens)
     if fault == "truncated":
         return _Truncated(body)
     return _Answer(body, arena.recorder(chat.model, messages, decoding, chat.seed))

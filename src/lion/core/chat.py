@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypedDict
+from typing import Literal, Protocol, TypedDict, runtime_checkable
 
 from lion.core.errors import LionError
 
@@ -64,6 +64,21 @@ class ChatModel(Protocol):
         """Release connections or memory; called once, on the event loop the calls ran on."""
 
 
+@runtime_checkable
+class CountsPromptTokens(Protocol):
+    """An optional capability of a ChatModel: it knows the tokens a prompt will be billed as.
+
+    A backend whose tokenizer and chat template are at hand (a local model) counts a prompt
+    exactly, template included; the dispatcher then reserves a call's cost from that count
+    instead of bounding an estimate from the usage the endpoint reports. Backends that cannot
+    count (a remote API) leave this method out.
+    """
+
+    async def count_prompt_tokens(self, messages: list[Message]) -> int:
+        """The prompt tokens `messages` will take, counted as the model will read them."""
+        ...
+
+
 class CallError(Exception):
     """A call that failed, as its backend classifies it for the dispatcher.
 
@@ -87,7 +102,8 @@ class CallError(Exception):
 def estimate_tokens(text: str) -> int:
     """A model-independent token estimate (about 4 characters per token in English text).
 
-    Used only where no tokenizer's count exists yet: budgets and rate limits reserve ahead of a
-    call, and servers that report no usage.
+    Used only where no tokenizer's count exists: servers that report no usage, and, scaled by
+    what the endpoint is seen to bill (`lion.llm.pricing.PromptMeter`), the budget and rate
+    limits, which must reserve ahead of a call. It sees the text only, never a chat template.
     """
     return max(1, -(-len(text) // 4))

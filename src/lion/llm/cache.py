@@ -6,7 +6,10 @@ insert atomic and lets other processes read while a run writes.
 
 Each fresh answer also records who asked (role, stage) and what it cost, so the run's spend
 is a sum over this file: exact across kills and resumes, and never counted twice for an
-answer served from the cache.
+answer served from the cache. It records where it came from (endpoint, model) and our
+estimate of its prompt beside the prompt tokens billed, so what an endpoint bills for a
+prompt is learned again from this file when a run resumes, and `lion estimate --calibrate`
+can read it from an earlier run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ _COLUMNS = (
     ("stage", "TEXT"),
     ("cost_usd", "REAL"),
     ("created", "REAL"),
+    ("endpoint", "TEXT"),
+    ("prompt_estimate", "INTEGER"),  # the prompt at four characters a token, for what was billed against it
 )
 
 
@@ -46,6 +51,7 @@ class ResponseCache:
         self.path = Path(path)
         if read_only:
             self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            self._columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
             return
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -55,6 +61,7 @@ class ResponseCache:
         for name, kind in _COLUMNS:  # caches written before a column existed gain it empty
             if name not in have:
                 self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
+        self._columns = {name for name, _ in _COLUMNS}
 
     def get(self, key: str) -> Completion | None:
         row = self._db.execute(
@@ -66,13 +73,14 @@ class ResponseCache:
         return Completion(row[0], row[1], Usage(row[2] or 0, row[3] or 0))
 
     def put(
-        self, key: str, model: str, c: Completion, *, role: str = "", stage: str = "", cost_usd: float | None = 0.0
+        self, key: str, model: str, c: Completion, *, role: str = "", stage: str = "", cost_usd: float | None = 0.0,
+        endpoint: str | None = None, prompt_estimate: int | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO responses (key, model, text, finish_reason, prompt_tokens,"
-            " completion_tokens, role, stage, cost_usd, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO responses (key, model, text, finish_reason, prompt_tokens, completion_tokens,"
+            " role, stage, cost_usd, created, endpoint, prompt_estimate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, model, c.text, c.finish_reason, c.usage.prompt_tokens, c.usage.completion_tokens,
-             role, stage, cost_usd, time.time()),
+             role, stage, cost_usd, time.time(), endpoint, prompt_estimate),
         )
 
     def spent_usd(self) -> float:
@@ -91,6 +99,28 @@ class ResponseCache:
             {"role": r, "stage": s, "calls": n, "prompt_tokens": p or 0, "completion_tokens": c or 0,
              "cost_usd": None if unknown else round(cost or 0.0, 6)}
             for r, s, n, p, c, cost, unknown in rows
+        ]
+
+    def prompt_billing(self) -> list[dict]:
+        """What was billed for prompts against our estimate of them, per (role, endpoint, model).
+
+        Each row: the answers counted, their billed and estimated prompt tokens summed, and the
+        largest billed/estimated ratio and billed-minus-estimated excess of any one of them.
+        Answers stored before estimates were (or without a prompt the server reported) are left
+        out; a cache that predates the columns has none.
+        """
+        if not {"endpoint", "prompt_estimate"} <= self._columns:
+            return []
+        rows = self._db.execute(
+            "SELECT role, endpoint, model, COUNT(*), SUM(prompt_tokens), SUM(prompt_estimate),"
+            " MAX(CAST(prompt_tokens AS REAL) / prompt_estimate), MAX(prompt_tokens - prompt_estimate)"
+            " FROM responses WHERE endpoint IS NOT NULL AND prompt_estimate > 0 AND prompt_tokens > 0"
+            " GROUP BY role, endpoint, model"
+        ).fetchall()
+        return [
+            {"role": r or "", "endpoint": e, "model": m, "calls": n, "prompt_tokens": p, "prompt_estimate": est,
+             "max_ratio": ratio, "max_excess": excess}
+            for r, e, m, n, p, est, ratio, excess in rows
         ]
 
     def spend(self) -> dict:

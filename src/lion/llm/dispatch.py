@@ -12,14 +12,21 @@ What a call may do is decided here, for every backend alike:
     `CallsFailed` once every other call is done and cached, so running the same command again
     asks only for the failed ones. A request the server rejects for itself (HTTP 400) is
     returned as `Failed` at once, for the stage to record and leave out;
-  - before a call starts, its worst-case cost is reserved against `budget.max_usd`; a call
-    that would pass the budget is not started and the stage ends with `BudgetExceeded`.
+  - before a call starts, its worst-case cost is reserved against `budget.max_usd` (see
+    `Ledger`); a call that would pass the budget is not started and the stage ends with
+    `BudgetExceeded`.
+
+A call's worst case is its prompt as the server will bill it plus `max_tokens` of answer. The
+prompt is the model's own count where it can count one (`CountsPromptTokens`: its tokenizer
+and chat template are at hand), else a bound learned from the usage the endpoint reports
+(`PromptMeter`), kept per (endpoint, model) and learned again from the cache on resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -37,6 +44,7 @@ from lion.core.chat import (
     CallError,
     ChatModel,
     Completion,
+    CountsPromptTokens,
     Decoding,
     Message,
     estimate_tokens,
@@ -45,7 +53,7 @@ from lion.core.config import Price
 from lion.core.errors import LionError
 from lion.core.progress import bar
 from lion.llm.cache import ResponseCache, request_key
-from lion.llm.pricing import cost_usd
+from lion.llm.pricing import PromptMeter, cost_usd
 
 _MAX_RETRY_AFTER_S = 600.0
 FREE = Price()
@@ -80,30 +88,94 @@ class BudgetExceeded(LionError):
 
 
 class Ledger:
-    """The run's spend against its budget, shared by all roles.
+    """The run's spend against its budget, and what each endpoint bills for a prompt; shared by all roles.
 
-    Spend already made is the cache's sum (exact across resumes); calls in flight hold a
-    reservation of their worst case until their true cost is known.
+    Spend already made is the cache's sum (exact across resumes). Each call in flight holds a
+    reservation of its worst case, which its billed cost replaces when the answer comes. A
+    call whose worst case does not fit beside what is spent and reserved waits for the calls in
+    flight to settle (most cost far less than their worst case) and is refused only when it
+    would not fit with none in flight. So calls running together never pass the budget, however
+    many there are, and a refusal means the budget is spent up to that call's worst case.
+    Reservations are taken under a lock, so a ledger may also be shared across threads
+    (`reserve`, `settle`); waiting for room (`hold`) is for the roles' event loop.
+
+    The prompt meters (`PromptMeter`, per endpoint and model) start from what the cache's rows
+    were billed, so a resumed run does not start from the generous first guess again.
     """
 
     def __init__(self, cache: ResponseCache, max_usd: float | None):
         self.max_usd = max_usd
         self._spent = cache.spent_usd()
         self._reserved = 0.0
+        self._open = 0  # reservations held
+        self._lock = threading.Lock()
+        self._settled: asyncio.Event | None = None  # set at the next settlement, for calls waiting for room
+        self._meters: dict[tuple[str, str], PromptMeter] = {}
+        self._first_calls: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+        for row in cache.prompt_billing():  # one row per role: several may share an endpoint's model
+            self.meter(row["endpoint"], row["model"]).include(row["max_ratio"], row["max_excess"])
 
     @property
     def spent(self) -> float:
         return self._spent
 
-    def reserve(self, worst: float) -> bool:
-        if self.max_usd is not None and self._spent + self._reserved + worst > self.max_usd:
-            return False
+    @property
+    def left(self) -> float | None:
+        """What is left of the budget, never below zero; None without a budget."""
+        return None if self.max_usd is None else max(0.0, self.max_usd - self._spent)
+
+    def meter(self, endpoint: str, model: str) -> PromptMeter:
+        """What this model at this endpoint has billed for prompts, shared by every role that calls it."""
+        return self._meters.setdefault((endpoint, model), PromptMeter())
+
+    def first_call(self, endpoint: str, model: str) -> asyncio.Lock:
+        """The lock that sends an endpoint's calls one at a time until its meter has learned."""
+        loop = asyncio.get_running_loop()
+        held = self._first_calls.get((endpoint, model))
+        if held is None or held[0] is not loop:
+            held = self._first_calls[(endpoint, model)] = (loop, asyncio.Lock())
+        return held[1]
+
+    def _fits(self, worst: float) -> bool:
+        return worst <= 0 or self.max_usd is None or self._spent + self._reserved + worst <= self.max_usd
+
+    def _take(self, worst: float) -> float:
         self._reserved += worst
-        return True
+        self._open += 1
+        return worst
+
+    def reserve(self, worst: float) -> bool:
+        """Reserve `worst` now if it fits beside what is spent and reserved; nothing waits."""
+        with self._lock:
+            if not self._fits(worst):
+                return False
+            self._take(worst)
+            return True
+
+    async def hold(self, worst: Callable[[], float]) -> float | None:
+        """Reserve a call's worst case as soon as it fits; None when it would not fit even with
+        no call in flight. `worst` is asked again after each wait, as the prompt meters learn."""
+        while True:
+            with self._lock:
+                cost = worst()
+                if self._fits(cost):
+                    return self._take(cost)
+                if self._open == 0:
+                    return None
+                if self._settled is None:
+                    self._settled = asyncio.Event()
+                settled = self._settled
+            await settled.wait()
 
     def settle(self, reserved: float, actual: float) -> None:
-        self._reserved -= reserved
-        self._spent += actual
+        """A call is over: its reservation goes and its billed cost (zero if it failed) is spent."""
+        with self._lock:
+            self._open -= 1
+            self._reserved = self._reserved - reserved if self._open else 0.0  # no drift once all are settled
+            self._spent += actual
+            settled, self._settled = self._settled, None
+        if settled is not None:
+            settled.set()
 
 
 @dataclass
@@ -168,6 +240,14 @@ class _Stop(Exception):
     """Raised inside a call to stop it before it is sent: the budget or a fatal error."""
 
 
+@dataclass
+class _Prompt:
+    """A request's prompt as the budget sees it."""
+
+    estimate: int  # four characters a token, summed over the messages: what a meter scales
+    counted: int | None = None  # the model's own count, chat template included, once it has counted
+
+
 class Role:
     """A chat model bound to its decoding, cache, limits, retry policy, price and budget."""
 
@@ -216,35 +296,75 @@ class Role:
     def _worst_cost(self, prompt_tokens: int) -> float:
         return cost_usd(self.price, prompt_tokens, self.decoding.max_tokens) if self.price else 0.0
 
+    def _meter(self) -> PromptMeter:
+        return self.ledger.meter(self.endpoint, self.model.name)
+
+    def _prompt_bound(self, prompt: _Prompt) -> int:
+        """The most prompt tokens the call can be billed for, as far as is known now."""
+        return prompt.counted if prompt.counted is not None else self._meter().bound(prompt.estimate)
+
+    async def _count(self, call: Call, prompt: _Prompt) -> None:
+        """Have a model that can count the prompt count it, once per request. Counted inside the
+        concurrency limit, so thousands of requests do not queue their counts ahead of the answers."""
+        if prompt.counted is not None or not isinstance(self.model, CountsPromptTokens):
+            return
+        try:
+            prompt.counted = await self.model.count_prompt_tokens(call.messages)
+        except LionError as e:  # the tokenizer cannot be had: no call to this model could be sent
+            raise CallError(str(e), retryable=False, fatal=True) from None
+
+    def _one_at_a_time(self, prompt: _Prompt) -> bool:
+        """Whether this call must wait for the endpoint's other calls: its prompt can only be
+        guessed, nothing it billed is known yet, and a budget counts what it costs. The first
+        answer teaches the meter, and the calls after it go out together again; sending them
+        all on the first guess would let a server that bills more than it pass the budget by
+        `concurrency` calls instead of one."""
+        return (
+            prompt.counted is None and not self._meter().learned and self.ledger.max_usd is not None
+            and self.price is not None and self.price.input_per_mtok > 0
+        )
+
     def _wait(self, state: RetryCallState) -> float:
         jitter = wait_random_exponential(multiplier=self.retry.backoff_s, max=self.retry.backoff_max_s)(state)
         error = state.outcome.exception() if state.outcome else None
         asked = getattr(error, "retry_after", None) or 0.0
         return max(jitter, min(asked, _MAX_RETRY_AFTER_S))
 
-    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt_tokens: int, stop: dict) -> tuple[Completion, float]:
+    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt: _Prompt, stop: dict) -> tuple[Completion, float]:
         """One try: the answer and what it cost."""
         if stop:
             raise _Stop
         async with sem:
-            await self.limits.acquire(prompt_tokens + self.decoding.max_tokens)
+            await self._count(call, prompt)
+            await self.limits.acquire(self._prompt_bound(prompt) + self.decoding.max_tokens)
             if stop:
                 raise _Stop
-            worst = self._worst_cost(prompt_tokens)
-            if not self.ledger.reserve(worst):
-                stop.setdefault("budget", True)
+            if self._one_at_a_time(prompt):
+                async with self.ledger.first_call(self.endpoint, self.model.name):
+                    if self._one_at_a_time(prompt):  # still: nothing was learned while it waited
+                        return await self._send(call, prompt, stop)
+            return await self._send(call, prompt, stop)
+
+    async def _send(self, call: Call, prompt: _Prompt, stop: dict) -> tuple[Completion, float]:
+        """Reserve the call's worst case, ask, and replace the reservation by what was billed."""
+        worst = await self.ledger.hold(lambda: self._worst_cost(self._prompt_bound(prompt)))
+        if worst is None:
+            stop.setdefault("budget", self._worst_cost(self._prompt_bound(prompt)))
+            raise _Stop
+        actual = 0.0
+        try:
+            if stop:  # stopped while it waited for room
                 raise _Stop
-            actual = 0.0
+            coro = self.model.complete(call.messages, self.decoding_for(call), call.sample)
             try:
-                coro = self.model.complete(call.messages, self.decoding_for(call), call.sample)
-                try:
-                    out = await (asyncio.wait_for(coro, self.retry.timeout_s) if self.retry.timeout_s else coro)
-                except asyncio.TimeoutError:
-                    raise CallError(f"timed out after {self.retry.timeout_s:g} s", retryable=True) from None
-                actual = self._cost(out)
-                return out, actual
-            finally:
-                self.ledger.settle(worst, actual)
+                out = await (asyncio.wait_for(coro, self.retry.timeout_s) if self.retry.timeout_s else coro)
+            except asyncio.TimeoutError:
+                raise CallError(f"timed out after {self.retry.timeout_s:g} s", retryable=True) from None
+            actual = self._cost(out)
+            self._meter().learn(prompt.estimate, out.usage.prompt_tokens)
+            return out, actual
+        finally:
+            self.ledger.settle(worst, actual)
 
     def _cost(self, out: Completion) -> float:
         return cost_usd(self.price, out.usage.prompt_tokens, out.usage.completion_tokens) if self.price else 0.0
@@ -254,7 +374,6 @@ class Role:
         if hit is not None:
             advance(1)
             return hit
-        prompt_tokens = sum(estimate_tokens(m["content"]) for m in call.messages)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
             wait=self._wait,
@@ -262,22 +381,35 @@ class Role:
             reraise=True,
         )
         attempts = 0
+        prompt = _Prompt(sum(estimate_tokens(m["content"]) for m in call.messages))
         try:
             async for attempt in retrying:
                 attempts = attempt.retry_state.attempt_number
                 with attempt:
-                    out, cost = await self._attempt(call, sem, prompt_tokens, stop)
+                    out, cost = await self._attempt(call, sem, prompt, stop)
         except _Stop:
             return None
         except CallError as e:
             if e.fatal:
                 stop.setdefault("fatal", e)
                 return None
-            advance(1)
+            advance(1, failed=1)
             return Failed(e.reason, attempts, e.retryable)
-        self.cache.put(key, self.model.name, out, role=self.name, stage=self.stage, cost_usd=cost if self.price else None)
+        self.cache.put(key, self.model.name, out, role=self.name, stage=self.stage, cost_usd=cost if self.price else None,
+                       endpoint=self.endpoint, prompt_estimate=prompt.estimate)
         advance(1, info=self._spend_info())
         return out
+
+    def _over_budget(self, worst: float) -> str:
+        """Why the stage stopped, in figures that are true once every call in flight has settled:
+        a call is refused only when its worst case would not fit with none in flight."""
+        spent, left, most = self.ledger.spent, self.ledger.left or 0.0, self.ledger.max_usd or 0.0
+        worst_text, left_text = _dollars(worst, left)
+        return (
+            f"budget: ${spent:.2f} spent and the next {self.name} call could cost more than the {left_text} left "
+            f"of budget.max_usd (${most:.2f}): up to {worst_text}; every answer so far is cached. "
+            "Raise budget.max_usd (with --set) and run the same command again to go on."
+        )
 
     def _spend_info(self) -> str:
         if self.price is None:
@@ -309,11 +441,7 @@ class Role:
         if "fatal" in stop:
             raise stop["fatal"].as_lion()
         if "budget" in stop:
-            raise BudgetExceeded(
-                f"budget: ${self.ledger.spent:.2f} spent and the next {self.name} call could cost more than "
-                f"the ${self.ledger.max_usd:.2f} left of budget.max_usd; every answer so far is cached. "
-                "Raise budget.max_usd (with --set) and run the same command again to go on."
-            )
+            raise BudgetExceeded(self._over_budget(stop["budget"]))
         exhausted = [r for r in results if isinstance(r, Failed) and r.retryable]
         if exhausted:
             raise CallsFailed(
@@ -322,3 +450,12 @@ class Role:
                 "Run the same command again to retry only the failed ones."
             )
         return results
+
+
+def _dollars(more: float, less: float) -> tuple[str, str]:
+    """Two amounts in dollars, to cents unless cents would show the larger one no larger."""
+    for places in range(2, 7):
+        shown = f"${more:.{places}f}", f"${less:.{places}f}"
+        if round(more, places) > round(less, places):
+            return shown
+    return shown

@@ -4,29 +4,39 @@ Calls are the step plan's (`lion.loop.plan`), each step counted on the pools it 
 when the generator fills every quota. Re-asked judgements (`parse_retries`) and dropped
 generator replies make the upper bound.
 
-Prompt tokens are counted on the real prompts (the seeds' own text in our templates) at about
-four characters per token. Answers are not known yet: their length is `max_tokens` for the
-upper bound, and the mean measured in an earlier run (`calibrate`) for the expected figures.
-Time assumes each call takes `latency_s` and is limited by the role's concurrency and rate
-limits; the student's training and generation are not included.
+Prompts are the real ones (the seeds' own text in our templates), counted by the rule the
+budget reserves by (`lion.llm.dispatch`): a role whose model can count a prompt
+(`CountsPromptTokens`: a local model's tokenizer and chat template) is counted exactly; any
+other is at four characters a token for the expected figures and, for the upper bound, at
+what its server may bill (`PromptMeter`: generous until a run has been billed by it). An
+earlier run (`--calibrate`) gives what its servers billed per role (prompt tokens against
+our estimate of them) and their meters, and its answers' mean length; without it answers
+are `max_tokens` long for the upper bound and unknown for the expected figures. Time assumes
+each call takes `latency_s` and is limited by the role's concurrency and rate limits; the
+student's training and generation are not included.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import asyncio
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from lion.core.chat import estimate_tokens
+from lion.core.chat import CountsPromptTokens, Message, estimate_tokens
 from lion.core.config import RoleConfig, RunConfig
+from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.core.records import Instruction
+from lion.llm.backends import build_model, implementation
 from lion.llm.cache import ResponseCache
 from lion.llm.judging import PairItem, comparison_messages, first_mode
-from lion.llm.pricing import cost_usd, price_of
+from lion.llm.pricing import PromptMeter, cost_usd, price_of
 from lion.loop.plan import ROLES, predicted_sizes, steps
 from lion.loop.plan import calls as step_calls
 from lion.loop.run_folder import RunFolder
+
+_COUNTED_AT_MOST = 256  # prompts a counting model counts per role: a sample of the seeds, evenly spread
 
 
 @dataclass
@@ -35,34 +45,112 @@ class RoleEstimate:
     model: str
     calls: int
     calls_at_most: int
-    prompt_tokens: int
-    completion_tokens: int | None  # expected; None without a calibration
+    prompt_tokens: int  # expected
+    prompt_tokens_at_most: int  # every prompt at the most its server may bill for it
+    completion_tokens: int | None  # expected; None without a measured answer length
     completion_tokens_at_most: int
     cost_usd: float | None  # expected
     cost_usd_at_most: float | None  # None where no price is known
     hours: float
 
 
-def _mean_tokens(texts: list[str]) -> float:
-    return mean(estimate_tokens(t) for t in texts) if texts else 0.0
+@dataclass
+class PromptBilling:
+    """What an earlier run's servers billed for prompts."""
+
+    per_role: dict[str, float] = field(default_factory=dict)  # billed prompt tokens per estimated one
+    meters: dict[tuple[str, str], PromptMeter] = field(default_factory=dict)  # per (endpoint, model)
+
+
+def _cache_of(run_folder: Path) -> ResponseCache:
+    """An earlier run's cache, read without writing: it may be running still."""
+    return ResponseCache(RunFolder(run_folder).cache_path, read_only=True)
 
 
 def measured_completion_tokens(run_folder: Path) -> dict[str, float]:
-    """Mean completion tokens per role in an earlier run's cache."""
-    cache = ResponseCache(RunFolder(run_folder).cache_path)
+    """Mean completion tokens per role in an earlier run's cache; a role it never called is absent."""
+    cache = _cache_of(run_folder)
     try:
         return {role: u["completion_tokens"] / u["calls"] for role, u in cache.spend()["by_role"].items() if u["calls"]}
     finally:
         cache.close()
 
 
-def _comparison_tokens(prompt: str, rc: RoleConfig, items: list[Instruction]) -> float:
-    """Mean tokens of a comparison prompt without its two answers."""
+def measured_prompts(run_folder: Path) -> PromptBilling:
+    """Billed prompt tokens per estimated token for each role of an earlier run, and each of its
+    endpoints' meters, as a run that resumed from that cache would start with them."""
+    cache = _cache_of(run_folder)
+    try:
+        rows = cache.prompt_billing()
+    finally:
+        cache.close()
+    billed: dict[str, list[int]] = {}
+    out = PromptBilling()
+    for row in rows:
+        sums = billed.setdefault(row["role"], [0, 0])
+        sums[0] += row["prompt_tokens"]
+        sums[1] += row["prompt_estimate"]
+        out.meters.setdefault((row["endpoint"], row["model"]), PromptMeter()).include(row["max_ratio"], row["max_excess"])
+    out.per_role = {role: p / e for role, (p, e) in billed.items() if role and e}
+    return out
+
+
+@dataclass(frozen=True)
+class _Prompts:
+    """A role's prompts as the plan will send them: the messages, and tokens the messages do
+    not hold yet (the two answers a comparison will show)."""
+
+    messages: list[list[Message]]
+    added: float = 0.0
+
+    def estimates(self) -> list[float]:
+        return [sum(estimate_tokens(m["content"]) for m in ms) + self.added for ms in self.messages]
+
+
+def _comparisons(prompt: str, rc: RoleConfig, items: list[Instruction], answer: float) -> _Prompts:
+    """Comparison prompts without their two answers, which add `answer` tokens each."""
     mode = first_mode(rc)
-    return mean(
-        sum(estimate_tokens(m["content"]) for m in comparison_messages(prompt, mode, PairItem("", i.instruction, i.input, "", ""), "", ""))
-        for i in items
-    ) if items else 0.0
+    messages = [comparison_messages(prompt, mode, PairItem("", i.instruction, i.input, "", ""), "", "") for i in items]
+    return _Prompts(messages, 2 * answer)
+
+
+def _counted(name: str, rc: RoleConfig, prompts: _Prompts, threads: int) -> list[float] | None:
+    """The prompts as the role's model counts them, for a sample of them; None where it cannot count.
+
+    Only the tokenizer is loaded. One that cannot be (a hub name with no network) leaves the
+    role bounded like any other.
+    """
+    if not prompts.messages or not issubclass(implementation(rc.backend), CountsPromptTokens):
+        return None
+    step = max(1, len(prompts.messages) // _COUNTED_AT_MOST)
+    sample = prompts.messages[::step][:_COUNTED_AT_MOST]
+    model = build_model(name, rc, threads)
+
+    async def count() -> list[int]:
+        try:
+            return [await model.count_prompt_tokens(ms) for ms in sample]
+        finally:
+            await model.aclose()
+
+    try:
+        return [n + prompts.added for n in asyncio.run(count())]
+    except (LionError, OSError):
+        return None
+
+
+def _per_call(
+    name: str, rc: RoleConfig, prompts: _Prompts, billing: PromptBilling, threads: int
+) -> tuple[float, float]:
+    """A role's prompt tokens per call: expected, and at most, by the budget's rule."""
+    counted = _counted(name, rc, prompts, threads)
+    if counted is not None:
+        return mean(counted), mean(counted)
+    estimates = prompts.estimates()
+    if not estimates:
+        return 0.0, 0.0
+    meter = billing.meters.get((rc.endpoint(), rc.model), PromptMeter())
+    expected = mean(estimates) * billing.per_role.get(name, 1.0)
+    return expected, mean(meter.bound(round(e)) for e in estimates)
 
 
 def plan_calls(cfg: RunConfig, seeds: int, heldout: int) -> dict[str, tuple[int, int]]:
@@ -91,21 +179,31 @@ def estimate(
     heldout: list[Instruction],
     latency_s: float | None = None,
     calibration: dict[str, float] | None = None,
+    billing: PromptBilling | None = None,
 ) -> list[RoleEstimate]:
-    """Per role: expected and worst-case calls, tokens and cost, and the hours the calls take."""
+    """Per role: expected and worst-case calls, tokens and cost, and the hours the calls take.
+
+    `calibration` is an earlier run's mean answer length per role, `billing` what its servers
+    billed for prompts (`measured_completion_tokens`, `measured_prompts`).
+    """
     calibration = calibration or {}
+    billing = billing or PromptBilling()
     teacher_answer = calibration.get("teacher", cfg.teacher.decoding.max_tokens)
-    teacher_prompt = _mean_tokens([render("teacher", instruction=s.instruction, input=s.input) for s in seeds])
     # a comparison shows the question and two answers (the student's no longer than the teacher's)
-    referee_prompt = _comparison_tokens("referee", cfg.referee, seeds) + 2 * teacher_answer
-    judge_prompt = _comparison_tokens("judge", cfg.judge, heldout) + 2 * teacher_answer
-    gen_prompt = _mean_tokens([render("generator_hard", instruction=s.instruction, input=s.input) for s in seeds])
-    prompts = {"teacher": teacher_prompt, "referee": referee_prompt, "generator": gen_prompt, "judge": judge_prompt}
+    prompts = {
+        "teacher": _Prompts([[{"role": "user", "content": render("teacher", instruction=s.instruction, input=s.input)}]
+                             for s in seeds]),
+        "referee": _comparisons("referee", cfg.referee, seeds, teacher_answer),
+        "generator": _Prompts([[{"role": "user", "content": render("generator_hard", instruction=s.instruction, input=s.input)}]
+                               for s in seeds]),
+        "judge": _comparisons("judge", cfg.judge, heldout, teacher_answer),
+    }
     counted = plan_calls(cfg, len(seeds), len(heldout))
     out = []
-    for role, prompt in prompts.items():
+    for role, role_prompts in prompts.items():
         calls, most = counted[role]
         rc: RoleConfig = getattr(cfg, role)
+        prompt, prompt_most = _per_call(role, rc, role_prompts, billing, cfg.torch_threads())
         max_tokens = rc.decoding.max_tokens
         answer = calibration.get(role)
         price = price_of(rc)
@@ -118,10 +216,11 @@ def estimate(
                 calls=calls,
                 calls_at_most=most,
                 prompt_tokens=round(calls * prompt),
+                prompt_tokens_at_most=round(most * prompt_most),
                 completion_tokens=completion,
                 completion_tokens_at_most=most * max_tokens,
                 cost_usd=None if price is None or completion is None else cost_usd(price, round(calls * prompt), completion),
-                cost_usd_at_most=None if price is None else cost_usd(price, round(most * prompt), most * max_tokens),
+                cost_usd_at_most=None if price is None else cost_usd(price, round(most * prompt_most), most * max_tokens),
                 hours=_hours(calls, prompt + (answer or max_tokens), rc, wait),
             )
         )

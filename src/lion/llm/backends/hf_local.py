@@ -64,6 +64,9 @@ class HFLocalChatModel:
         self._model: PreTrainedModel | None = None
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
+        # a fast tokenizer is not to be used from two threads at once: each call switches its
+        # padding on or off, and a prompt counted while a batch is padded or decoded would fail
+        self._tokenizing = threading.Lock()
 
     @classmethod
     def from_role(cls, role: str, cfg: RoleConfig, threads: int) -> HFLocalChatModel:
@@ -79,6 +82,20 @@ class HFLocalChatModel:
         future = asyncio.get_running_loop().create_future()
         self._queue_on_this_loop().put_nowait(_Request(messages, decoding, sample, future))
         return await future
+
+    async def count_prompt_tokens(self, messages: list[Message]) -> int:
+        """The tokens `messages` take once the chat template lays them out, exactly as `complete`
+        feeds them to the model and reports them: the budget reserves from this count.
+
+        Counting needs only the tokenizer, so the weights still wait for the first answer.
+        """
+        return await asyncio.to_thread(self._count, messages)
+
+    def _count(self, messages: list[Message]) -> int:
+        tokenizer = self._chat_tokenizer()
+        prompt = _chat_prompt(tokenizer, messages)
+        with self._tokenizing:
+            return len(tokenizer(prompt, add_special_tokens=False).input_ids)
 
     async def check(self) -> None:
         """Fail fast, before any stage, on a missing model or one without a chat template.
@@ -192,14 +209,11 @@ class HFLocalChatModel:
         self, conversations: list[list[Message]], decoding: Decoding, seed: int
     ) -> list[Completion]:
         tokenizer, model = self._loaded()
-        prompts = [
-            tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            for messages in conversations
-        ]
+        prompts = [_chat_prompt(tokenizer, messages) for messages in conversations]
         # the template writes the special tokens (BOS and the like) itself
-        batch = tokenizer(
-            prompts, add_special_tokens=False, padding=True, return_tensors="pt"
-        ).to(model.device)
+        with self._tokenizing:
+            batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+        batch = batch.to(model.device)
         settings = _generation_settings(decoding, model, tokenizer)
         with _GENERATE_LOCK, torch.inference_mode():
             if model.device.type == "cpu":
@@ -209,7 +223,13 @@ class HFLocalChatModel:
         new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         stops = set(settings["eos_token_id"])
-        return [_completion(tokenizer, ids, stops, n) for ids, n in zip(new_tokens, prompt_lengths)]
+        with self._tokenizing:
+            return [_completion(tokenizer, ids, stops, n) for ids, n in zip(new_tokens, prompt_lengths)]
+
+
+def _chat_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[Message]) -> str:
+    """The prompt text the model reads: the messages in its chat template, ready for its answer."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def _next_batch(waiting: list[_Request], size: int) -> tuple[list[_Request], list[_Request]]:

@@ -1,0 +1,181 @@
+"""The budget against a server that bills a chat template, and `lion estimate` counting prompts as
+the budget does: before a run, and calibrated on one, stopped or not.
+
+The arena is served on localhost with `chat_template` on, so its `usage.prompt_tokens` holds a
+template's markers and default system line besides the words: four characters a token
+undercounts its teacher's short prompts as it undercounts a real server's.
+"""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from statistics import mean
+
+import openai
+import pytest
+import uvicorn
+from transformers import AutoTokenizer
+
+from lion.arena.chat import ArenaChatModel
+from lion.arena.server import ServeOptions, build_app, template_tokens
+from lion.core.chat import Completion, Decoding, Usage, estimate_tokens
+from lion.core.config import ArenaOptions, load_config
+from lion.core.prompts import render
+from lion.data.seeds import load_seeds
+from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import BudgetExceeded
+from lion.loop.estimate import estimate, measured_completion_tokens, measured_prompts
+from lion.loop.runner import run_loop
+from lion.loop.stages.heldout import build_heldout
+from lion.observe.status import collect
+from lion.student.tiny import train_tokenizer
+from run_cli import lion
+from small_run import SMALL
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+ROLES = ("teacher", "referee", "generator", "judge")
+BUDGET = 1.0
+
+
+@contextmanager
+def served(options: ServeOptions) -> Iterator[str]:
+    """The arena's app behind a real uvicorn server on a free port, in a thread; its /v1 URL."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(build_app(options), log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the arena server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def over_http(url: str) -> list[str]:
+    # the teacher's prompts are priced, its answers free: only what a prompt is billed can pass the budget
+    out = [*SMALL, "teacher.price.input_per_mtok=1000", "teacher.price.output_per_mtok=0", f"budget.max_usd={BUDGET}"]
+    return out + [f"{role}.base_url={url}" for role in ROLES]
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory) -> Path:
+    """A run over HTTP stopped by its budget, with the message it stopped with."""
+    out = tmp_path_factory.mktemp("budget") / "run"
+    with served(ServeOptions(chat_template=True)) as url:
+        with pytest.raises(BudgetExceeded) as e:
+            run_loop(load_config(CONFIGS / "arena-http.yaml", over_http(url)), out, lambda m: None)
+    (out.parent / "message.txt").write_text(str(e.value))
+    (out.parent / "url.txt").write_text(url)  # the endpoint its prompts were billed at
+    return out
+
+
+def test_a_server_billing_a_chat_template_cannot_pass_the_budget(stopped):
+    message = (stopped.parent / "message.txt").read_text()
+    cache = ResponseCache(stopped / "cache.sqlite", read_only=True)
+    try:
+        spent = cache.spent_usd()
+        [billing] = cache.prompt_billing()
+    finally:
+        cache.close()
+    assert 0.9 * BUDGET < spent <= BUDGET
+    assert collect(stopped).spend.total.cost_usd <= BUDGET  # what `lion status` shows
+    # the server billed half as much again as four characters a token counts: the old reservation
+    assert billing["role"] == "teacher" and billing["prompt_tokens"] > 1.5 * billing["prompt_estimate"]
+    figures = [float(x) for x in message.split("$")[1:5] for x in [x.split()[0].rstrip(":;,)")]]
+    assert message.startswith("budget: $") and "the next teacher call could cost more than the $" in message
+    assert figures[0] == pytest.approx(spent, abs=0.005) and figures[2] == BUDGET and figures[3] > figures[1]
+
+
+def test_estimate_bounds_prompts_as_the_budget_does_and_calibrates_on_what_was_billed(stopped):
+    cfg = load_config(CONFIGS / "arena-http.yaml", over_http((stopped.parent / "url.txt").read_text()))
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    cache = ResponseCache(stopped / "cache.sqlite", read_only=True)
+    try:
+        [billing] = cache.prompt_billing()
+    finally:
+        cache.close()
+    billed = billing["prompt_tokens"] / billing["calls"]  # per teacher call in the stopped run
+
+    before = {r.role: r for r in estimate(cfg, seeds, heldout)}["teacher"]
+    assert before.prompt_tokens / before.calls < 0.75 * billed  # four characters a token: the undercount
+    assert before.prompt_tokens_at_most / before.calls_at_most > billed  # the bound the budget reserves
+    seed_prompts = [estimate_tokens(render("teacher", instruction=s.instruction, input=s.input)) for s in seeds]
+    assert before.prompt_tokens_at_most == round(before.calls_at_most * mean(2 * e + 128 for e in seed_prompts))
+
+    calibrated = estimate(cfg, seeds, heldout, calibration=measured_completion_tokens(stopped),
+                          billing=measured_prompts(stopped))
+    teacher = {r.role: r for r in calibrated}["teacher"]
+    assert teacher.prompt_tokens / teacher.calls == pytest.approx(billed, rel=0.2)  # the seeds, not the same prompts
+    assert billed < teacher.prompt_tokens_at_most / teacher.calls_at_most < before.prompt_tokens_at_most / before.calls_at_most
+    assert {r.role for r in calibrated if r.completion_tokens is None} == {"referee", "generator", "judge"}
+
+
+def test_calibrating_on_a_stopped_run_prints_what_it_cannot_know(stopped, tmp_path):
+    args = ["estimate", str(CONFIGS / "arena.yaml"), "--calibrate", str(stopped),
+            *[x for s in SMALL for x in ("--set", s)], "--set", "referee.price.input_per_mtok=1",
+            "--set", "referee.price.output_per_mtok=1"]
+    table = lion(*args, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "Traceback" not in table.stderr and "max prompt tok" in table.stdout
+    assert f"{stopped} made no referee, generator, judge calls" in " ".join(table.stdout.split())
+    rows = {r["role"]: r for r in json.loads(lion(*args, "--json", cwd=tmp_path).stdout)}
+    assert rows["teacher"]["completion_tokens"] is not None and rows["generator"]["completion_tokens"] is None
+
+
+def test_calibrating_on_a_run_without_generator_calls(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    cache = ResponseCache(run / "cache.sqlite")
+    for i, role in enumerate(("teacher", "referee", "judge")):
+        cache.put(f"k{i}", f"arena-{role}", Completion("an answer of six words here", usage=Usage(80, 6)),
+                  role=role, stage="before", cost_usd=0.0, endpoint="arena", prompt_estimate=40)
+    cache.close()
+    r = lion("estimate", str(CONFIGS / "arena.yaml"), "--calibrate", str(run), *[x for s in SMALL for x in ("--set", s)],
+             cwd=tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"{run} made no generator calls" in " ".join(r.stdout.split())
+
+
+def test_a_model_that_counts_its_prompts_is_estimated_at_its_count(tmp_path):
+    folder = tmp_path / "chat"
+    tokenizer = train_tokenizer(["user", "assistant", "What is the sum of two numbers?", "Name a colour."], max_positions=64)
+    tokenizer.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}:\n{{ m['content'] }}</s>\n{% endfor %}"
+                               "{% if add_generation_prompt %}<s>assistant:\n{% endif %}")
+    tokenizer.save_pretrained(folder)  # the tokenizer is all counting needs: no weights are loaded
+    cfg = load_config(CONFIGS / "arena.yaml", [*SMALL, "teacher.backend=hf_local", f"teacher.model={folder}",
+                                               "teacher.price.input_per_mtok=1", "teacher.price.output_per_mtok=1"])
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    teacher = {r.role: r for r in estimate(cfg, seeds, heldout)}["teacher"]
+    loaded = AutoTokenizer.from_pretrained(folder)
+    counts = [len(loaded(loaded.apply_chat_template(
+        [{"role": "user", "content": render("teacher", instruction=s.instruction, input=s.input)}],
+        add_generation_prompt=True, tokenize=False), add_special_tokens=False).input_ids) for s in seeds]
+    assert teacher.prompt_tokens == round(teacher.calls * mean(counts))
+    assert teacher.prompt_tokens_at_most == round(teacher.calls_at_most * mean(counts))  # exact: no margin
+
+
+def test_the_templated_arena_answers_as_before_and_bills_the_template():
+    messages = [{"role": "user", "content": "What is the capital of Peru?"}]
+    local = asyncio.run(ArenaChatModel("arena-teacher", ArenaOptions()).complete(messages, Decoding(0.7, 1.0, 64), 5))
+    with served(ServeOptions(chat_template=True)) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=10)
+        reply = client.chat.completions.create(model="arena-teacher", messages=messages, temperature=0.7,
+                                               max_tokens=64, seed=5)
+    assert reply.choices[0].message.content == local.text  # the same answer, byte for byte
+    assert reply.usage.completion_tokens == local.usage.completion_tokens
+    # six words, with ChatML's markers around the message and a default system line: 24 tokens,
+    # where four characters a token counts 7
+    assert reply.usage.prompt_tokens == local.usage.prompt_tokens + template_tokens(messages) == 24
+    assert estimate_tokens(messages[0]["content"]) == 7
