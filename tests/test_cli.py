@@ -79,6 +79,10 @@ def test_init_writes_a_starter_config_that_loads(tmp_path, setup, backend):
     r = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert load_config(tmp_path / "mine.yaml").teacher.backend == backend
-    assert (tmp_path / "mine.yaml").read_text().startswith("# ")  # commented
+    text = (tmp_path / "mine.yaml").read_text()
+    assert text.startswith("# ")  # commented
+    # the commands in its comments name the file written, not the one it was copied from
+    assert "configs/" not in text and "lion run mine.yaml" in r.stdout
+    assert ("#   lion run mine.yaml" in text) == (setup != "arena")  # the arena's comments name no file
     again = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "mine.yaml already exists" in again.stderr and "Traceback" not in again.stderr

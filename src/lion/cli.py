@@ -149,14 +149,21 @@ def init(
     out: Annotated[Path, typer.Option(help="where to write the config")] = Path("lion.yaml"),
 ) -> None:
     """Write a commented starter config for a setup, to edit and then `lion run`."""
+    import shlex
+
     from lion.core import atomic
 
     if setup not in SETUPS:
         raise LionError(f"unknown setup '{setup}'; choose one of {', '.join(SETUPS)}.")
     if out.exists():
         raise LionError(f"{out} already exists; choose another --out or remove it.")
-    atomic.write_text(out, resources.files("lion").joinpath(f"configs/{SETUPS[setup]}").read_text(encoding="utf-8"))
-    print(f"wrote {out}; check it with `lion estimate {out}`, then `lion run {out}`")
+    text = resources.files("lion").joinpath(f"configs/{SETUPS[setup]}").read_text(encoding="utf-8")
+    # the shipped file's comments name it by its place in the repository; the copy names itself
+    shown = shlex.quote(str(out))
+    text = "\n".join(line.replace(f"configs/{SETUPS[setup]}", shown) if line.startswith("#") else line
+                     for line in text.split("\n"))
+    atomic.write_text(out, text)
+    print(f"wrote {out}; check it with `lion estimate {shown}`, then `lion run {shown}`")
 
 
 @app.command()
@@ -164,7 +171,8 @@ def estimate(
     config: Annotated[Path, typer.Argument(help="the run's YAML config")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: dotted.key=value")] = None,
     latency: Annotated[float | None, typer.Option(help="seconds per call (default: 1 s + max_tokens at 50 tokens/s)")] = None,
-    calibrate: Annotated[Path | None, typer.Option(help="an earlier run folder: use its measured answer lengths")] = None,
+    calibrate: Annotated[Path | None, typer.Option(help="an earlier run folder: use its measured answer lengths "
+                                                        "and the prompt tokens its servers billed")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Predict a run's calls, tokens, cost and time from its config and seeds, spending nothing."""
@@ -172,7 +180,7 @@ def estimate(
 
     from lion.core.config import load_config
     from lion.data.seeds import load_seeds
-    from lion.loop.estimate import as_dicts, measured_completion_tokens
+    from lion.loop.estimate import as_dicts, measured_completion_tokens, measured_prompts
     from lion.loop.estimate import estimate as predict
     from lion.loop.run_folder import RunFolder
     from lion.loop.stages.heldout import build_heldout
@@ -183,29 +191,38 @@ def estimate(
     if calibrate is not None and not RunFolder(calibrate).cache_path.exists():
         raise LionError(f"{calibrate}: not a run folder (no cache.sqlite).")
     measured = measured_completion_tokens(calibrate) if calibrate else None
-    rows = predict(cfg, seeds, heldout, latency, measured)
+    billing = measured_prompts(calibrate) if calibrate else None
+    rows = predict(cfg, seeds, heldout, latency, measured, billing)
     if as_json:
         print(json.dumps(as_dicts(rows), indent=2))
         return
-    _print_estimate(rows, len(seeds), measured is not None)
+    _print_estimate(rows, len(seeds), calibrate)
 
 
-def _print_estimate(rows: list, seeds: int, calibrated: bool) -> None:
+def _print_estimate(rows: list, seeds: int, calibrated: Path | None) -> None:
+    """The estimate as a table. A role the calibrating run never called (a run stopped early, or
+    one without a step that calls it) has no measured answer length: "?" where it counts."""
     from rich.console import Console
     from rich.table import Table
+
+    from lion.llm.pricing import START_ALLOWANCE, START_RATIO
 
     def usd(x: float | None) -> str:
         return "?" if x is None else f"${x:,.2f}"
 
-    cols = ["role", "calls", "max calls", "prompt tok", "max answer tok"]
+    def tokens(x: int | None) -> str:
+        return "?" if x is None else f"{x:,}"
+
+    cols = ["role", "calls", "max calls", "prompt tok", "max prompt tok", "max answer tok"]
     cols += ["answer tok", "cost", "max cost", "hours"] if calibrated else ["max cost", "hours"]
     table = Table(title=f"estimate for {seeds} seed instructions", title_justify="left")
     for col in cols:
         table.add_column(col, justify="left" if col == "role" else "right")
     for r in rows:
-        cells = [r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", f"{r.prompt_tokens:,}", f"{r.completion_tokens_at_most:,}"]
+        cells = [r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", f"{r.prompt_tokens:,}", f"{r.prompt_tokens_at_most:,}",
+                 f"{r.completion_tokens_at_most:,}"]
         if calibrated:
-            cells += [f"{r.completion_tokens:,}", usd(r.cost_usd)]
+            cells += [tokens(r.completion_tokens), usd(r.cost_usd)]
         table.add_row(*cells, usd(r.cost_usd_at_most), f"{r.hours:.2f}")
     maxed = [r.cost_usd_at_most for r in rows]
     total = ["total"] + [""] * (len(cols) - 3)
@@ -217,9 +234,16 @@ def _print_estimate(rows: list, seeds: int, calibrated: bool) -> None:
     unpriced = [r.role for r in rows if r.cost_usd_at_most is None]
     if unpriced:
         print(f"? no price is known for the {', '.join(unpriced)} model; set <role>.price in the config.")
+    unmeasured = [r.role for r in rows if calibrated and r.completion_tokens is None and r.calls]
+    if unmeasured:
+        print(f"? {calibrated} made no {', '.join(unmeasured)} calls, so their expected answer length and cost are "
+              "unknown; their max figures, at max_tokens, still hold.")
     if not calibrated:
-        print("Answer lengths are unknown before a run, so costs assume every answer uses max_tokens; "
-              "--calibrate RUN_FOLDER uses the lengths measured in an earlier run.")
+        print("Answer lengths are unknown before a run, so costs assume every answer uses max_tokens. Prompts are "
+              "counted at 4 characters a token where the model cannot count them itself, and servers also bill "
+              f"their chat template, so max prompt tokens are {START_RATIO:g} times that and {START_ALLOWANCE} more, "
+              "as the budget reserves them before a server has billed anything. --calibrate RUN_FOLDER uses the "
+              "answer lengths and prompt tokens measured in an earlier run.")
 
 
 @app.command()
@@ -252,11 +276,22 @@ def evaluate(
     turns: Annotated[int, typer.Option(min=1, help="turns of multi-turn questions (MT-bench) to answer and judge")] = 1,
 ) -> None:
     """Score candidates against a reference with a judge, overall and per category."""
-    from lion.evaluation.compare import run_evaluation, table_lines
+    from lion.evaluation.compare import Evaluation, EvaluationFailed, run_evaluation, table_lines
 
-    results = run_evaluation(questions, reference, candidate, judge, set_ or [], out, turns)
-    print("\n".join(table_lines(reference.partition("=")[0], results)))
-    print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
+    def show(evaluation: Evaluation) -> None:
+        if evaluation.results:
+            print("\n".join(table_lines(evaluation.reference, evaluation.results)))
+        spent = ", ".join(f"{name} " + ("price unknown" if usd is None else f"${usd:,.2f}")
+                          for name, usd in evaluation.spent_usd.items())
+        print(f"spent in this run (a source's answers, and a candidate's judging): {spent}")
+        print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
+
+    try:
+        evaluation = run_evaluation(questions, reference, candidate, judge, set_ or [], out, turns)
+    except EvaluationFailed as e:  # the others were judged and written: show them, then the failure
+        show(e.evaluation)
+        raise
+    show(evaluation)
 
 
 @app.command("eval-harness")
@@ -335,6 +370,8 @@ def arena_serve(
     hang: Annotated[float, typer.Option(help="seconds a hung request is held before it is dropped")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the fault draw")] = 0,
     structured: Annotated[bool, typer.Option(help="serve JSON-schema replies; --no-structured refuses them")] = True,
+    chat_template: Annotated[bool, typer.Option(help="bill prompts with a chat template's tokens, as servers of open "
+                                                     "models do")] = False,
     api_key_env: Annotated[str | None, typer.Option(help="environment variable with the key clients must send")] = None,
     config: Annotated[Path | None, typer.Option(help="run config whose arena roles' options to use")] = None,
 ) -> None:
@@ -345,7 +382,8 @@ def arena_serve(
 
     fields = {"latency_s": latency, "fault_rate": fault_rate, "retry_after_s": retry_after, "hang_s": hang,
               "fault_kinds": [k.strip() for k in fault_kinds.split(",") if k.strip()], "seed": seed,
-              "api_key_env": api_key_env, "arena": _arena_roles(config), "structured": structured}
+              "api_key_env": api_key_env, "arena": _arena_roles(config), "structured": structured,
+              "chat_template": chat_template}
     try:
         options = ServeOptions(**fields)
     except ValidationError as e:

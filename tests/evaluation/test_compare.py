@@ -47,7 +47,13 @@ def run_evaluation_answers(root: Path, rows: list[dict]) -> list[str]:
 
     cfg = load_config(CONFIG, SMALL)
     questions = read_questions(write_jsonl(root / "seeds.jsonl", rows))
-    found = Sources(ResponseCache(root / "cache.sqlite"), cfg, 1).answers("teacher", f"{CONFIG}:teacher", questions)
+    cache = ResponseCache(root / "cache.sqlite")
+    sources = Sources(cache, cfg, 1)
+    try:
+        found = sources.answers("teacher", f"{CONFIG}:teacher", questions)
+    finally:
+        sources.close()
+        cache.close()
     return [turns[0] for turns in found]
 
 
@@ -59,7 +65,7 @@ def test_the_teacher_scores_100_and_the_trained_student_beats_the_untrained_one(
     out = tmp_path / "eval"
     results = run_evaluation(questions, f"teacher={CONFIG}:teacher",
                              [f"teacher-again={CONFIG}:teacher", f"untrained={untrained}", f"trained={trained}"],
-                             CONFIG, SMALL, out)
+                             CONFIG, SMALL, out).results
     by = {r.name: r for r in results}
     assert by["teacher-again"].overall.relative == pytest.approx(100, abs=5)
     assert by["trained"].overall.relative > by["untrained"].overall.relative
@@ -76,7 +82,8 @@ def test_the_teacher_scores_100_and_the_trained_student_beats_the_untrained_one(
 
     # a candidate added later costs only its own calls: everything else comes from the cache
     again = run_evaluation(questions, f"teacher={CONFIG}:teacher", [f"trained={trained}"], CONFIG, SMALL, out)
-    assert again[0].overall == by["trained"].overall
+    assert again.results[0].overall == by["trained"].overall
+    assert again.spent_usd == {"teacher": 0.0, "trained": 0.0} and again.failed == []
 
 
 def test_the_bootstrap_interval_narrows_with_more_questions():
@@ -117,7 +124,8 @@ def test_a_conversation_is_answered_turn_by_turn_and_every_turn_judged(tmp_path,
         for i, (first, second) in enumerate(zip(asked[::2], asked[1::2])) if not first["input"] and not second["input"]])
     count = len(read_questions(questions))
     out = tmp_path / "eval"
-    [result] = run_evaluation(questions, f"teacher={CONFIG}:teacher", [f"trained={trained}"], CONFIG, SMALL, out, turns=2)
+    [result] = run_evaluation(questions, f"teacher={CONFIG}:teacher", [f"trained={trained}"], CONFIG, SMALL, out,
+                              turns=2).results
     rows = [json.loads(line) for line in (out / "judgements" / "trained.jsonl").read_text().splitlines()]
     assert sorted(r["turn"] for r in rows) == [1] * count + [2] * count
     assert all(r["reference_first"] and r["candidate_first"] for r in rows)

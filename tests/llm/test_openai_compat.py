@@ -102,11 +102,13 @@ def test_fail_fast_with_one_sentence(monkeypatch):
     with pytest.raises(LionError, match=r"^referee.api_key_env: the environment variable LION_TEST_MISSING_KEY is not set"):
         _check("http://127.0.0.1:9/v1", api_key_env="LION_TEST_MISSING_KEY")
     url = f"http://127.0.0.1:{_free_port()}/v1"
-    with pytest.raises(LionError, match=rf"^referee: cannot reach {url}; is the server up"):
+    with pytest.raises(LionError, match=rf"^referee: cannot reach {url}: connection refused; is the server up"):
         _check(url)
     with arena_server() as server:
         _check(server.url)
-        with pytest.raises(LionError, match=r"does not serve model 'gpt-5' \(it serves: arena-generator, arena-judge"):
+        # not listed, so asked for one token; the server's own refusal is the reason given
+        with pytest.raises(LionError, match=r"answered 404 \(unknown model or wrong base_url\): The model 'gpt-5' does not "
+                                            r"exist \(it lists: arena-generator, arena-judge"):
             _check(server.url, model="gpt-5")
 
 

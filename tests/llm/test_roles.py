@@ -1,5 +1,10 @@
+import gc
+import warnings
+
+from arena_server import arena_server
 from lion.core.config import load_config
 from lion.llm.cache import ResponseCache
+from lion.llm.dispatch import Call
 from lion.llm.roles import Roles, shared_model_warning
 
 
@@ -40,3 +45,28 @@ def test_a_referee_that_is_also_the_teacher_draws_a_warning():
     assert "teacher and referee are the same model" in shared_model_warning(load_config(None, two))
     assert shared_model_warning(load_config(None, [*same, "referee.model=gpt-4o"])) is None
     assert shared_model_warning(load_config(None, [])) is None  # the arena's roles are separate models
+
+
+def _unclosed_after(tmp_path, close: bool) -> list[str]:
+    """What Python reports as left open once a run's roles, all calling a server, are gone."""
+    with arena_server() as server:
+        overrides = [f"{r}.{k}={v}" for r in ("teacher", "judge") for k, v in (("backend", "openai"), ("base_url", server.url))]
+        cfg = load_config(None, ["threads=1", *overrides])
+        cache = ResponseCache(tmp_path / f"{close}.sqlite")
+        roles = Roles.from_config(cfg, cache)
+        roles.teacher.run([Call([{"role": "user", "content": "What is 2 plus 3?"}])], "teacher")
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            if close:
+                roles.close()
+                roles.close()  # a second close is harmless
+                assert roles.teacher.loop.is_closed()
+            del roles
+            gc.collect()
+        cache.close()
+    return [str(w.message) for w in seen if "nclosed" in str(w.message)]
+
+
+def test_closing_the_roles_releases_every_connection_and_may_be_repeated(tmp_path):
+    assert _unclosed_after(tmp_path, close=True) == []
+    assert _unclosed_after(tmp_path, close=False)  # the check can tell: left open, aiohttp says so

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lion.core.config import RunConfig, load_config
+from lion.core.config import RoleConfig, RunConfig, load_config
 from lion.core.errors import LionError
 from lion.core.jsonio import read_records
 from lion.core.prompts import input_block
@@ -58,6 +58,22 @@ class Sources:
             cfg = load_config(path)
             self._roles[key] = (cfg, Roles.from_config(cfg, self.cache))
         return self._roles[key]
+
+    def all_roles(self) -> list[Role]:
+        """Every role built so far, of every config."""
+        return [role for _, roles in self._roles.values() for role in roles.all()]
+
+    def close(self) -> None:
+        """Release every config's models and connections; an open aiohttp session would
+        otherwise be reported at exit as unclosed."""
+        failed: Exception | None = None
+        for _, roles in self._roles.values():
+            try:
+                roles.close()
+            except Exception as e:
+                failed = failed or e
+        if failed is not None:
+            raise failed
 
     def answers(self, name: str, spec: str, questions: list[Question], turns: int = 1) -> list[list[str | Failed]]:
         """`name`'s answers to each question's first `turns` turns (as many as it has), each
@@ -145,9 +161,30 @@ def resolve(name: str, spec: str) -> Source:
     return Source("model", path, iteration=int(at.group(2)) if at else None)
 
 
+def endpoint_roles(
+    sources: list[tuple[str, str, str]], judge_config: Path, cfg: RunConfig
+) -> list[tuple[str, str, RoleConfig]]:
+    """(who, role, its config) for every endpoint an evaluation will call: the judge, then the
+    role of each (who, NAME, SOURCE) that is a CONFIG.yaml[:ROLE], read the way `Sources.roles`
+    reads it (the judge's own config with its overrides, any other as it is on disk), so that
+    all of them can be checked before anything is made."""
+    configs = {judge_config.resolve(): cfg}
+    found = [(f"the judge ({judge_config}:judge)", "judge", cfg.judge)]
+    for who, name, spec in sources:
+        source = resolve(name, spec)
+        if source.kind != "endpoint":
+            continue
+        key = source.path.resolve()
+        if key not in configs:
+            configs[key] = load_config(source.path)
+        found.append((f"{who} ({source.path}:{source.role})", source.role, getattr(configs[key], source.role)))
+    return found
+
+
 def check_source(name: str, spec: str, questions: list[Question], turns: int) -> None:
     """Refuse a bad source before anything is written or asked: an answers file is read whole,
-    a run folder's iteration is looked up; endpoints and models are checked when they load."""
+    a run folder's iteration is looked up; endpoints are checked next (`endpoint_roles` names
+    them), and models when they load."""
     source = resolve(name, spec)
     if source.kind == "file":
         answers_file(source.path, questions, turns)

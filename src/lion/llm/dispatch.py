@@ -278,6 +278,7 @@ class Role:
         self.price = price
         self.ledger = ledger or Ledger(cache, None)
         self.stage = ""
+        self._bar_start = 0.0  # the ledger's spend when the running bar began
 
     def decoding_for(self, call: Call) -> Decoding:
         return replace(self.decoding, json_schema=call.json_schema) if call.json_schema else self.decoding
@@ -412,9 +413,12 @@ class Role:
         )
 
     def _spend_info(self) -> str:
+        """What the calls of the bar running now have cost (the cache answers the rest for
+        nothing), and under a budget where the whole run stands against it."""
         if self.price is None:
             return "price unknown"
-        return f"${self.ledger.spent:,.2f}" + (f" of ${self.ledger.max_usd:,.2f}" if self.ledger.max_usd else "")
+        here = f"${self.ledger.spent - self._bar_start:,.2f}"
+        return here + (f" (${self.ledger.spent:,.2f} of ${self.ledger.max_usd:,.2f} in all)" if self.ledger.max_usd else "")
 
     async def _run(self, calls: list[Call], advance: Callable) -> tuple[list[Result | None], dict]:
         """Each distinct request once: identical calls (a pair judged in both orders when the two
@@ -436,6 +440,7 @@ class Role:
         Raises, after all other calls are done and cached: the fatal error that stopped the
         run, `BudgetExceeded`, or `CallsFailed` for calls that failed every attempt.
         """
+        self._bar_start = self.ledger.spent
         with bar(label, len(calls), info=self._spend_info()) as advance, _fewer_collections():
             results, stop = self.loop.run_until_complete(self._run(calls, advance))
         if "fatal" in stop:

@@ -7,6 +7,7 @@ counts them together; all roles share the run's budget.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 from lion.core.chat import ChatModel
@@ -73,13 +74,26 @@ class Roles:
             role.stage = stage
 
     def close(self) -> None:
+        """Release every model once (connections, memory) and the roles' event loop.
+
+        Safe to call twice, and a model whose release fails still lets the others go: a
+        connection left open is reported by aiohttp at exit as an unclosed session.
+        """
         loop = self.teacher.loop
-        closed = set()
-        for role in self.all():
-            if id(role.model) not in closed:
-                closed.add(id(role.model))
-                loop.run_until_complete(role.model.aclose())
-        loop.close()
+        if loop.is_closed():
+            return
+        models = {id(role.model): role.model for role in self.all()}
+        failed: Exception | None = None
+        try:
+            for model in models.values():
+                try:
+                    loop.run_until_complete(model.aclose())
+                except Exception as e:
+                    failed = failed or e
+        finally:
+            loop.close()
+        if failed is not None:
+            raise failed
 
 
 def check_endpoints(cfg: RunConfig) -> None:
@@ -87,15 +101,20 @@ def check_endpoints(cfg: RunConfig) -> None:
     its server answers and accepts the key, and it serves the model; a local role's model has
     a chat template (each backend's `check` says what it looks at; the arena's looks at nothing).
     Each model is checked once, however many roles it plays."""
+    check_models([(name, getattr(cfg, name)) for name in NAMES], cfg.torch_threads())
+
+
+def check_models(roles: Iterable[tuple[str, RoleConfig]], threads: int) -> None:
+    """`check_endpoints` for roles gathered from several configs (`lion eval` names a role of
+    each): each (endpoint, model) once, in order, the first role naming it in the messages."""
     seen: set[tuple[str, str]] = set()
     loop = asyncio.new_event_loop()
     try:
-        for name in NAMES:
-            rc: RoleConfig = getattr(cfg, name)
+        for name, rc in roles:
             if (rc.endpoint(), rc.model) in seen:
                 continue
             seen.add((rc.endpoint(), rc.model))
-            model = build_model(name, rc, cfg.torch_threads())
+            model = build_model(name, rc, threads)
             try:
                 loop.run_until_complete(model.check())
             finally:

@@ -9,10 +9,13 @@ by the client, and scrubbed from every message we pass on.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import errno
 import json
 import os
 import re
+import socket
 import time
 
 import openai
@@ -27,9 +30,39 @@ from lion.core.chat import (
 )
 from lion.core.config import RoleConfig
 from lion.core.errors import LionError
+from lion.core.progress import console
 
 _STATUS_RETRYABLE = {408, 409, 429}
 _KEYLIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*]{6,}")
+_LIST_TIMEOUT_S = 20.0  # the model list is cheap for any server; the test completion is not
+_SAY_AFTER_S = 2.0  # a test completion slower than this is announced, so a loading model does not look like a hang
+_PROBE: list[Message] = [{"role": "user", "content": "Say OK."}]
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+}
+
+
+def connect_failure(error: BaseException | None) -> str | None:
+    """Why no connection could be made, read from the error's chain of causes; None when the
+    failure came after connecting (or is not a network failure at all).
+
+    The error's own type cannot tell: the aiohttp transport reports a refused connection as a
+    *timeout* whose cause is the connect error, after a few milliseconds, so only the chain
+    says whether anybody was listening.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror):
+            return f"the host name could not be resolved ({error.strerror or error})"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, OSError) and error.errno in _CONNECT_ERRNOS:
+            return _CONNECT_ERRNOS[error.errno]
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -139,6 +172,9 @@ class OpenAIChatModel:
 
     def _classify(self, e: openai.APIError) -> CallError:
         where = f"{self.where} ({self.cfg.model})"
+        why = connect_failure(e)
+        if why is not None:  # before the time-out test: a refused connection can arrive dressed as one
+            return CallError(f"cannot connect to {self.where}: {why}", retryable=True)
         if isinstance(e, openai.APITimeoutError):
             return CallError(f"timed out after {self.cfg.timeout_s:g} s", retryable=True)
         if isinstance(e, openai.APIConnectionError):
@@ -169,29 +205,87 @@ class OpenAIChatModel:
     async def check(self) -> None:
         """Fail fast, before any stage: the endpoint answers, accepts the key, and serves the model.
 
-        The model list is asked first (free). Azure lists base models rather than deployments,
-        and some servers list nothing, so there a one-token completion is the probe instead.
+        The model list is asked first (free). A model it names is taken as served. One it does
+        not name may still be: servers that load models on demand (`transformers serve`) list
+        only those loaded, Azure lists base models rather than deployments, and some servers
+        list nothing. So the model is then asked for one token, with the role's own time limit,
+        since its first answer may wait for it to load; any refusal but a rate limit fails the
+        check with the server's reason, so a misspelt model stops here, not after the run
+        folder is made and requests are spent.
         """
-        client = self._client.with_options(timeout=min(self.cfg.timeout_s, 20.0), max_retries=1)
-        try:
-            served = await self._served(client)
-            if self.cfg.model in served:
-                return
-            if served:
-                shown = ", ".join(sorted(served)[:8]) + (" ..." if len(served) > 8 else "")
-                raise LionError(f"{self.role}: {self.where} does not serve model '{self.cfg.model}' (it serves: {shown}).")
-            await client.chat.completions.create(
-                model=self.cfg.model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=1
-            )
-        except openai.APIConnectionError:
-            raise LionError(f"{self.role}: cannot reach {self.where}; is the server up and base_url right?") from None
-        except openai.APIStatusError as e:
-            error = self._classify(e)
-            if error.fatal:  # a refused key or an unknown model; other answers show the server is there
-                raise error.as_lion() from None
+        listed = await self._listed()
+        if listed is not None and self.cfg.model in listed:
+            return
+        await self._probe(listed)
 
-    async def _served(self, client: openai.AsyncOpenAI) -> list[str]:
-        """The models the endpoint lists; none where it lists none or will not say."""
+    async def _listed(self) -> list[str] | None:
+        """The models the server lists; [] where it answers without a list, None where it is not asked."""
+        wait = min(self.cfg.timeout_s, _LIST_TIMEOUT_S)
+        try:
+            return await self._served(self._client.with_options(timeout=wait, max_retries=0))
+        except openai.APIStatusError as e:  # only a refused key comes through `_served`
+            raise self._classify(e).as_lion() from None
+        except openai.APIConnectionError as e:
+            raise LionError(self._unreachable(e, f"no answer to GET /models within {wait:g} s")) from None
+
+    def _unreachable(self, e: openai.APIConnectionError, timed_out: str) -> str:
+        why = connect_failure(e)
+        if why is None:
+            cause = e.__cause__ or e.__context__
+            why = timed_out if isinstance(e, openai.APITimeoutError) else f"the connection failed ({type(cause or e).__name__})"
+        return f"{self.role}: cannot reach {self.where}: {why}; is the server up and base_url right?"
+
+    async def _probe(self, listed: list[str] | None) -> None:
+        """Ask for one token of the model, saying what is awaited when the answer is slow."""
+        wait = self.cfg.timeout_s
+        client = self._client.with_options(timeout=wait, max_retries=0)
+        body = {"model": self.cfg.model, "messages": _PROBE, "max_tokens": 1}
+        asked = asyncio.ensure_future(client.post("/chat/completions", body=body, cast_to=dict))
+        try:
+            done, _ = await asyncio.wait({asked}, timeout=min(_SAY_AFTER_S, wait))
+            if not done:
+                unlisted = (f", which is not among the models it lists as loaded ({_shown(listed)}), so it may be "
+                            "loading it") if listed else ""
+                console.print(f"{self.role}: waiting up to {wait:g} s ({self.role}.timeout_s) for {self.where} to answer "
+                              f"a one-token test request for '{self.cfg.model}'{unlisted}.", highlight=False, markup=False,
+                              soft_wrap=True)
+            reply = await asked
+        except openai.APIStatusError as e:
+            if e.status_code == 429:  # busy, but there and willing: the dispatcher paces the real calls
+                return
+            raise LionError(self._refusal(e, listed)) from None
+        except openai.APIConnectionError as e:
+            if not isinstance(e, openai.APITimeoutError) or connect_failure(e) is not None:
+                raise LionError(self._unreachable(e, f"no answer within {wait:g} s")) from None
+            answered = "answered GET /models but " if listed is not None else ""
+            raise LionError(
+                f"{self.role}: {self.where} {answered}the model '{self.cfg.model}' did not answer a one-token request "
+                f"within {wait:g} s ({self.role}.timeout_s); if the server is still loading it, run again when it is "
+                f"loaded or raise {self.role}.timeout_s."
+            ) from None
+        except (json.JSONDecodeError, openai.APIResponseValidationError):
+            reply = None
+        finally:
+            asked.cancel()
+        if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+            raise LionError(
+                f"{self.role}: {self.where} answered a test request for '{self.cfg.model}' with something that is not "
+                "a chat completion; base_url should be the API root (it often ends in /v1)."
+            )
+
+    def _refusal(self, e: openai.APIStatusError, listed: list[str] | None) -> str:
+        """The probe's refusal in one sentence, with the server's reason and what it lists."""
+        error = self._classify(e)
+        if error.fatal:  # a refused key or an unknown model: the message already says what to fix
+            text = error.reason.rstrip(".")
+        else:
+            text = (f"{self.role}: {self.where} answered a one-token test request for '{self.cfg.model}' with "
+                    f"HTTP {e.status_code}: {self.redact(_server_message(e)).rstrip('.')}")
+        return text + (f" (it lists: {_shown(listed)})." if listed else ".")
+
+    async def _served(self, client: openai.AsyncOpenAI) -> list[str] | None:
+        """The models the endpoint lists; [] where it answers with no list (an error other than a
+        refused key, which is raised)."""
         try:
             return [m.id async for m in client.models.list()]
         except openai.APIStatusError as e:
@@ -211,17 +305,50 @@ class AzureChatModel(OpenAIChatModel):
             raise LionError(f"{self.role}: an azure role needs base_url (the resource endpoint) and api_version.")
         return openai.AsyncAzureOpenAI(azure_endpoint=self.cfg.base_url, api_version=self.cfg.api_version, **common)
 
-    async def _served(self, client: openai.AsyncOpenAI) -> list[str]:
-        """None: Azure lists its base models, not the deployments a role names."""
-        return []
+    async def _served(self, client: openai.AsyncOpenAI) -> list[str] | None:
+        """Not asked: Azure lists its base models, not the deployments a role names."""
+        return None
+
+
+def _shown(models: list[str] | None) -> str:
+    models = sorted(models or [])
+    return ", ".join(models[:8]) + (" ..." if len(models) > 8 else "")
 
 
 def _server_message(e: openai.APIStatusError) -> str:
-    """The server's own explanation: OpenAI puts it in body.error.message, others in body.message."""
-    body = e.body
-    if isinstance(body, dict):
-        inner = body.get("error")
-        msg = inner.get("message") if isinstance(inner, dict) else body.get("message")
-        if msg:
-            return str(msg)[:300]
-    return (e.message or "")[:300]
+    """The server's own reason for an error answer, whatever its shape, in at most 300 characters.
+
+    The SDK's own text is only "Error code: 400", which tells a user nothing. OpenAI puts the
+    reason in `error.message` (the SDK hands us the inner object), others in `message` or in
+    `error` as a string, FastAPI servers (`transformers serve`) in `detail`: a string, or a list
+    of {loc, msg} validation errors; some answer plain text. Keys are blanked by the caller.
+    """
+    reason = _reason(e.body)
+    text = " ".join(reason.split()) if reason else ""
+    return text[:300] or "the server gave no reason"
+
+
+def _reason(body: object) -> str | None:
+    if isinstance(body, str):
+        return body.strip() or None
+    if isinstance(body, list):  # FastAPI's validation errors
+        found = [_validation_error(item) for item in body]
+        return "; ".join(f for f in found if f) or None
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "error", "detail"):
+        found = _reason(body.get(key))
+        if found:
+            return found
+    return None
+
+
+def _validation_error(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return _reason(item)
+    msg = item.get("msg") or item.get("message")
+    if not isinstance(msg, str):
+        return None
+    loc = item.get("loc")
+    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
+    return f"{where}: {msg}" if where else msg
