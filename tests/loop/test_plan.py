@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lion.core.config import load_config
-from lion.core.records import Instruction, read_jsonl
+from lion.core.errors import LionError
+from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.data.seeds import load_seeds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Role
@@ -44,6 +45,25 @@ def test_each_variant_runs_the_steps_it_needs():
         assert names(no_referee, iterations=1) == ["setup", "before", "1.imitation", "1.generation", "1.heldout"]
     assert names("single-order-referee", evaluates=False, iterations=1) == [
         "setup", "1.imitation", "1.discrimination", "1.generation"]
+    # judged unseen: the Train Pool is judged before the student trains on it
+    assert names("lion-unseen", iterations=1) == ["setup", "before", "1.discrimination", "1.imitation", "1.generation",
+                                                   "1.heldout"]
+
+
+def test_judged_unseen_pays_the_teacher_in_discrimination_and_the_referee_on_the_train_pool_only():
+    cfg = load_config(CONFIG, ["loop.judged=unseen"])
+    plan = {s.name: s for s in steps(cfg, True)}
+    sizes = Sizes(train=7, cache=30, heldout=5)
+    disc, imit = calls(plan["2.discrimination"], cfg, sizes), calls(plan["2.imitation"], cfg, sizes)
+    assert (disc["teacher"].paid, disc["referee"].expected, imit["teacher"].paid) == (7, 14, 0)
+
+
+def test_judged_unseen_without_a_referee_is_refused_with_its_line(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("loop:\n  parents: random\n  judged: unseen\n")
+    with pytest.raises(LionError, match=r"run.yaml, line 3, field 'loop.judged': .*'unseen' needs a referee, and "
+                                        r"loop.parents 'random' has none"):
+        load_config(config)
 
 
 def test_a_step_name_tells_its_iteration():
@@ -124,6 +144,10 @@ def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, va
     run_loop(cfg, run.root, lambda m: None)
     plan = steps(cfg, True)
     assert set(asked) <= {s.name for s in plan}  # no call outside a step of the plan
+    if cfg.loop.judged == "unseen":  # the referee judged each Train Pool, not the Cache Pool
+        for k in (1, 2):
+            judged = {r.id for r in read_jsonl(run.iteration(k).discrimination.split, SplitRecord)}
+            assert judged == {i.id for i in read_jsonl(run.pools(k - 1).train, Instruction)}
     for step in plan:
         counted = calls(step, cfg, _sizes(run, step.iteration))
         assert set(asked.get(step.name, {})) <= set(counted), step.name

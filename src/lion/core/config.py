@@ -207,6 +207,11 @@ class StudentConfig(Strict):
     generate: GenerateConfig = GenerateConfig()
 
 
+def _has_referee(parents: str) -> bool:
+    """Whether new instructions come from the referee's split (the 'referee...' parents)."""
+    return parents.startswith("referee")
+
+
 class LoopConfig(Strict):
     iterations: int = Field(3, ge=1)
     cut_off_answers: Literal["drop", "train"] = Field(
@@ -224,6 +229,12 @@ class LoopConfig(Strict):
         "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
         "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
     )
+    judged: Literal["cache_pool", "unseen"] = Field(
+        "cache_pool",
+        description="what the referee judges: 'cache_pool' (the paper: the trained student on every instruction it "
+        "has trained on), or 'unseen' (before imitation, the student so far on the new Train Pool it has not trained "
+        "on; every Train Pool is then trained on, and the referee's calls do not grow with the Cache Pool)",
+    )
     both_orders: bool = Field(
         True, description="the referee judges each pair in both orders; false: teacher's answer first only (an ablation)"
     )
@@ -240,10 +251,19 @@ class LoopConfig(Strict):
     )
     seed: int = 42
 
+    @field_validator("judged")
+    @classmethod
+    def _judged_needs_a_referee(cls, judged: str, info: ValidationInfo) -> str:
+        parents = info.data.get("parents")  # absent when parents itself was refused
+        if judged != "cache_pool" and parents is not None and not _has_referee(parents):
+            raise PydanticCustomError("no_referee", "'{judged}' needs a referee, and loop.parents '{parents}' has none",
+                                      {"judged": judged, "parents": parents})
+        return judged
+
     @property
     def uses_referee(self) -> bool:
         """Whether new instructions come from the referee's split, so the discrimination stage runs."""
-        return self.parents.startswith("referee")
+        return _has_referee(self.parents)
 
     @property
     def spreads_evenly(self) -> bool:

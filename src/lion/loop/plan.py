@@ -11,7 +11,10 @@ Train and Cache Pools the iteration starts from:
   - imitation: the teacher answers the Train Pool;
   - discrimination: the teacher answers the Cache Pool, every instruction of which it answered
     when it was in a Train Pool (the same request, so the cache answers and nothing is paid);
-    the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off;
+    the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off.
+    With `loop.judged: unseen` it comes before imitation and works on the Train Pool instead:
+    the teacher's answers are paid here and imitation finds them in the cache, and the referee's
+    calls stay at 2 * |Train Pool| however large the Cache Pool grows;
   - generation: one generator call per new instruction when every reply is kept, up to
     max_attempts_factor times the quota of each side (hard and easy);
   - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H.
@@ -87,9 +90,11 @@ def steps(cfg: RunConfig, evaluates: bool) -> list[Step]:
     plan = [SETUP]
     if evaluates:
         plan.append(Step("before", "heldout", 0))
+    judge = ["discrimination"] if cfg.loop.uses_referee else []
+    # judged unseen, the Train Pool is judged with the student so far, before it trains on it
+    first: list[Kind] = [*judge, "imitation"] if cfg.loop.judged == "unseen" else ["imitation", *judge]
     for k in range(1, cfg.loop.iterations + 1):
-        kinds: list[Kind] = ["imitation", *(["discrimination"] if cfg.loop.uses_referee else []), "generation",
-                             *(["heldout"] if evaluates else [])]
+        kinds: list[Kind] = [*first, "generation", *(["heldout"] if evaluates else [])]
         plan += [Step(step_name(k, kind), kind, k) for kind in kinds]
     return plan
 
@@ -127,11 +132,13 @@ def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:
     if step.kind == "heldout":  # the first evaluation pays for the teacher's answers, the later ones reuse them
         h = sizes.heldout
         return {"teacher": Calls(h, h, answered_before=h if step.iteration else 0), "judge": judged("judge", 2 * h)}
-    if step.kind == "imitation":
-        return {"teacher": Calls(sizes.train, sizes.train)}
+    unseen = loop.judged == "unseen"
+    if step.kind == "imitation":  # judged unseen, discrimination has paid for these answers
+        return {"teacher": Calls(sizes.train, sizes.train, answered_before=sizes.train if unseen else 0)}
     if step.kind == "discrimination":
-        return {"teacher": Calls(sizes.cache, sizes.cache, answered_before=sizes.cache),
-                "referee": judged("referee", (2 if loop.both_orders else 1) * sizes.cache)}
+        pool = sizes.train if unseen else sizes.cache
+        return {"teacher": Calls(pool, pool, answered_before=0 if unseen else pool),
+                "referee": judged("referee", (2 if loop.both_orders else 1) * pool)}
     if step.kind == "generation":  # each side, hard and easy, has its own budget of attempts
         n, hard = loop.new_per_iteration, round(loop.new_per_iteration * loop.hard_share)
         return {"generator": Calls(n, sum(math.ceil(q * loop.max_attempts_factor) for q in (hard, n - hard)))}

@@ -163,7 +163,11 @@ class _Iteration:
         run_imitation(self.ctx, self.k, self.train)
 
     def discrimination(self) -> None:
-        run_discrimination(self.ctx, self.k, self.cache_pool)
+        k = self.k
+        if self.ctx.cfg.loop.judged == "unseen":  # the student so far, on what it has not trained on
+            run_discrimination(self.ctx, k, self.train, self.ctx.student_dir(k - 1), "Train Pool")
+        else:
+            run_discrimination(self.ctx, k, self.cache_pool, self.ctx.student_dir(k), "Cache Pool")
 
     def generation(self) -> None:
         ctx, k, run = self.ctx, self.k, self.ctx.run

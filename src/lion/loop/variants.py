@@ -13,5 +13,6 @@ BUILT_IN: dict[str, tuple[str, ...]] = {
     "hard-only": ("loop.parents=referee", "loop.hard_share=1.0"),
     "single-order-referee": ("loop.parents=referee", "loop.hard_share=0.5", "loop.both_orders=false"),
     "lion-even": ("loop.parents=referee-even", "loop.hard_share=0.5"),
+    "lion-unseen": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=unseen"),
 }
 BASELINES = ("one-way", "balanced")  # the variants every other one is compared with

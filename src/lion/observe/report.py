@@ -292,10 +292,10 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
         k, table = rows
         w.add("## The hardest instructions", "")
         if not table:
-            w.add(f"No instruction of iteration {k}'s Cache Pool was hard.", "")
+            w.add(f"No instruction of iteration {k}'s {judged_pool(cfg)} was hard.", "")
         else:
             which = "The only hard instruction" if len(table) == 1 else f"The {len(table)} hard instructions"
-            w.add(f"{which} of iteration {k}'s Cache Pool with the largest gap d, the "
+            w.add(f"{which} of iteration {k}'s {judged_pool(cfg)} with the largest gap d, the "
                   f"referee's scores in bold; answers are cut at {ANSWER_CHARS} characters (whole ones are in "
                   f"`{run.iteration(k).discrimination.root.relative_to(run.root)}/`).", "",
                   *_table(["#", "d", "instruction", "teacher", "student"], table))
@@ -303,6 +303,11 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
     atomic.write_text(out / "report.md", markdown)
     atomic.write_text(out / "report.html", to_html(markdown, out, f"lion report: {root.name}"))
     return out / "report.html"
+
+
+def judged_pool(cfg: RunConfig) -> str:
+    """The pool the referee judges in this run's mode."""
+    return "Train Pool (judged before training on it)" if cfg.loop.judged == "unseen" else "Cache Pool"
 
 
 def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
@@ -326,7 +331,7 @@ def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
 
 def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConfig) -> None:
     w.add("## Is the student catching up?", "",
-          "Per iteration: the pools it started from, the referee's split of the Cache Pool into hard (d ≥ τ) and "
+          f"Per iteration: the pools it started from, the referee's split of the {judged_pool(cfg)} into hard (d ≥ τ) and "
           "easy, the mean gap d, and the generator's replies kept.", "")
     w.add(*_table(headers(REPORT), [cells(f, REPORT) for f in st.iterations]))
     if any(it.d for it in its):

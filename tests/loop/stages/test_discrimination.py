@@ -68,7 +68,7 @@ def test_both_orders_cancel_a_position_bias_into_hand_computed_scores(make_ctx):
     assert len(set(teacher)) == 12  # each answer names its question
     r = ctx.roles.referee
     ctx.roles.referee = Role("referee", PositionBiased(teacher), r.decoding, r.cache, "test://biased", loop=r.loop)
-    stats = run_discrimination(ctx, 1, pool)
+    stats = run_discrimination(ctx, 1, pool, ctx.student_dir(1), "Cache Pool")
     out = ctx.run.iteration(1).discrimination
 
     # shown first the teacher gets 9 and the student merit - 1; shown second the teacher gets 7
@@ -92,7 +92,7 @@ def test_both_orders_cancel_a_position_bias_into_hand_computed_scores(make_ctx):
 
 def test_discrimination_stage_judges_every_instruction_in_both_orders(make_ctx):
     ctx, pool = stage_context(make_ctx, 30, "referee.arena.malformed_rate=0.3")
-    stats = run_discrimination(ctx, 1, pool)
+    stats = run_discrimination(ctx, 1, pool, ctx.student_dir(1), "Cache Pool")
     out = ctx.run.iteration(1).discrimination
     records = read_jsonl(out.split, SplitRecord)
     judgements = [json.loads(line) for line in out.judgements.read_text().splitlines()]

@@ -1,10 +1,17 @@
-"""Discrimination: teacher and student answer the Cache Pool; the referee finds the hard ones.
+"""Discrimination: teacher and student answer a pool; the referee finds the hard ones.
+
+The pool is the Cache Pool, judged with the student just trained on it (the paper), or with
+`loop.judged: unseen` the new Train Pool, judged with the student of the iteration before,
+which has not trained on it: a student that fits its training data looks perfect on the
+Cache Pool, while on instructions it has not seen its weak kinds show.
 
 Each pair is judged twice with the answers' positions swapped; each side's score is the mean
 of its two scores, d = teacher - student, and an instruction is hard when d >= tau.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from lion.core import atomic
 from lion.core.records import Instruction, Response, SplitRecord, write_jsonl
@@ -20,11 +27,12 @@ def split(teacher_score: float, student_score: float, tau: float) -> tuple[float
     return d, d >= tau
 
 
-def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> dict:
+def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: Path, what: str) -> dict:
+    """Judge `student` against the teacher on `items`; `what` names their pool in messages."""
     out = ctx.run.iteration(k).discrimination
-    t = teacher_answers(ctx, cache_pool, f"iter {k} discrimination: teacher answers")
-    answered = [(it, c) for it, c in zip(cache_pool, t) if not isinstance(c, Failed)]
-    failed = [failure_record(it, c) for it, c in zip(cache_pool, t) if isinstance(c, Failed)]
+    t = teacher_answers(ctx, items, f"iter {k} discrimination: teacher answers")
+    answered = [(it, c) for it, c in zip(items, t) if not isinstance(c, Failed)]
+    failed = [failure_record(it, c) for it, c in zip(items, t) if isinstance(c, Failed)]
     write_jsonl(
         out.teacher_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
@@ -33,13 +41,13 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
     failed += [{"id": i.id, "reason": "the teacher's answer is empty"} for i, c in answered if not c.text.strip()]
     answered = [(i, c) for i, c in answered if c.text.strip()]
     pool = [it for it, _ in answered]
-    s = student_answers(ctx, ctx.student_dir(k), pool, f"iter {k} discrimination: student answers")
+    s = student_answers(ctx, student, pool, f"iter {k} discrimination: student answers")
     write_jsonl(
         out.student_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
-    items = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
-    judged = judge_pairs(ctx.roles.referee, "referee", items, ctx.cfg.referee, f"iter {k} discrimination: referee",
+    pairs = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
+    judged = judge_pairs(ctx.roles.referee, "referee", pairs, ctx.cfg.referee, f"iter {k} discrimination: referee",
                          both_orders=ctx.cfg.loop.both_orders)
     for note in judged.notes:
         ctx.say(f"  note: {note}")
@@ -76,7 +84,7 @@ def run_discrimination(ctx: Context, k: int, cache_pool: list[Instruction]) -> d
     atomic.write_json(out.bias, bias)
     ctx.say(describe_bias(bias, "referee"))
     atomic.write_json(out.stats, stats)
-    if cache_pool and not records:
-        raise nothing_usable("referee", f"none of the {len(cache_pool)} instructions of iteration {k}'s Cache Pool was judged",
+    if items and not records:
+        raise nothing_usable("referee", f"none of the {len(items)} instructions of iteration {k}'s {what} was judged",
                              [f["reason"] for f in failed])
     return stats
