@@ -6,16 +6,12 @@ overloaded, and one that does not know the model it is asked for."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +21,7 @@ from arena_server import arena_server
 from lion.arena.world import heldout_set
 from lion.core.errors import LionError
 from lion.evaluation.compare import EvaluationFailed, run_evaluation
+from local_server import free_port, serve_app
 from run_cli import lion
 
 HTTP_CONFIG = Path(__file__).parents[2] / "configs" / "arena-http.yaml"
@@ -49,21 +46,8 @@ def failing_server() -> Iterator[tuple[str, Counter]]:
         return JSONResponse({"detail": detail}, status)
 
     app = Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", asked
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(app) as url:
+        yield url, asked
 
 
 def teacher_at(url: str, model: str) -> str:
@@ -127,9 +111,7 @@ def test_every_endpoint_is_checked_before_the_output_folder_is_made(world, tmp_p
                                    f"request for 'typo/model' with HTTP 500: {ANSWERS['typo/model'][1]}")
     assert asked["typo/model"] == before + 1 and not (tmp_path / "out").exists()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        nobody = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    nobody = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(LionError) as e:
         run_evaluation(root / "q.jsonl", f"teacher={root / 'judge.yaml'}:teacher", [], root / "judge.yaml",
                        ["threads=1", f"judge.base_url={nobody}"], tmp_path / "out")

@@ -5,8 +5,6 @@ on their first request (slowly), and answers errors in FastAPI's `{"detail": ...
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -26,6 +23,7 @@ from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, CallsFailed, Failed, Role
 from lion.llm.roles import retry_policy
+from local_server import check_role, free_port, serve_app
 from run_cli import lion
 
 CONFIG = Path(__file__).parents[2] / "configs" / "arena.yaml"
@@ -90,41 +88,12 @@ class LoadingServer:
 def serving(load_s: float = 0.0) -> Iterator[tuple[str, LoadingServer]]:
     """The app on a free localhost port, in a thread of this process, until the block ends."""
     state = LoadingServer(load_s)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(state.app(), log_level="warning", access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", state
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(state.app()) as url:
+        yield url, state
 
 
 def _check(url: str, model: str, timeout_s: float = 10.0, **fields) -> None:
-    rc = RoleConfig(backend="openai", model=model, base_url=url, timeout_s=timeout_s, **fields)
-    loop = asyncio.new_event_loop()
-    try:
-        m = OpenAIChatModel("teacher", rc)
-        try:
-            loop.run_until_complete(m.check())
-        finally:
-            loop.run_until_complete(m.aclose())
-    finally:
-        loop.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    check_role("teacher", url, model, timeout_s=timeout_s, **fields)
 
 
 def test_a_model_the_server_loads_on_demand_is_asked_for_and_waited_for(capsys):
@@ -198,7 +167,7 @@ def test_the_servers_reason_reaches_a_calls_failure(tmp_path):
 
 
 def test_a_refused_connection_is_said_to_be_refused_at_once_not_timed_out(tmp_path):
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(LionError, match=rf"^teacher: cannot reach {url}: connection refused; is the server up"):
         _check(url, "anything", timeout_s=60)
     cache = ResponseCache(tmp_path / "cache.sqlite")

@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import socket
 
 import pytest
 
@@ -18,6 +17,7 @@ from lion.llm.dispatch import Call, Role
 from lion.llm.judging import PairItem, judge_pairs
 from lion.llm.pricing import price_of
 from lion.llm.roles import retry_policy
+from local_server import check_role, free_port
 
 
 def teacher_calls(n: int) -> list[Call]:
@@ -79,29 +79,14 @@ def test_usage_and_cost_are_recorded_per_role_and_stage(tmp_path, loop):
 
 
 def _check(url: str | None, model: str = "arena-teacher", **fields) -> None:
-    rc = RoleConfig(backend="openai", model=model, base_url=url, timeout_s=2.0, **fields)
-    loop = asyncio.new_event_loop()
-    try:
-        m = OpenAIChatModel("referee", rc)
-        try:
-            loop.run_until_complete(m.check())
-        finally:
-            loop.run_until_complete(m.aclose())
-    finally:
-        loop.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    check_role("referee", url, model, timeout_s=2.0, **fields)
 
 
 def test_fail_fast_with_one_sentence(monkeypatch):
     monkeypatch.delenv("LION_TEST_MISSING_KEY", raising=False)
     with pytest.raises(LionError, match=r"^referee.api_key_env: the environment variable LION_TEST_MISSING_KEY is not set"):
         _check("http://127.0.0.1:9/v1", api_key_env="LION_TEST_MISSING_KEY")
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(LionError, match=rf"^referee: cannot reach {url}: connection refused; is the server up"):
         _check(url)
     with arena_server() as server:

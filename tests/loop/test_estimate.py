@@ -8,17 +8,12 @@ undercounts its teacher's short prompts as it undercounts a real server's.
 
 import asyncio
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from statistics import mean
 
 import openai
 import pytest
-import uvicorn
 from transformers import AutoTokenizer
 
 from lion.arena.chat import ArenaChatModel
@@ -34,6 +29,7 @@ from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import build_heldout
 from lion.observe.status import collect
 from lion.student.tiny import train_tokenizer
+from local_server import serve_app
 from run_cli import lion
 from small_run import SMALL
 
@@ -42,23 +38,9 @@ ROLES = ("teacher", "referee", "generator", "judge")
 BUDGET = 1.0
 
 
-@contextmanager
-def served(options: ServeOptions) -> Iterator[str]:
+def served(options: ServeOptions) -> AbstractContextManager[str]:
     """The arena's app behind a real uvicorn server on a free port, in a thread; its /v1 URL."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(build_app(options), log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the arena server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    return serve_app(build_app(options))
 
 
 def over_http(url: str) -> list[str]:

@@ -5,6 +5,7 @@ LLM would, so the whole Lion loop runs and can be tested on a laptop with no API
 """
 
 from lion.arena.chat import ArenaChatModel
+from lion.arena.families import spelled_words
 from lion.arena.world import (
     Task,
     answer_phrasings,
@@ -25,5 +26,6 @@ __all__ = [
     "heldout_set",
     "parse",
     "seed_set",
+    "spelled_words",
     "write_task",
 ]

@@ -15,7 +15,9 @@ instruction would be a near duplicate of one already in the pool.
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -41,6 +43,10 @@ class Family:
     answers: tuple[str, ...]
     facts: tuple[Fact, ...]
     key_pattern: str | None = None  # a regex for the keys where listing them all would be slow
+    # A procedural kind works its answer out of the key (None: not a key of this kind), so a
+    # question on an input no table lists is still understood and graded.
+    rule: Callable[[str], Fact | None] | None = None
+    exceptions: frozenset[str] = frozenset()  # keys whose answers break the rule: never held out
 
 
 def _facts(table: str) -> tuple[Fact, ...]:
@@ -572,6 +578,320 @@ SUM = Family(
     key_pattern=r"\d+ plus \d+",
 )
 
+# --- procedures (`data.arena_procedures`) ---------------------------------------------------
+# Kinds whose answers are worked out from the question's own parts: numbers compared or
+# subtracted, the words of a phrase reversed, sorted or counted, a plural or past tense made by
+# rule, a word's last letter. Their held-out questions use inputs no seed shows (see
+# `world._held`), so only a student that learned the procedure scores on them. The kinds need
+# different numbers of examples, and one, the product of two 2-digit numbers, is beyond the
+# arena's tiny student however many it sees.
+
+
+def _numbers(key: str, joiner: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+) " + joiner + r" (\d+)", key)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _digits_tier(a: int, b: int) -> int:
+    """1: both single digits, 2: one of them has two, 3: both have two or more."""
+    return 1 + (a >= 10) + (b >= 10)
+
+
+def _difference(key: str) -> Fact | None:
+    pair = _numbers(key, "minus")
+    if pair is None or pair[0] < pair[1]:
+        return None
+    return Fact(key, str(pair[0] - pair[1]), _digits_tier(*pair))
+
+
+def _larger(key: str) -> Fact | None:
+    pair = _numbers(key, "or")
+    if pair is None or pair[0] == pair[1]:
+        return None
+    a, b = pair
+    tier = 1 if max(a, b) < 10 else 3 if a // 10 == b // 10 else 2  # same tens digit: look further
+    return Fact(key, str(max(a, b)), tier)
+
+
+def _product(key: str) -> Fact | None:
+    pair = _numbers(key, "times")
+    if pair is None:
+        return None
+    a, b = pair
+    return Fact(key, str(a * b), 1 if max(a, b) < 20 else 2 if max(a, b) < 40 else 3)
+
+
+def _number_facts(rule: Callable[[str], Fact | None], joiner: str, pairs: list[tuple[int, int]]) -> tuple[Fact, ...]:
+    facts = (rule(f"{a} {joiner} {b}") for a, b in pairs)
+    return tuple(f for f in facts if f is not None)
+
+
+# Words for phrases: none is a word of the standard world's questions, openers or closers.
+PHRASE_WORDS: tuple[str, ...] = tuple(
+    """amber azure bright brisk calm cozy crimson dainty dusty eager frosty fuzzy gentle glossy
+    golden hollow ivory jagged jolly knotty lofty lucky mellow misty nimble olive plump purple
+    quaint rosy rusty shiny sunny tiny velvet wavy windy yellow zesty""".split()
+)
+_PHRASE = r"(?:" + "|".join(PHRASE_WORDS) + r")(?: (?:" + "|".join(PHRASE_WORDS) + r"))+"
+
+
+def _phrase_tier(n: int) -> int:
+    return 1 if n <= 3 else 2 if n <= 5 else 3
+
+
+def _phrase_rule(answer: Callable[[list[str]], str]) -> Callable[[str], Fact | None]:
+    def rule(key: str) -> Fact | None:
+        parts = key.split()
+        if not 2 <= len(parts) <= 7 or not set(parts) <= set(PHRASE_WORDS):
+            return None
+        return Fact(key, answer(parts), _phrase_tier(len(parts)))
+
+    return rule
+
+
+def _phrase_facts(name: str, rule: Callable[[str], Fact | None]) -> tuple[Fact, ...]:
+    """400 distinct phrases of distinct words at each tier: 2-3 words, 4-5, 6-7."""
+    rng = random.Random(f"arena-phrases:{name}")
+    keys: dict[str, None] = {}
+    for low, high in ((2, 3), (4, 5), (6, 7)):
+        target = len(keys) + 400
+        while len(keys) < target:
+            keys[" ".join(rng.sample(PHRASE_WORDS, rng.randint(low, high)))] = None
+    return tuple(f for f in map(rule, keys) if f is not None)
+
+
+def _word_rule(make: Callable[[str], str], exceptions: dict[str, str], tier: Callable[[str], int]) -> Callable[[str], Fact | None]:
+    def rule(key: str) -> Fact | None:
+        if not re.fullmatch(r"[a-z]{2,}", key):
+            return None
+        return Fact(key, exceptions.get(key) or make(key), tier(key))
+
+    return rule
+
+
+def _plural(word: str) -> str:
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def _past(word: str) -> str:
+    if word.endswith("e"):
+        return word + "d"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ied"
+    return word + "ed"
+
+
+def _ending_tier(plain: Callable[[str], str]) -> Callable[[str], int]:
+    """1: the plain ending, 2: an ending that changes with the last letter, 3: y becomes i."""
+
+    def tier(word: str) -> int:
+        made = plain(word)
+        return 3 if made.endswith(("ies", "ied")) else 1 if made in (word + "s", word + "ed") else 2
+
+    return tier
+
+
+_NOUNS = """lantern tulip rocket basket pencil carpet ladder planet violin jacket tunnel kettle
+    button meadow pepper harbor marble saddle wagon lemon engine bottle cabin forest garden
+    window mirror candle river helmet blanket pillow camera rabbit tractor spoon banner castle
+    pocket brush bench torch dish wish lunch branch coach flash kiss dress tax wax bush crash
+    sandwich witch ditch pouch fox berry cherry daisy pony lady penny diary jelly hobby ferry
+    lorry poppy bunny army duty""".split()
+_NOUN_EXCEPTIONS = {"cactus": "cacti", "fungus": "fungi", "index": "indices", "trout": "trout", "salmon": "salmon", "aircraft": "aircraft"}
+_VERBS = """walk jump paint cook fix kick lift melt print park pack mark fold wash yell wink
+    float guard crawl boil pour spill hunt plant twist shout knock climb bake dance smile glue
+    hope skate wave chase paste fade joke rule shave taste vote whistle juggle giggle tickle
+    carry hurry marry copy worry bury study apply deny fry spy rely pity""".split()
+_VERB_EXCEPTIONS = {"spend": "spent", "lend": "lent", "feel": "felt", "dig": "dug", "hang": "hung", "bend": "bent"}
+_LETTER_WORDS = """mango kiwi plum grape melon peanut walnut almond cashew radish turnip carrot
+    onion garlic ginger nutmeg parsley spinach celery lettuce pumpkin squash barley oat rice
+    wheat bean pea corn yam fig lime pear apricot avocado banana coconut papaya guava quince
+    raisin sultana pretzel muffin waffle noodle pasta bagel biscuit toffee fudge nougat cocoa
+    yogurt cheddar gouda brie tofu sushi taco burrito kebab""".split()
+
+
+def _last_letter(key: str) -> Fact | None:
+    if not re.fullmatch(r"[a-z]{2,}", key):
+        return None
+    return Fact(key, key[-1], 1 if len(key) <= 4 else 2 if len(key) <= 6 else 3)
+
+
+_plural_rule = _word_rule(_plural, _NOUN_EXCEPTIONS, lambda w: 3 if w in _NOUN_EXCEPTIONS else _ending_tier(_plural)(w))
+_past_rule = _word_rule(_past, _VERB_EXCEPTIONS, lambda w: 3 if w in _VERB_EXCEPTIONS else _ending_tier(_past)(w))
+_WORD_ANSWERS = ("It is {a}.", "The answer is {a}.")
+# One word, but not the words that point at an input ("the noun below"), which no rule applies to.
+_WORD_KEY = r"(?!(?:the|this|that|these|below|a|an)(?: |$))[a-z]+"
+
+
+def _word_facts(rule: Callable[[str], Fact | None], words: list[str]) -> tuple[Fact, ...]:
+    return tuple(f for f in map(rule, words) if f is not None)
+
+
+DIFFERENCE = Family(
+    name="difference",
+    domain="numbers",
+    cores=(
+        "what is {x}?",
+        "work out {x}.",
+        "tell me what {x} makes.",
+        "what do you get from {x}?",
+        "how much is {x}?",
+        "subtract to find {x}.",
+    ),
+    input_cores=("work out the subtraction below.",),
+    answers=("{a}.", "It is {a}."),
+    facts=_number_facts(_difference, "minus", [(a, b) for a in range(1, 60) for b in range(1, 60)]),
+    key_pattern=r"\d+ minus \d+",
+    rule=_difference,
+)
+
+LARGER = Family(
+    name="larger",
+    domain="numbers",
+    cores=(
+        "which is larger, {x}?",
+        "which number is bigger, {x}?",
+        "tell me the larger number: {x}.",
+        "pick the greater of {x}.",
+        "what is the larger one of {x}?",
+    ),
+    input_cores=("which of the two numbers below is larger?",),
+    answers=("{a}.", "It is {a}.", "The larger is {a}."),
+    facts=_number_facts(_larger, "or", [(a, b) for a in range(1, 60) for b in range(1, 60)]),
+    key_pattern=r"\d+ or \d+",
+    rule=_larger,
+)
+
+PRODUCT = Family(
+    name="product",
+    domain="numbers",
+    cores=(
+        "what is {x}?",
+        "work out {x}.",
+        "multiply to find {x}.",
+        "what do you get for {x}?",
+        "how much is {x}?",
+    ),
+    input_cores=("work out the multiplication below.",),
+    answers=("{a}.", "It is {a}."),
+    facts=_number_facts(_product, "times", [(a, b) for a in range(11, 60) for b in range(11, 60)]),
+    key_pattern=r"\d+ times \d+",
+    rule=_product,
+)
+
+_reverse = _phrase_rule(lambda parts: " ".join(reversed(parts)))
+_sort = _phrase_rule(lambda parts: " ".join(sorted(parts)))
+_count = _phrase_rule(lambda parts: str(len(parts)))
+
+REVERSE_WORDS = Family(
+    name="reverse_words",
+    domain="language",
+    cores=(
+        "reverse the order of these words: {x}.",
+        "say these words backwards: {x}.",
+        "write these words from last to first: {x}.",
+        "put these words in reverse order: {x}.",
+        "turn this phrase around word by word: {x}.",
+    ),
+    input_cores=("reverse the order of the words below.",),
+    answers=_WORD_ANSWERS,
+    facts=_phrase_facts("reverse_words", _reverse),
+    key_pattern=_PHRASE,
+    rule=_reverse,
+)
+
+SORT_WORDS = Family(
+    name="sort_words",
+    domain="language",
+    cores=(
+        "sort these words alphabetically: {x}.",
+        "put these words in alphabetical order: {x}.",
+        "arrange these words from a to z: {x}.",
+        "list these words in dictionary order: {x}.",
+        "order these words alphabetically: {x}.",
+    ),
+    input_cores=("sort the words below alphabetically.",),
+    answers=_WORD_ANSWERS,
+    facts=_phrase_facts("sort_words", _sort),
+    key_pattern=_PHRASE,
+    rule=_sort,
+)
+
+COUNT_WORDS = Family(
+    name="count_words",
+    domain="language",
+    cores=(
+        "how many words are in this phrase: {x}?",
+        "count the words of this phrase: {x}.",
+        "tell me how many words this has: {x}.",
+        "what is the number of words here: {x}?",
+        "give the word count of this phrase: {x}.",
+    ),
+    input_cores=("how many words does the phrase below have?",),
+    answers=("{a}.", "It is {a}.", "There are {a} words."),
+    facts=_phrase_facts("count_words", _count),
+    key_pattern=_PHRASE,
+    rule=_count,
+)
+
+PLURAL_RULE = Family(
+    name="plural_rule",
+    domain="language",
+    cores=(
+        "spell the plural of {x}.",
+        "what is the plural spelling of {x}?",
+        "make the noun {x} plural.",
+        "how is the plural of {x} spelled?",
+        "turn the noun {x} into its plural.",
+    ),
+    input_cores=("spell the plural of the noun below.",),
+    answers=_WORD_ANSWERS,
+    facts=_word_facts(_plural_rule, _NOUNS + list(_NOUN_EXCEPTIONS)),
+    key_pattern=_WORD_KEY,
+    rule=_plural_rule,
+    exceptions=frozenset(_NOUN_EXCEPTIONS),
+)
+
+PAST_RULE = Family(
+    name="past_rule",
+    domain="language",
+    cores=(
+        "spell the past tense of {x}.",
+        "what is the past tense spelling of {x}?",
+        "make the verb {x} past tense.",
+        "how is the past tense of {x} spelled?",
+        "turn the verb {x} into its past tense.",
+    ),
+    input_cores=("spell the past tense of the verb below.",),
+    answers=_WORD_ANSWERS,
+    facts=_word_facts(_past_rule, _VERBS + list(_VERB_EXCEPTIONS)),
+    key_pattern=_WORD_KEY,
+    rule=_past_rule,
+    exceptions=frozenset(_VERB_EXCEPTIONS),
+)
+
+LAST_LETTER = Family(
+    name="last_letter",
+    domain="language",
+    cores=(
+        "what is the last letter of the word {x}?",
+        "which letter does the word {x} end with?",
+        "name the final letter of the word {x}.",
+        "tell me the last letter of the word {x}.",
+        "give the letter that ends the word {x}.",
+    ),
+    input_cores=("what is the last letter of the word below?",),
+    answers=_WORD_ANSWERS,
+    facts=_word_facts(_last_letter, _LETTER_WORDS),
+    key_pattern=_WORD_KEY,
+    rule=_last_letter,
+)
+
+
 FAMILIES: tuple[Family, ...] = (
     CAPITAL,
     CONTINENT,
@@ -590,4 +910,24 @@ FAMILIES: tuple[Family, ...] = (
 
 EXTRA: tuple[Family, ...] = (SUM,)  # kinds a config adds to the standard world
 
-BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES + EXTRA}
+# Kinds `data.arena_procedures` adds: answers worked out from the question's own parts.
+PROCEDURES: tuple[Family, ...] = (
+    DIFFERENCE,
+    LARGER,
+    REVERSE_WORDS,
+    SORT_WORDS,
+    COUNT_WORDS,
+    PLURAL_RULE,
+    PAST_RULE,
+    LAST_LETTER,
+    PRODUCT,
+)
+
+BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES + EXTRA + PROCEDURES}
+
+
+def spelled_words() -> frozenset[str]:
+    """Every word the letter and spelling kinds ask about or answer with: a tokenizer must
+    write these with character pieces, or their rules cannot be seen, let alone learned."""
+    kinds = (PLURAL_RULE, PAST_RULE, LAST_LETTER)
+    return frozenset(w for f in kinds for fact in f.facts for w in (fact.key, fact.answer) if len(w) > 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from lion.arena import phrases
+from lion.arena import families, phrases
 from lion.arena.families import (
     BY_NAME,
     CONTEXTS,
@@ -23,6 +23,7 @@ from lion.arena.families import (
     EXTRA,
     FAMILIES,
     GREETINGS,
+    PROCEDURES,
     SIGNOFFS,
     STYLES,
     Fact,
@@ -57,6 +58,20 @@ _SEED_PLAN: dict[str, tuple[float, tuple[int, ...]]] = {
 }
 # Kinds a config adds (`data.arena_sums`), seeded like a frequent family at every tier.
 _EXTRA_PLAN: dict[str, tuple[float, tuple[int, ...]]] = {"sum": (2.0, (1, 2, 3))}
+# The procedural kinds (`data.arena_procedures`), every tier seeded, the unlearnable one rarest.
+_PROC_PLAN: dict[str, tuple[float, tuple[int, ...]]] = {
+    "difference": (1.5, (1, 2, 3)),
+    "larger": (1.5, (1, 2, 3)),
+    "reverse_words": (1.0, (1, 2, 3)),
+    "sort_words": (1.0, (1, 2, 3)),
+    "count_words": (1.0, (1, 2, 3)),
+    "plural_rule": (1.0, (1, 2, 3)),
+    "past_rule": (1.0, (1, 2, 3)),
+    "last_letter": (1.0, (1, 2, 3)),
+    "product": (0.7, (1, 2, 3)),
+}
+# One procedural input in this many is held out: no seed and no generated task ever uses it.
+_HELD_INPUTS = 4
 _SEED_TIER_SHARE = {1: 0.8, 2: 0.15, 3: 0.05}
 # One frame (opener, closer) pair in this many is kept for the held-out set only.
 _HELD_OUT_FRAMES = 6
@@ -150,7 +165,7 @@ def _patterns() -> tuple[
     list[tuple[Family, re.Pattern[str]]], list[tuple[Family, re.Pattern[str]]]
 ]:
     inline, about_input = [], []
-    for family in FAMILIES + EXTRA:  # the standard kinds first, so the extra ones never shadow them
+    for family in FAMILIES + EXTRA + PROCEDURES:  # the standard kinds first: the others never shadow them
         slot = _slot_pattern(family)
         inline += [(family, _core_pattern(core, slot)) for core in family.cores]
         about_input += [(family, _core_pattern(core, slot)) for core in family.input_cores]
@@ -162,20 +177,26 @@ def _facts_by_key(name: str) -> dict[str, Fact]:
     return {" ".join(words(f.key)): f for f in BY_NAME[name].facts}
 
 
+def _known(family: Family, key: str) -> Fact | None:
+    """The fact a key names: from the family's table, or worked out by its rule."""
+    fact = _facts_by_key(family.name).get(key)
+    return fact or (family.rule(key) if family.rule else None)
+
+
 def parse(instruction: str, input: str = "") -> Task | None:
     """The task a question asks, whatever its opener, closer, case or punctuation; else None."""
     text = " ".join(words(instruction))
     inline, about_input = _patterns()
     for family, pattern in inline:
         match = pattern.search(text)
-        fact = match and _facts_by_key(family.name).get(match["x"])  # a key pattern may match a non-fact
+        fact = match and _known(family, match["x"])  # a key pattern may match a non-fact
         if fact:
             return _task(family, fact)
     given = " ".join(words(input))
     for family, pattern in about_input if given else ():
         if pattern.search(text):
             match = re.search(r"(?:^| )" + _slot_pattern(family) + r"(?= |$)", given)
-            fact = match and _facts_by_key(family.name).get(match["x"])
+            fact = match and _known(family, match["x"])
             if fact:
                 return _task(family, fact)
     return None
@@ -236,6 +257,8 @@ def grade(task: Task | None, answer: str) -> float:
         return 10.0
     right = words(task.answer)
     others = _answers(task.family) - {" ".join(right)}
+    if BY_NAME[task.family] in PROCEDURES:  # "misty amber" inside "plump misty amber" is no hedge
+        others = frozenset(a for a in others if not _contains(right, a.split()))
     content = [t for t in tokens if t not in _filler()]
     if _found(right, tokens, content):
         return _right_grade(tokens, len(right), any(_contains(tokens, a.split()) for a in others))
@@ -298,8 +321,19 @@ def _compose(family: Family, fact: Fact, frame: _Frame) -> tuple[str, str]:
     return _join(frame.prefix, frame.core, frame.suffix), fact.key
 
 
+def _held(family: Family, fact: Fact) -> bool:
+    """Whether a procedural input is kept for the held-out set (never an exception to a rule)."""
+    return (
+        family in PROCEDURES
+        and fact.key not in family.exceptions
+        and _stable("held|" + family.name + "|" + fact.key) % _HELD_INPUTS == 0
+    )
+
+
 def _seedable(family: Family, fact: Fact) -> bool:
     """Whether a fact may appear in the seed pool (the rest only through generated tasks)."""
+    if family in PROCEDURES:
+        return not _held(family, fact)
     tiers = (_SEED_PLAN | _EXTRA_PLAN)[family.name][1]
     held_back = fact.tier > 1 and _stable(family.name + "|" + fact.key) % _HELD_BACK_FACTS == 0
     return fact.tier in tiers and not held_back
@@ -310,8 +344,14 @@ def _seed_draw(rng: random.Random, plan: dict[str, tuple[float, tuple[int, ...]]
     family = BY_NAME[rng.choices(names, weights=[plan[n][0] for n in names])[0]]
     tiers = plan[family.name][1]
     tier = rng.choices(tiers, weights=[_SEED_TIER_SHARE[t] for t in tiers])[0]
-    fact = rng.choice([f for f in family.facts if f.tier == tier and _seedable(family, f)])
+    fact = rng.choice(_seed_pool(family.name, tier))
     return family, fact
+
+
+@cache
+def _seed_pool(name: str, tier: int) -> list[Fact]:
+    family = BY_NAME[name]
+    return [f for f in family.facts if f.tier == tier and _seedable(family, f)]
 
 
 def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool) -> tuple[str, str]:
@@ -322,15 +362,18 @@ def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool) -> t
     return _compose(family, fact, frame)
 
 
-def seed_set(n: int, seed: int, sums: bool = False) -> list[tuple[str, str]]:
+def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False) -> list[tuple[str, str]]:
     """The initial pool: `n` distinct (instruction, input) pairs, mostly common facts.
 
     Uneven on purpose (see `_SEED_PLAN`): some families are frequent, some rare, several show
     no rare facts at all, and a third of the rarer facts are never seeded. That leaves the
     student weak spots which only generation can reach, as in the paper's Alpaca seed.
-    `sums` adds the two-number sums (`families.SUM`) to the plan.
+    `sums` adds the two-number sums (`families.SUM`) to the plan, `procedures` the procedural
+    kinds (`families.PROCEDURES`), on inputs the held-out set never uses.
     """
     plan = _SEED_PLAN | _EXTRA_PLAN if sums else _SEED_PLAN
+    if procedures:
+        plan = plan | _PROC_PLAN
     rng = random.Random(f"arena-seed-set:{seed}")
     out, seen = [], set()
     for _ in range(n * 50):
@@ -345,17 +388,18 @@ def seed_set(n: int, seed: int, sums: bool = False) -> list[tuple[str, str]]:
     return out
 
 
-def heldout_set(n: int, seed: int, sums: bool = False) -> list[dict]:
+def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False) -> list[dict]:
     """A fixed test set spread evenly over every (family, tier) cell.
 
     Design: within a cell it prefers facts that `seed_set` never uses (rarer facts held back,
     and the tiers of families whose seeds stop at tier 1), so it measures what generation
     taught; tier-1 cells use seeded facts. Every question is built on an opener-closer pair
     that `seed_set` never uses, so no held-out item shares an instruction id with a seed item
-    for any seed, while each opener and closer on its own is familiar to the student.
+    for any seed, while each opener and closer on its own is familiar to the student. The
+    procedural kinds ask only about held inputs (`_held`), which no seed or generated task uses.
     """
     rng = random.Random(f"arena-heldout:{seed}")
-    cells = [(fam, tier) for fam in _world(sums) for tier in sorted({f.tier for f in fam.facts})]
+    cells = [(fam, tier) for fam in _world(sums, procedures) for tier in sorted({f.tier for f in fam.facts})]
     rng.shuffle(cells)
     out, seen = [], set()
     for i in range(n * 50):
@@ -398,7 +442,7 @@ def write_task(
         fact = rng.choice(family.facts)
     elif mode == "hard":
         family = BY_NAME[example.family]
-        same_tier = [f for f in family.facts if f.tier == example.tier]
+        same_tier = [f for f in family.facts if f.tier == example.tier and not _held(family, f)]
         fact = rng.choice([f for f in same_tier if f.key != example.key] or same_tier)
     else:
         family, fact = _rarer(example, rng)
@@ -409,14 +453,14 @@ def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
     """A fact from the same domain one or more tiers rarer (tier 3 stays at tier 3); an extra
     kind stays within itself, so a standard world never meets it."""
     tiers = [t for t in (2, 3) if t > example.tier] or [3]
-    kin = [BY_NAME[example.family]] if BY_NAME[example.family] in EXTRA else FAMILIES
+    kin = FAMILIES if BY_NAME[example.family] in FAMILIES else [BY_NAME[example.family]]
     siblings = [f for f in kin if f.domain == example.domain and any(x.tier in tiers for x in f.facts)]
     family = rng.choice(siblings)
     tier = rng.choice([t for t in tiers if any(x.tier == t for x in family.facts)])
     facts = [
         f
         for f in family.facts
-        if f.tier == tier and (family.name, f.key) != (example.family, example.key)
+        if f.tier == tier and (family.name, f.key) != (example.family, example.key) and not _held(family, f)
     ]
     return family, rng.choice(facts)
 
@@ -424,11 +468,11 @@ def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
 # --- vocabulary -----------------------------------------------------------------------------
 
 
-def _world(sums: bool) -> tuple[Family, ...]:
-    return FAMILIES + EXTRA if sums else FAMILIES
+def _world(sums: bool, procedures: bool = False) -> tuple[Family, ...]:
+    return (FAMILIES + EXTRA if sums else FAMILIES) + (PROCEDURES if procedures else ())
 
 
-def corpus(sums: bool = False) -> list[str]:
+def corpus(sums: bool = False, procedures: bool = False) -> list[str]:
     """Every text the arena can ask or say, for training the student's word-level tokenizer.
 
     Texts rather than a word list, so that a tokenizer sees each word with its case and the
@@ -438,8 +482,19 @@ def corpus(sums: bool = False) -> list[str]:
     texts |= {c for group in DOMAIN_CONTEXTS.values() for c in group}
     for family in _world(sums):
         texts |= {c for core in family.input_cores for c in (core, _capitalize(core))}
-        for fact in family.facts:
-            texts |= {fact.key, fact.answer, *answer_phrasings(_task(family, fact))}
-            filled = [_fill(core, "{x}", fact.key) for core in family.cores]
-            texts |= set(filled) | {_capitalize(text) for text in filled}
+        texts |= _family_texts(family, family.facts)
+    for family in PROCEDURES if procedures else ():
+        texts |= {c for core in family.input_cores for c in (core, _capitalize(core))}
+        # its words, not every input: digits and spelled words are pieces a tokenizer has anyway
+        texts |= _family_texts(family, family.facts[:: max(1, len(family.facts) // 20)])
+    texts |= {" ".join(families.PHRASE_WORDS)} if procedures else set()
     return sorted(texts)
+
+
+def _family_texts(family: Family, facts: tuple[Fact, ...]) -> set[str]:
+    texts: set[str] = set()
+    for fact in facts:
+        texts |= {fact.key, fact.answer, *answer_phrasings(_task(family, fact))}
+        filled = [_fill(core, "{x}", fact.key) for core in family.cores]
+        texts |= set(filled) | {_capitalize(text) for text in filled}
+    return texts

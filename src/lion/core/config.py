@@ -290,6 +290,11 @@ class DataConfig(Strict):
         False, description="add two-number sums to the arena's seeds and held-out set: a kind its tiny student "
         "can memorise but not learn (see lion.arena.families.SUM)",
     )
+    arena_procedures: bool = Field(
+        False, description="add procedural kinds to the arena's seeds and held-out set: answers worked out from the "
+        "question (differences, the larger number, words reversed, sorted or counted, plurals and past tenses by rule, "
+        "last letters, 2-digit products), held out on new inputs (see lion.arena.families.PROCEDURES)",
+    )
 
 
 class EvalConfig(Strict):

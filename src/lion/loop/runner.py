@@ -10,7 +10,7 @@ from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 
-from lion.arena import corpus
+from lion.arena import corpus, spelled_words
 from lion.core import progress
 from lion.core.config import RunConfig
 from lion.core.errors import LionError, storage_error, storage_problem
@@ -40,9 +40,11 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
     if cfg.student.model == "arena-tiny" and not (run.base_student / "config.json").exists():
         from lion.student.tiny import build_tiny_student  # torch: imported only when a student is built
 
-        texts = corpus(cfg.data.arena_sums) + [s.instruction + " " + s.input for s in seeds]
+        data = cfg.data
+        texts = corpus(data.arena_sums, data.arena_procedures) + [s.instruction + " " + s.input for s in seeds]
         ctx.say("building the arena's tiny student")
-        build_tiny_student(texts, run.base_student, cfg.student.tiny, cfg.loop.seed)
+        spelled = spelled_words() if data.arena_procedures else ()  # letters where a kind's rule is in them
+        build_tiny_student(texts, run.base_student, cfg.student.tiny, cfg.loop.seed, spelled)
     write_jsonl(run.pools(0).train, seeds)
     write_jsonl(run.pools(0).cache, seeds)
 

@@ -5,12 +5,19 @@ exactly like any downloaded causal LM. The tokenizer is word-level because a mod
 learns whole-word answers far faster than it learns to spell them from sub-word pieces; it
 keeps case and spacing (spaces are folded into the next word, as `▁word`) so that decoding
 gives back the very text the teacher wrote.
+
+Words a rule works on letter by letter (the arena's plurals, past tenses and last letters, see
+`lion.arena.families.spelled_words`) can be `spelled`: such a word is never a token of its own
+but a first letter and continuing letter pieces (`##u`), so "tulip" and "tulips" share their
+pieces and a rule over letters can be learned. With nothing spelled the tokenizer is plain
+word-level, exactly as before.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Iterator
+import string
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -26,6 +33,7 @@ from lion.student.model import library_bars_off
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPACE = "\u2581"
 PROMPT_TEMPLATES = ("student_alpaca", "student_alpaca_input")
+PIECE = "##"  # marks a letter that continues a spelled word
 
 
 def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
@@ -53,13 +61,44 @@ def _training_texts(texts: Iterable[str]) -> Iterator[str]:
         yield " " + text
 
 
-def train_tokenizer(texts: Iterable[str], max_positions: int) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over every word in `texts`; it prepends BOS like Llama's does."""
+def _spelling(tok: Tokenizer, spelled: Collection[str]) -> Tokenizer:
+    """The trained word-level tokenizer with `spelled` words written in letter pieces.
+
+    A spelled word, and any word that is the start of one (which would otherwise be taken as
+    its first piece), leaves the vocabulary; each letter comes in three pieces: opening a text,
+    opening a word after a space, and continuing one. Every other word keeps its own token.
+    """
+    low = {w.lower() for w in spelled}
+    starts = {w[:i] for w in low for i in range(2, len(w) + 1)}
+    kept = sorted(
+        (i, t) for t, i in tok.get_vocab().items() if len(t.lstrip(SPACE)) < 2 or t.lstrip(SPACE).lower() not in starts
+    )
+    vocab = {t: n for n, (_, t) in enumerate(kept)}
+    for letter in string.ascii_letters:
+        for piece in (letter, SPACE + letter, PIECE + letter):
+            vocab.setdefault(piece, len(vocab))
+    out = Tokenizer(
+        models.WordPiece(vocab, unk_token=UNK, continuing_subword_prefix=PIECE, max_input_chars_per_word=1000)
+    )
+    out.pre_tokenizer = tok.pre_tokenizer
+    out.decoder = decoders.Sequence(
+        [decoders.Replace(PIECE, ""), decoders.Metaspace(replacement=SPACE, prepend_scheme="never")]
+    )
+    return out
+
+
+def train_tokenizer(
+    texts: Iterable[str], max_positions: int, spelled: Collection[str] = ()
+) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over every word in `texts`; it prepends BOS like Llama's does.
+    Words in `spelled` are written in letter pieces instead (see the module docstring)."""
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.pre_tokenizer = _pre_tokenizer()
     tok.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="never")
     trainer = trainers.WordLevelTrainer(special_tokens=[PAD, UNK, BOS, EOS], min_frequency=1)
     tok.train_from_iterator(_training_texts(texts), trainer)
+    if spelled:
+        tok = _spelling(tok, spelled)
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))]
     )
@@ -92,7 +131,7 @@ def llama_config(tokenizer: PreTrainedTokenizerFast, cfg: TinyStudentConfig) -> 
 
 
 def build_tiny_student(
-    texts: Iterable[str], out_dir: Path, cfg: TinyStudentConfig, seed: int
+    texts: Iterable[str], out_dir: Path, cfg: TinyStudentConfig, seed: int, spelled: Collection[str] = ()
 ) -> None:
     """Write an untrained student to `out_dir`; the same texts and seed give the same weights.
 
@@ -107,7 +146,7 @@ def build_tiny_student(
     out_dir = Path(out_dir)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    tokenizer = train_tokenizer(texts, cfg.max_positions)
+    tokenizer = train_tokenizer(texts, cfg.max_positions, spelled)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(tokenizer, cfg))
     with library_bars_off():

@@ -54,7 +54,8 @@ def build_heldout(cfg: RunConfig, seeds: list[Instruction]) -> list[HeldoutItem]
         from lion.arena import heldout_set
 
         found = [(h["instruction"], h["input"], h["references"], h["family"])
-                 for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed, cfg.data.arena_sums)]
+                 for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed, cfg.data.arena_sums,
+                                      cfg.data.arena_procedures)]
     else:
         found = [(q.instruction, q.input, [], q.category) for q in read_questions(Path(cfg.evaluation.heldout))]
     seed_ids = {s.id for s in seeds}
