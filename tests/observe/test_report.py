@@ -6,7 +6,7 @@ from lion.core.records import Instruction
 from lion.observe.report import roots, text_cell, to_html, write_report
 from run_cli import lion
 
-PLOTS = {"split", "d_histogram", "novelty", "heldout", "spend", "bias", "lineage"}
+PLOTS = {"split", "d_histogram", "hard_by_kind", "novelty", "heldout", "spend", "bias", "lineage"}
 
 
 def test_every_plot_is_drawn_and_inlined_in_the_html(small_run, tmp_path):
@@ -56,3 +56,22 @@ def test_every_instruction_descends_from_a_seed():
     grandchild = Instruction.make("Give the capital city of Chile.", origin="from-easy", parent=child.id, iteration=2)
     found = roots([grandchild, seed, child])
     assert {k: v.id for k, v in found.items()} == {seed.id: seed.id, child.id: seed.id, grandchild.id: seed.id}
+
+
+def test_the_hard_share_per_kind_counts_each_judged_instruction_of_its_kind(small_run):
+    import json
+
+    markdown = write_report(small_run).with_suffix(".md").read_text()
+    family = {json.loads(line)["id"]: json.loads(line)["category"]
+              for line in (small_run / "pools" / "00" / "cache.jsonl").read_text().splitlines()}
+    split = [json.loads(line) for line in (small_run / "iter-01" / "discrimination" / "split.jsonl").read_text().splitlines()]
+    section = markdown.split("### Hard share per kind")[1].split("\n#")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in section.splitlines() if line.startswith("| ")}
+    counted = 0
+    for kind in {family[r["id"]] for r in split}:
+        if text_cell(kind) in rows:  # as the report escapes it
+            hard = sum(r["hard"] for r in split if family[r["id"]] == kind)
+            judged = sum(family[r["id"]] == kind for r in split)
+            assert f"| {hard}/{judged} |" in rows[text_cell(kind)] + " |", kind
+            counted += 1
+    assert counted == min(8, len({family[r["id"]] for r in split}))

@@ -30,7 +30,7 @@ from lion.observe.status import Status, collect, open_run
 
 HARDEST = 8  # instructions shown with both answers
 ANSWER_CHARS = 600  # of each answer shown; the run folder has them whole
-TOP_GROUPS = 8  # lineage groups drawn; the rest are "other"
+TOP_GROUPS = 8  # lineage groups and kinds drawn; the rest are "other" or left out
 # the marks that can open Markdown markup, an entity or an HTML tag anywhere in a line
 _ESCAPE = {ord(c): "\\" + c for c in "\\`*_[]<>&|~"}
 
@@ -52,6 +52,7 @@ class Iteration:
     facts: IterationRecord
     d: list[float] = field(default_factory=list)
     kept: list[Instruction] = field(default_factory=list)
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (hard, judged)
 
 
 def _read_iterations(run: RunFolder, records: list[IterationRecord]) -> list[Iteration]:
@@ -60,11 +61,31 @@ def _read_iterations(run: RunFolder, records: list[IterationRecord]) -> list[Ite
         it = Iteration(f.iteration, f)
         files = run.iteration(it.k)
         if files.discrimination.split.exists():
-            it.d = [r.d for r in read_jsonl(files.discrimination.split, SplitRecord)]
+            split = read_jsonl(files.discrimination.split, SplitRecord)
+            it.d = [r.d for r in split]
+            it.by_kind = _hard_by_kind(split, read_jsonl(run.pools(it.k - 1).cache, Instruction))
         if files.generation.new_instructions.exists():
             it.kept = read_jsonl(files.generation.new_instructions, Instruction)
         out.append(it)
     return out
+
+
+def _hard_by_kind(split: list[SplitRecord], pool: list[Instruction]) -> dict[str, tuple[int, int]]:
+    """(hard, judged) per kind: the judged instructions all sit in the pool the iteration began with."""
+    kind = {it.id: it.kind for it in pool}
+    counts: dict[str, list[int]] = {}
+    for r in split:
+        c = counts.setdefault(kind.get(r.id, "(unknown)"), [0, 0])
+        c[0] += r.hard
+        c[1] += 1
+    return {k: (hard, judged) for k, (hard, judged) in counts.items()}
+
+
+def _top_kinds(its: list[Iteration]) -> list[str]:
+    judged = Counter()
+    for it in its:
+        judged.update({k: n for k, (_, n) in it.by_kind.items()})
+    return [k for k, _ in judged.most_common(TOP_GROUPS)]
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -84,6 +105,23 @@ def plot_split(its: list[Iteration], tau: float, path: Path) -> None:
     right.plot(ks, [np.mean(it.d) for it in its], "o-", color="black")
     right.set_ylabel("line: mean gap d (teacher − student)")
     right.axhline(0, color="grey", linewidth=0.6)
+    save(fig, path)
+
+
+def plot_hard_by_kind(its: list[Iteration], path: Path) -> None:
+    """The hard share of each kind the referee judged most, per iteration: where the hard
+    budget goes, and which kinds the student is catching up on."""
+    its = [it for it in its if it.by_kind]
+    ks = [it.k for it in its]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for kind in _top_kinds(its):
+        shares = [100 * it.by_kind[kind][0] / it.by_kind[kind][1] if kind in it.by_kind else np.nan for it in its]
+        ax.plot(ks, shares, "o-", label=kind)
+    ax.set_xticks(ks)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("hard share of the kind's judged (%)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save(fig, path)
 
 
@@ -340,6 +378,14 @@ def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConf
         w.plot("split", "hard share and mean gap d per iteration", plot_split, its, cfg.loop.tau)
         w.add("### The gap d, per iteration", "", "Each instruction's d; the dashed line is τ, right of it is hard.", "")
         w.plot("d_histogram", "histogram of d per iteration", plot_d_histogram, its, cfg.loop.tau)
+        judged = [it for it in its if it.by_kind]
+        w.add("### Hard share per kind", "", f"The {min(TOP_GROUPS, len(_top_kinds(judged)))} kinds the referee judged "
+              "most (a kind is the seed's category, else its first word), as hard / judged per iteration: the hard "
+              "side of the generator's budget goes to the kinds high here.", "")
+        w.plot("hard_by_kind", "hard share per kind and iteration", plot_hard_by_kind, judged)
+        w.add(*_table(["kind", *(f"iteration {it.k}" for it in judged)],
+                      [[text_cell(kind, 60), *(("{}/{}".format(*it.by_kind[kind]) if kind in it.by_kind else "")
+                                               for it in judged)] for kind in _top_kinds(judged)]))
 
 
 def _heldout_section(w: _Writer, st: Status) -> None:
