@@ -261,6 +261,11 @@ class LoopConfig(Strict):
         return judged
 
     @property
+    def judged_pool(self) -> str:
+        """The pool the referee judges: the Cache Pool, or judged unseen the new Train Pool."""
+        return "Train Pool" if self.judged == "unseen" else "Cache Pool"
+
+    @property
     def uses_referee(self) -> bool:
         """Whether new instructions come from the referee's split, so the discrimination stage runs."""
         return _has_referee(self.parents)

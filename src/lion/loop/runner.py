@@ -165,11 +165,11 @@ class _Iteration:
         run_imitation(self.ctx, self.k, self.train)
 
     def discrimination(self) -> None:
-        k = self.k
-        if self.ctx.cfg.loop.judged == "unseen":  # the student so far, on what it has not trained on
-            run_discrimination(self.ctx, k, self.train, self.ctx.student_dir(k - 1), "Train Pool")
+        ctx, k, loop = self.ctx, self.k, self.ctx.cfg.loop
+        if loop.judged == "unseen":  # the student so far, on what it has not trained on
+            run_discrimination(ctx, k, self.train, ctx.student_dir(k - 1), loop.judged_pool)
         else:
-            run_discrimination(self.ctx, k, self.cache_pool, self.ctx.student_dir(k), "Cache Pool")
+            run_discrimination(ctx, k, self.cache_pool, ctx.student_dir(k), loop.judged_pool)
 
     def generation(self) -> None:
         ctx, k, run = self.ctx, self.k, self.ctx.run

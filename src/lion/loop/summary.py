@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from lion.core import atomic
-from lion.llm.cache import ResponseCache
+from lion.llm.cache import ResponseCache, add_usage
 from lion.loop.plan import iteration_of, step_name
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
@@ -35,10 +35,11 @@ class RunSpend(BaseModel):
 
     def iteration(self, k: int) -> Spend:
         """What iteration k's steps have spent so far."""
-        rows = [s for step, s in self.by_step.items() if iteration_of(step) == k]
-        cost = None if any(s.cost_usd is None for s in rows) else round(sum(s.cost_usd for s in rows), 6)
-        return Spend(calls=sum(s.calls for s in rows), prompt_tokens=sum(s.prompt_tokens for s in rows),
-                     completion_tokens=sum(s.completion_tokens for s in rows), cost_usd=cost)
+        total: dict = {}
+        for step, s in self.by_step.items():
+            if iteration_of(step) == k:
+                add_usage(total, s.model_dump())
+        return Spend(**total)
 
 
 class IterationRecord(BaseModel):

@@ -345,7 +345,7 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
 
 def judged_pool(cfg: RunConfig) -> str:
     """The pool the referee judges in this run's mode."""
-    return "Train Pool (judged before training on it)" if cfg.loop.judged == "unseen" else "Cache Pool"
+    return cfg.loop.judged_pool + (" (judged before training on it)" if cfg.loop.judged == "unseen" else "")
 
 
 def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
