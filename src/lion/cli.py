@@ -84,7 +84,7 @@ def demo(
     overrides = [f"loop.seed={seed}", f"loop.iterations={iterations}"]
     if threads is not None:
         overrides.append(f"threads={threads}")
-    with resources.as_file(resources.files("lion").joinpath("configs/arena.yaml")) as path:
+    with resources.as_file(resources.files("lion").joinpath("configs/demo.yaml")) as path:
         _run(path, out or Path("runs") / f"demo-seed{seed}", overrides)
 
 
@@ -97,12 +97,14 @@ def experiment(
     seeds: Annotated[str, typer.Option(help="comma-separated seeds, one run of every variant each")] = "1,2,3",
     jobs: Annotated[int, typer.Option(min=1, help="runs at a time, each in its own process")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per run (default: cores / jobs)")] = None,
+    price_at: Annotated[Path | None, typer.Option(help="a config whose roles' prices the runs' LLM calls are priced "
+                                                       "at, e.g. configs/openai.yaml: a cost table per variant")] = None,
 ) -> None:
     """Compare loop variants at an equal number of training examples, over several seeds."""
     from lion.observe.experiment import parse_seeds, parse_variant, run_experiment, to_markdown
 
     variants = [parse_variant(v) for v in variant]
-    results, failures = run_experiment(config, variants, parse_seeds(seeds), out, jobs, threads, _say)
+    results, failures = run_experiment(config, variants, parse_seeds(seeds), out, jobs, threads, _say, price_at)
     console.print(to_markdown(results), highlight=False)
     print(f"results: {out / 'results.md'}, {out / 'scores.png'}")
     if failures:

@@ -13,7 +13,8 @@ from lion.arena import ArenaChatModel, answer_phrasings, corpus, grade, heldout_
 from lion.arena.families import BY_NAME, PROCEDURES, Family, spelled_words
 from lion.arena.world import Task, words
 from lion.core.chat import Decoding, Message
-from lion.core.config import ArenaOptions, DataConfig
+from lion.core.config import ArenaOptions, DataConfig, load_config
+from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.llm.judging import PairItem, comparison_messages
 
@@ -88,6 +89,18 @@ def test_seeds_and_heldout_cover_every_kind_and_held_inputs_are_never_seeded():
             assert task.key not in seen_words  # a word no seed shows at all
         assert grade(task, item["references"][0]) == 10
         assert task.answer in item["references"][0]
+
+
+def test_without_the_fact_kinds_the_world_holds_only_what_the_flags_add(tmp_path):
+    names = {f.name for f in PROCEDURES}
+    assert {parse(*s).family for s in seed_set(300, 0, procedures=True, facts=False)} == names
+    assert {h["family"] for h in heldout_set(100, 0, procedures=True, facts=False)} == names
+    assert {parse(*s).family for s in seed_set(60, 0, sums=True, facts=False)} == {"sum"}
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  arena_facts: false\n")
+    with pytest.raises(LionError, match=r"run.yaml, line 1, field 'data.arena_procedures': with arena_facts off, the "
+                                        r"arena needs arena_sums or arena_procedures on"):
+        load_config(path)
 
 
 def test_wrong_answers_grade_below_right_ones():

@@ -10,11 +10,17 @@ def write(tmp_path, text):
     return p
 
 
-def test_demo_config_loads_and_is_valid(tmp_path):
-    from pathlib import Path
+@pytest.mark.parametrize("name", ["arena", "demo", "ablation", "openai", "local"])
+def test_every_shipped_config_loads(name):
+    from importlib import resources
 
-    cfg = load_config(Path(__file__).parents[2] / "configs" / "arena.yaml")
-    assert cfg.loop.iterations == 3 and cfg.teacher.backend == "arena"
+    with resources.as_file(resources.files("lion").joinpath(f"configs/{name}.yaml")) as path:
+        cfg = load_config(path)
+    assert cfg.loop.iterations == 3
+    if name in ("demo", "ablation"):  # the world of procedures
+        assert (cfg.data.arena_facts, cfg.data.arena_procedures) == (False, True)
+    if name == "demo":  # judged on what the student has not trained on
+        assert cfg.loop.judged == "held_back"
 
 
 def test_unknown_key_names_file_line_and_key(tmp_path):

@@ -66,6 +66,40 @@ def test_judged_unseen_without_a_referee_is_refused_with_its_line(tmp_path):
         load_config(config)
 
 
+def test_judged_held_back_judges_a_slice_of_the_train_pool_whose_answers_imitation_paid_for():
+    cfg = load_config(CONFIG, ["loop.judged=held_back", "loop.held_back=0.3"])
+    assert names("lion-held-back", iterations=1) == ["setup", "before", "1.imitation", "1.discrimination",
+                                                      "1.generation", "1.heldout"]
+    plan = {s.name: s for s in steps(cfg, True)}
+    sizes = Sizes(train=7, cache=30, heldout=5)
+    disc, imit = calls(plan["2.discrimination"], cfg, sizes), calls(plan["2.imitation"], cfg, sizes)
+    assert (disc["teacher"].expected, disc["teacher"].paid, disc["referee"].expected, imit["teacher"].paid) == (2, 0, 4, 7)
+    assert calls(plan["2.discrimination"], cfg, Sizes(train=2, cache=30, heldout=5))["referee"].expected == 2  # 1 of 2
+
+
+@pytest.mark.parametrize(("config", "problem"), [
+    ("loop:\n  judged: held_back\n  new_per_iteration: 10\n  held_back: 0.96\n",
+     r"line 4, field 'loop.held_back': holding back 0.96 of the 10 new instructions of an iteration "
+     r"\(loop.new_per_iteration\) would leave none of them to train on"),
+    ("loop:\n  judged: held_back\n  new_per_iteration: 10\n  held_back: 0.04\n",
+     r"line 4, field 'loop.held_back': holding back 0.04 of the 10 .* would hold back none of them, so the referee"),
+    ("loop:\n  parents: even\n  judged: held_back\n", r"line 3, field 'loop.judged': 'held_back' needs a referee"),
+])
+def test_a_held_back_share_that_cannot_work_is_refused_with_its_line(tmp_path, config, problem):
+    path = tmp_path / "run.yaml"
+    path.write_text(config)
+    with pytest.raises(LionError, match="run.yaml, " + problem):
+        load_config(path)
+
+
+def test_a_held_back_share_that_leaves_no_seed_to_judge_is_refused_before_the_run_folder(tmp_path):
+    cfg = load_config(CONFIG, ["loop.judged=held_back", "loop.held_back=0.1", "data.arena_size=4"])
+    with pytest.raises(LionError, match=r"^config field 'loop.held_back': holding back 0.1 of the 4 seed instructions "
+                                        r"would hold back none of them, so the referee would judge nothing \(the first"):
+        run_loop(cfg, tmp_path / "run", lambda m: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_step_name_tells_its_iteration():
     plan = steps(load_config(CONFIG, ["loop.iterations=12"]), True)
     assert [iteration_of(s.name) for s in plan] == [s.iteration for s in plan]
@@ -144,10 +178,14 @@ def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, va
     run_loop(cfg, run.root, lambda m: None)
     plan = steps(cfg, True)
     assert set(asked) <= {s.name for s in plan}  # no call outside a step of the plan
-    if cfg.loop.judged == "unseen":  # the referee judged each Train Pool, not the Cache Pool
-        for k in (1, 2):
-            judged = {r.id for r in read_jsonl(run.iteration(k).discrimination.split, SplitRecord)}
-            assert judged == {i.id for i in read_jsonl(run.pools(k - 1).train, Instruction)}
+    for k in (1, 2) if cfg.loop.judged != "cache_pool" else ():  # each Train Pool or its held-back slice
+        judged = {r.id for r in read_jsonl(run.iteration(k).discrimination.split, SplitRecord)}
+        train = {i.id for i in read_jsonl(run.pools(k - 1).train, Instruction)}
+        if cfg.loop.judged == "unseen":
+            assert judged == train
+        elif cfg.loop.judged == "held_back":
+            assert judged == {i.id for i in read_jsonl(run.iteration(k).imitation.held_back, Instruction)}
+            assert judged < train and len(judged) == round(len(train) * cfg.loop.held_back)
     for step in plan:
         counted = calls(step, cfg, _sizes(run, step.iteration))
         assert set(asked.get(step.name, {})) <= set(counted), step.name

@@ -362,18 +362,17 @@ def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool) -> t
     return _compose(family, fact, frame)
 
 
-def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False) -> list[tuple[str, str]]:
+def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True) -> list[tuple[str, str]]:
     """The initial pool: `n` distinct (instruction, input) pairs, mostly common facts.
 
     Uneven on purpose (see `_SEED_PLAN`): some families are frequent, some rare, several show
     no rare facts at all, and a third of the rarer facts are never seeded. That leaves the
     student weak spots which only generation can reach, as in the paper's Alpaca seed.
     `sums` adds the two-number sums (`families.SUM`) to the plan, `procedures` the procedural
-    kinds (`families.PROCEDURES`), on inputs the held-out set never uses.
+    kinds (`families.PROCEDURES`), on inputs the held-out set never uses; `facts` off leaves out
+    the fact families.
     """
-    plan = _SEED_PLAN | _EXTRA_PLAN if sums else _SEED_PLAN
-    if procedures:
-        plan = plan | _PROC_PLAN
+    plan = (_SEED_PLAN if facts else {}) | (_EXTRA_PLAN if sums else {}) | (_PROC_PLAN if procedures else {})
     rng = random.Random(f"arena-seed-set:{seed}")
     out, seen = [], set()
     for _ in range(n * 50):
@@ -388,7 +387,7 @@ def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False) ->
     return out
 
 
-def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False) -> list[dict]:
+def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True) -> list[dict]:
     """A fixed test set spread evenly over every (family, tier) cell.
 
     Design: within a cell it prefers facts that `seed_set` never uses (rarer facts held back,
@@ -399,7 +398,7 @@ def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False)
     procedural kinds ask only about held inputs (`_held`), which no seed or generated task uses.
     """
     rng = random.Random(f"arena-heldout:{seed}")
-    cells = [(fam, tier) for fam in _world(sums, procedures) for tier in sorted({f.tier for f in fam.facts})]
+    cells = [(fam, tier) for fam in _world(sums, procedures, facts) for tier in sorted({f.tier for f in fam.facts})]
     rng.shuffle(cells)
     out, seen = [], set()
     for i in range(n * 50):
@@ -468,8 +467,8 @@ def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
 # --- vocabulary -----------------------------------------------------------------------------
 
 
-def _world(sums: bool, procedures: bool = False) -> tuple[Family, ...]:
-    return (FAMILIES + EXTRA if sums else FAMILIES) + (PROCEDURES if procedures else ())
+def _world(sums: bool, procedures: bool = False, facts: bool = True) -> tuple[Family, ...]:
+    return (FAMILIES if facts else ()) + (EXTRA if sums else ()) + (PROCEDURES if procedures else ())
 
 
 def corpus(sums: bool = False, procedures: bool = False) -> list[str]:

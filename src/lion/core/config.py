@@ -207,6 +207,21 @@ class StudentConfig(Strict):
     generate: GenerateConfig = GenerateConfig()
 
 
+def held_back_count(share: float, pool: int) -> int:
+    """How many of a Train Pool of `pool` instructions loop.judged: held_back keeps out of training to
+    judge: at least one and never all, so that a short pool still has both."""
+    return min(max(round(share * pool), 1), pool - 1) if pool > 1 else 0
+
+
+def held_back_problem(share: float, pool: int, what: str) -> str | None:
+    """Why a share would, as configured, judge none of a pool or train on none of it; None when it works."""
+    kept = round(share * pool)
+    if 1 <= kept < pool:
+        return None
+    left = "hold back none of them, so the referee would judge nothing" if kept < 1 else "leave none of them to train on"
+    return f"holding back {share} of {what} would {left}"
+
+
 def _has_referee(parents: str) -> bool:
     """Whether new instructions come from the referee's split (the 'referee...' parents)."""
     return parents.startswith("referee")
@@ -229,11 +244,17 @@ class LoopConfig(Strict):
         "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
         "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
     )
-    judged: Literal["cache_pool", "unseen"] = Field(
+    judged: Literal["cache_pool", "unseen", "held_back"] = Field(
         "cache_pool",
         description="what the referee judges: 'cache_pool' (the paper: the trained student on every instruction it "
-        "has trained on), or 'unseen' (before imitation, the student so far on the new Train Pool it has not trained "
-        "on; every Train Pool is then trained on, and the referee's calls do not grow with the Cache Pool)",
+        "has trained on), 'unseen' (before imitation, the student so far on the new Train Pool it has not trained "
+        "on), or 'held_back' (after imitation, the student just trained on a slice of the Train Pool kept out of its "
+        "training until the next iteration); with either of the last two the referee's calls do not grow with the "
+        "Cache Pool",
+    )
+    held_back: float = Field(
+        0.25, gt=0, lt=1, description="with loop.judged: held_back, the share of each Train Pool kept out of this "
+        "iteration's training and judged; it joins training in the next iteration",
     )
     both_orders: bool = Field(
         True, description="the referee judges each pair in both orders; false: teacher's answer first only (an ablation)"
@@ -260,10 +281,20 @@ class LoopConfig(Strict):
                                       {"judged": judged, "parents": parents})
         return judged
 
+    @field_validator("held_back")
+    @classmethod
+    def _slice_leaves_both(cls, share: float, info: ValidationInfo) -> float:
+        n = info.data.get("new_per_iteration")
+        if info.data.get("judged") == "held_back" and n is not None:
+            problem = held_back_problem(share, n, f"the {n} new instructions of an iteration (loop.new_per_iteration)")
+            if problem:
+                raise PydanticCustomError("held_back", "{problem}", {"problem": problem})
+        return share
+
     @property
     def judged_pool(self) -> str:
-        """The pool the referee judges: the Cache Pool, or judged unseen the new Train Pool."""
-        return "Train Pool" if self.judged == "unseen" else "Cache Pool"
+        """The pool the referee judges, as messages and the report name it."""
+        return {"unseen": "Train Pool", "held_back": "held-back slice of the Train Pool"}.get(self.judged, "Cache Pool")
 
     @property
     def uses_referee(self) -> bool:
@@ -295,11 +326,22 @@ class DataConfig(Strict):
         False, description="add two-number sums to the arena's seeds and held-out set: a kind its tiny student "
         "can memorise but not learn (see lion.arena.families.SUM)",
     )
+    arena_facts: bool = Field(
+        True, description="the arena's fact families (capitals, antonyms, ...: lookups, learned only by seeing "
+        "each fact) in its seeds and held-out set; off, it holds only what arena_sums and arena_procedures add",
+    )
     arena_procedures: bool = Field(
         False, description="add procedural kinds to the arena's seeds and held-out set: answers worked out from the "
         "question (differences, the larger number, words reversed, sorted or counted, plurals and past tenses by rule, "
         "last letters, 2-digit products), held out on new inputs (see lion.arena.families.PROCEDURES)",
     )
+
+    @field_validator("arena_procedures")
+    @classmethod
+    def _some_kind(cls, procedures: bool, info: ValidationInfo) -> bool:
+        if not (procedures or info.data.get("arena_facts", True) or info.data.get("arena_sums", True)):
+            raise PydanticCustomError("no_kinds", "with arena_facts off, the arena needs arena_sums or arena_procedures on")
+        return procedures
 
 
 class EvalConfig(Strict):

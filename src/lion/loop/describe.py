@@ -38,6 +38,7 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "iteration": ("iteration", lambda r: r.iteration or "before"),
     "train_pool": ("Train Pool", lambda r: r.train_pool),
     "cache_pool": ("Cache Pool", lambda r: r.cache_pool),
+    "held_back": ("held back", lambda r: r.held_back),
     "teacher_empty": ("empty", lambda r: r.teacher_empty),
     "teacher_cut_off": ("cut off", lambda r: r.teacher_cut_off),
     "hard": ("hard", lambda r: r.hard),
@@ -52,11 +53,12 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "cost": ("cost", lambda r: usd(r.spend.cost_usd) if r.spend.calls else None),
 }
 RUN_END = ("iteration", "train_pool", "cache_pool", "hard", "easy", "kept", "exact_match", "relative_score")
-STATUS = ("iteration", "train_pool", "cache_pool", "teacher_empty", "teacher_cut_off", "hard", "easy", "mean_d",
+STATUS = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "mean_d",
           "generated", "kept", "relative_score", "failed", "cost")
-REPORT = ("iteration", "train_pool", "cache_pool", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
+REPORT = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
           "mean_d", "generated", "kept", "relative_score", "failed")
-LEGEND = ("Train/Cache Pool: the pools the iteration started from; empty/cut off: the teacher's answers to the Train "
+LEGEND = ("Train/Cache Pool: the pools the iteration started from; held back: the Train Pool's slice kept out of "
+          "training for the referee (loop.judged: held_back); empty/cut off: the teacher's answers to the Train "
           "Pool that were empty or cut off at max_tokens (see iter-KK/imitation/left_out.jsonl); generated/kept: new "
           "instructions written by the generator and kept by the filters; held-out %: the student's relative score "
           "against the teacher; failed: items left out (see iter-KK/*/failed.jsonl)")

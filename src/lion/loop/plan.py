@@ -14,7 +14,9 @@ Train and Cache Pools the iteration starts from:
     the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off.
     With `loop.judged: unseen` it comes before imitation and works on the Train Pool instead:
     the teacher's answers are paid here and imitation finds them in the cache, and the referee's
-    calls stay at 2 * |Train Pool| however large the Cache Pool grows;
+    calls stay at 2 * |Train Pool| however large the Cache Pool grows. With `loop.judged:
+    held_back` it judges the slice of the Train Pool that imitation kept out of training
+    (`loop.held_back` of it), whose answers imitation has paid for;
   - generation: one generator call per new instruction when every reply is kept, up to
     max_attempts_factor times the quota of each side (hard and easy);
   - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H.
@@ -27,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from lion.core.config import RunConfig
+from lion.core.config import RunConfig, held_back_count
 from lion.loop.run_folder import RunFolder
 
 Kind = Literal["setup", "heldout", "imitation", "discrimination", "generation"]
@@ -136,7 +138,7 @@ def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:
     if step.kind == "imitation":  # judged unseen, discrimination has paid for these answers
         return {"teacher": Calls(sizes.train, sizes.train, answered_before=sizes.train if unseen else 0)}
     if step.kind == "discrimination":
-        pool = sizes.train if unseen else sizes.cache
+        pool = {"unseen": sizes.train, "held_back": held_back_count(loop.held_back, sizes.train)}.get(loop.judged, sizes.cache)
         return {"teacher": Calls(pool, pool, answered_before=0 if unseen else pool),
                 "referee": judged("referee", (2 if loop.both_orders else 1) * pool)}
     if step.kind == "generation":  # each side, hard and easy, has its own budget of attempts

@@ -255,6 +255,12 @@ class ImitationFiles(_StepFolder):
         return self.root / "left_out.jsonl"
 
     @property
+    def held_back(self) -> Path:
+        """With loop.judged: held_back, the slice of the Train Pool kept out of this iteration's
+        training for the referee; it is trained on in the next iteration."""
+        return self.root / "held_back.jsonl"
+
+    @property
     def train_stats(self) -> Path:
         return self.root / "train.json"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lion.arena import corpus, spelled_words
 from lion.core import progress
-from lion.core.config import RunConfig
+from lion.core.config import RunConfig, held_back_problem
 from lion.core.errors import LionError, storage_error, storage_problem
 from lion.core.records import Instruction, SplitRecord, read_jsonl, write_jsonl
 from lion.data.questions import read_questions
@@ -27,7 +27,7 @@ from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
 from lion.loop.stages.heldout import HeldoutItem, build_heldout, evaluate_heldout
-from lion.loop.stages.imitation import run_imitation
+from lion.loop.stages.imitation import held_back, run_imitation
 from lion.loop.summary import Summary, summarize
 
 
@@ -60,6 +60,10 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
     if cfg.evaluation.heldout not in ("arena", "none"):
         read_questions(Path(cfg.evaluation.heldout))
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
+    if seeds and cfg.loop.judged == "held_back":
+        problem = held_back_problem(cfg.loop.held_back, len(seeds[0]), f"the {len(seeds[0])} seed instructions")
+        if problem:
+            raise LionError(f"config field 'loop.held_back': {problem} (the first iteration's Train Pool).")
     guard = guard_index(cfg.loop.guard)
     if not all(run.is_done(s.name) for s in run_steps(cfg, run)):  # a finished run only prints its table
         check_endpoints(cfg)
@@ -168,6 +172,8 @@ class _Iteration:
         ctx, k, loop = self.ctx, self.k, self.ctx.cfg.loop
         if loop.judged == "unseen":  # the student so far, on what it has not trained on
             run_discrimination(ctx, k, self.train, ctx.student_dir(k - 1), loop.judged_pool)
+        elif loop.judged == "held_back":  # the student just trained, on the slice kept out of its training
+            run_discrimination(ctx, k, held_back(ctx, k), ctx.student_dir(k), loop.judged_pool)
         else:
             run_discrimination(ctx, k, self.cache_pool, ctx.student_dir(k), loop.judged_pool)
 

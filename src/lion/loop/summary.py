@@ -52,6 +52,7 @@ class IterationRecord(BaseModel):
     cache_pool: int | None = None
     teacher_empty: int | None = None  # the Train Pool's teacher answers that were empty (never trained on)
     teacher_cut_off: int | None = None  # ... and those cut off at max_tokens (see loop.cut_off_answers)
+    held_back: int | None = None  # of the Train Pool, kept out of this iteration's training (loop.judged: held_back)
     hard: int | None = None  # the referee's split; None without a referee or before it ran
     easy: int | None = None
     failed_judgements: int | None = None
@@ -126,6 +127,7 @@ def iteration_record(run: RunFolder, k: int, spend: RunSpend) -> IterationRecord
         cache_pool=_count_lines(pools.cache),
         teacher_empty=train.get("empty"),
         teacher_cut_off=train.get("cut_off"),
+        held_back=train.get("held_back") or None,
         hard=disc.get("hard"),
         easy=disc.get("easy"),
         failed_judgements=disc.get("failed"),

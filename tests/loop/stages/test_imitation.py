@@ -41,6 +41,20 @@ def test_strategies_start_from_the_right_student(make_ctx):
         assert start in stats["start"]
 
 
+@pytest.mark.parametrize(("strategy", "examples"), [("continue", (12, 12 + 4)), ("cumulative", (12, 16 + 12))])
+def test_a_held_back_slice_is_kept_out_of_its_iteration_and_trained_on_in_the_next(make_ctx, strategy, examples):
+    pools = [[Instruction.make(i, x) for i, x in seed_set(16, s)] for s in (1, 2)]
+    ctx = make_ctx(*TINY, f"student.strategy={strategy}", "loop.judged=held_back", "loop.held_back=0.25")
+    make_base(ctx)
+    got = [run_imitation(ctx, k, pool) for k, pool in ((1, pools[0]), (2, pools[1]))]
+    assert tuple(g["examples"] for g in got) == examples and [g["held_back"] for g in got] == [4, 4]
+    for k, pool in ((1, pools[0]), (2, pools[1])):
+        slice_ = read_jsonl(ctx.run.iteration(k).imitation.held_back, Instruction)
+        assert len(slice_) == 4 and {i.id for i in slice_} < {i.id for i in pool}
+        answered = {a.id for a in read_jsonl(ctx.run.iteration(k).imitation.teacher_answers, Response)}
+        assert answered == {i.id for i in pool}  # the teacher answers the whole pool, slice included
+
+
 def test_an_empty_train_pool_keeps_the_student(make_ctx):
     ctx = make_ctx(*TINY)
     make_base(ctx)

@@ -1,9 +1,11 @@
 """Discrimination: teacher and student answer a pool; the referee finds the hard ones.
 
-The pool is the Cache Pool, judged with the student just trained on it (the paper), or with
+The pool is the Cache Pool, judged with the student just trained on it (the paper); with
 `loop.judged: unseen` the new Train Pool, judged with the student of the iteration before,
-which has not trained on it: a student that fits its training data looks perfect on the
-Cache Pool, while on instructions it has not seen its weak kinds show.
+which has not trained on it; with `loop.judged: held_back` the slice of the Train Pool that
+imitation kept out of the training of the student just trained. A student that fits its
+training data looks perfect on the Cache Pool, while on instructions it has not seen its weak
+kinds show.
 
 Each pair is judged twice with the answers' positions swapped; each side's score is the mean
 of its two scores, d = teacher - student, and an instruction is hard when d >= tau.

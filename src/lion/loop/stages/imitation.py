@@ -8,10 +8,12 @@ kept in `left_out.jsonl`, and an iteration in which no answer can be trained on 
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections import Counter
 
 from lion.core import atomic
+from lion.core.config import LoopConfig, held_back_count
 from lion.core.records import Instruction, Response, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
 from lion.loop.answers import failure_record, teacher_answers
@@ -34,6 +36,14 @@ def answer_problem(r: Response) -> str | None:
 def trainable(r: Response, cut_off_answers: str) -> bool:
     problem = answer_problem(r)
     return problem is None or (problem == CUT_OFF and cut_off_answers == "train")
+
+
+def _draw_held_back(loop: LoopConfig, k: int, train_pool: list[Instruction]) -> list[Instruction]:
+    """The slice of iteration k's Train Pool that loop.judged: held_back keeps out of its training,
+    for the referee to judge, in pool order; drawn by the loop's seed, so it is the same on a rerun."""
+    n = held_back_count(loop.held_back, len(train_pool)) if loop.judged == "held_back" else 0
+    chosen = {it.id for it in random.Random(f"held back {loop.seed} {k}").sample(train_pool, n)}
+    return [it for it in train_pool if it.id in chosen]
 
 
 def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
@@ -63,15 +73,22 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
         _stop(ctx, k, len(train_pool), [f["reason"] for f in failed] + [r["reason"] for r in left_out])
 
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
-    # model on every Train Pool so far (see the README for why `cumulative` is the default).
+    # model on every Train Pool so far (see the README for why `cumulative` is the default). A
+    # slice held back to be judged (loop.judged: held_back) joins training one iteration late.
+    slice_ = _draw_held_back(ctx.cfg.loop, k, train_pool)
+    if ctx.cfg.loop.judged == "held_back":
+        write_jsonl(out.held_back, slice_)
     if ctx.cfg.student.strategy == "continue":
-        start, data = ctx.student_dir(k - 1), usable
+        start = ctx.student_dir(k - 1)
+        late = {it.id for it in held_back(ctx, k - 1)}
+        earlier = [r for r in _answers(ctx, k - 1) if r.id in late]
     else:
         start = ctx.student_dir(0)
-        earlier = [r for j in range(1, k) for r in read_jsonl(ctx.run.iteration(j).imitation.teacher_answers, Response)]
-        data = [r for r in earlier if trainable(r, policy)] + usable
+        earlier = [r for j in range(1, k) for r in _answers(ctx, j)]
+    kept_out = {it.id for it in slice_}
+    data = [r for r in earlier if trainable(r, policy)] + [r for r in usable if r.id not in kept_out]
     examples = [(r.instruction, r.input, r.text) for r in data]
-    counts = {"failed": len(failed), "empty": problems[EMPTY], "cut_off": problems[CUT_OFF]}
+    counts = {"failed": len(failed), "empty": problems[EMPTY], "cut_off": problems[CUT_OFF], "held_back": len(kept_out)}
     if not examples:
         ctx.say("  the Train Pool is empty: the student stays as it was")
         staging = out.staging
@@ -89,6 +106,16 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     stats = {"examples": len(examples), "start": str(start), **counts, **stats}
     atomic.write_json(out.train_stats, stats)
     return stats
+
+
+def _answers(ctx: Context, j: int) -> list[Response]:
+    """The teacher's answers to iteration j's Train Pool (none before the first iteration)."""
+    return read_jsonl(ctx.run.iteration(j).imitation.teacher_answers, Response) if j > 0 else []
+
+
+def held_back(ctx: Context, j: int) -> list[Instruction]:
+    """The slice iteration j kept out of its training; none before the first iteration or judged otherwise."""
+    return read_jsonl(ctx.run.iteration(j).imitation.held_back, Instruction) if j > 0 and ctx.cfg.loop.judged == "held_back" else []
 
 
 def _stop(ctx: Context, k: int, asked: int, reasons: list[str]) -> None:
