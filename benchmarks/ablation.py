@@ -1,13 +1,20 @@
-"""Does the adversarial loop pay off? Lion against one-way distillation at an equal budget.
+"""Does the referee pay for itself? Lion's variants against one-way distillation, at equal examples and priced.
 
-Runs `lion experiment` on the arena (`configs/ablation.yaml`) with every built-in variant on
-several seeds, two runs at a time, and prints the table of held-out scores per iteration and
-each variant's paired difference from `one-way` and `balanced`; the plot is OUT/scores.png.
-Every variant adds the same number of new instructions per iteration, so at each iteration all
-students have learned from the same number of examples. The design of the arena world and of
-the config is argued in docs/benchmarks.md.
+Two `lion experiment`s on the arena world of `configs/ablation.yaml`, two runs at a time:
 
-    python benchmarks/ablation.py [--seeds 1,2,3] [--jobs 2] [--out runs/ablation]
+1. calibration: Lion judging held-back instructions (`loop.judged: held_back`) at each hard
+   share of --shares, on --calibration-seeds, which the comparison then leaves out; the share
+   with the best mean relative score after the last iteration is chosen;
+2. comparison, on --seeds: `one-way`, `balanced`, the paper's `lion`, `lion-held-back` at the
+   paper's 1:1, and at the chosen share when that is not 1:1 (else `lion-unseen`).
+
+Every variant adds the same number of new instructions per iteration. It prints each
+experiment's table of held-out scores, the paired differences from `one-way` and `balanced`,
+and what each variant's teacher, referee and generator calls would cost at the roles' prices in
+`configs/openai.yaml`; the plots are OUT/*/scores.png. Why the world and the sizes are what they
+are: docs/benchmarks.md.
+
+    python benchmarks/ablation.py [--seeds 1,2,3,4,5] [--calibration-seeds 101] [--jobs 2] [--out runs/ablation]
 
 Started again with the same --out, finished runs are read back, not redone.
 """
@@ -18,24 +25,46 @@ import argparse
 import time
 from pathlib import Path
 
-from lion.observe.experiment import BUILT_IN, parse_seeds, parse_variant, run_experiment, to_markdown
+from lion.observe.experiment import Variant, parse_seeds, parse_variant, run_experiment, to_markdown
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "ablation.yaml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIG, PRICES = CONFIGS / "ablation.yaml", CONFIGS / "openai.yaml"
+FIXED = ("one-way", "balanced", "lion", "lion-held-back")
+
+
+def held_back_at(share: float) -> Variant:
+    name = "lion-held-back" if share == 0.5 else f"lion-held-back-{round(share * 100)}"
+    return Variant(name=name, overrides=["loop.parents=referee", "loop.judged=held_back", f"loop.hard_share={share}"])
+
+
+def final_score(results: dict, name: str) -> float:
+    return results["table"][name][-1]["relative_score"]["mean"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--calibration-seeds", default="101")
+    ap.add_argument("--shares", default="0.5,1.0", help="hard shares tried in the calibration")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    ap.add_argument("--variants", default=",".join(BUILT_IN), help="built-in variants, comma-separated")
     args = ap.parse_args()
-    variants = [parse_variant(v) for v in args.variants.split(",")]
     start = time.monotonic()
-    results, failures = run_experiment(CONFIG, variants, parse_seeds(args.seeds), args.out, args.jobs, None, print)
+    shares = [float(s) for s in args.shares.split(",")]
+    calibration, failures = run_experiment(CONFIG, [held_back_at(s) for s in shares], parse_seeds(args.calibration_seeds),
+                                           args.out / "calibration", args.jobs, None, print)
+    if failures:
+        raise SystemExit("\n".join(failures))
+    print(to_markdown(calibration))
+    chosen = max(shares, key=lambda s: final_score(calibration, held_back_at(s).name))
+    print(f"calibration: hard share {chosen} has the best relative score after the last iteration")
+    extra = held_back_at(chosen) if chosen != 0.5 else parse_variant("lion-unseen")
+    variants = [parse_variant(v) for v in FIXED] + [extra]
+    results, failures = run_experiment(CONFIG, variants, parse_seeds(args.seeds), args.out / "comparison", args.jobs,
+                                       None, print, PRICES)
     print(to_markdown(results))
-    print(f"wall time: {(time.monotonic() - start) / 60:.1f} min for {len(variants)} variants x "
-          f"{len(results['plan']['seeds'])} seeds, {args.jobs} at a time; plot: {args.out / 'scores.png'}")
+    print(f"wall time: {(time.monotonic() - start) / 60:.1f} min, {args.jobs} runs at a time; plots: "
+          f"{args.out / 'calibration' / 'scores.png'}, {args.out / 'comparison' / 'scores.png'}")
     if failures:
         raise SystemExit("\n".join(failures))
 

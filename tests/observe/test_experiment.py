@@ -14,6 +14,7 @@ import pytest
 from lion.core.config import dump_config, load_config
 from lion.core.errors import LionError
 from lion.loop.run_folder import RunFolder
+from lion.loop.summary import read_summary
 from lion.observe.experiment import BUILT_IN, interval, parse_seeds, parse_variant, run_folder
 from run_cli import lion
 from small_run import SMALL
@@ -113,9 +114,24 @@ def test_an_experiment_runs_each_variant_on_each_seed_and_resumes(tmp_path):
     assert "| one-way |" in md and "| mine |" in md and "Against the baselines" in md
     assert (out / "scores.png").stat().st_size > 5000
 
-    # started again: nothing is redone, the results are the same
-    again = lion(*args, cwd=tmp_path, timeout=120)
-    assert again.returncode == 0 and json.loads((out / "results.json").read_text()) == results
+    # started again: nothing is redone, the results are the same; priced at openai.yaml's roles,
+    # each run's loop calls cost its counted tokens at gpt-4o-mini's and gpt-4o's list prices
+    again = lion(*args, "--price-at", str(CONFIGS / "openai.yaml"), cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr
+    priced = json.loads((out / "results.json").read_text())
+    assert {k: v for k, v in priced.items() if k != "cost"} == results
+    per_mtok = {"teacher": (0.15, 0.60), "referee": (2.50, 10.00), "generator": (0.15, 0.60)}
+    for variant in ("one-way", "mine"):
+        totals = []
+        for seed in (1, 2):
+            by_role = read_summary(RunFolder(run_folder(out, variant, seed))).spend.by_role
+            usd = {r: (by_role[r].prompt_tokens * i + by_role[r].completion_tokens * o) / 1e6 if r in by_role else 0.0
+                   for r, (i, o) in per_mtok.items()}
+            totals.append(sum(usd.values()))
+        cost = priced["cost"]["variants"][variant]
+        assert cost["total"]["mean"] == pytest.approx(sum(totals) / 2, abs=1e-6) and cost["total"]["low"] is not None
+    assert priced["cost"]["variants"]["one-way"]["referee"]["mean"] == 0 < priced["cost"]["variants"]["mine"]["referee"]["mean"]
+    assert "## What the loop's LLM calls would cost" in (out / "results.md").read_text()
     # the same folder for another experiment is refused in one sentence
     other = lion(*args[:-4], "--seeds", "3", cwd=tmp_path, timeout=60)
     assert other.returncode == 2 and "holds an experiment with other variants" in other.stderr

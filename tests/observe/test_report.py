@@ -67,11 +67,13 @@ def test_the_hard_share_per_kind_counts_each_judged_instruction_of_its_kind(smal
     split = [json.loads(line) for line in (small_run / "iter-01" / "discrimination" / "split.jsonl").read_text().splitlines()]
     section = markdown.split("### Hard share per kind")[1].split("\n#")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in section.splitlines() if line.startswith("| ")}
+    new = [json.loads(line) for line in (small_run / "iter-01" / "generation" / "new_instructions.jsonl").read_text().splitlines()]
     counted = 0
     for kind in {family[r["id"]] for r in split}:
         if text_cell(kind) in rows:  # as the report escapes it
             hard = sum(r["hard"] for r in split if family[r["id"]] == kind)
             judged = sum(family[r["id"]] == kind for r in split)
-            assert f"| {hard}/{judged} |" in rows[text_cell(kind)] + " |", kind
+            from_hard = sum(n["category"] == kind and n["origin"] == "from-hard" for n in new)
+            assert f"| {hard}/{judged} → {from_hard} |" in rows[text_cell(kind)] + " |", kind
             counted += 1
     assert counted == min(8, len({family[r["id"]] for r in split}))

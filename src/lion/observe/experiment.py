@@ -26,13 +26,14 @@ from pydantic import BaseModel
 from scipy import stats as scistats
 
 from lion.core import atomic
-from lion.core.config import load_config
+from lion.core.config import RunConfig, load_config
 from lion.core.errors import LionError
 from lion.core.plots import plt, save
 from lion.core.progress import bar
+from lion.llm.pricing import cost_usd, price_of
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
-from lion.loop.summary import read_summary
+from lion.loop.summary import Spend, read_summary
 from lion.loop.variants import BASELINES, BUILT_IN
 
 
@@ -184,31 +185,51 @@ def run_points(folder: Path) -> list[dict]:
     examples = 0
     for it in summary.iterations:
         examples += it.train_pool or 0
-        if it.heldout:
-            points.append({"iteration": it.iteration, "examples": examples, **_scores(it.heldout)})
+        if it.heldout:  # a slice held back to be judged is learned from one iteration late
+            points.append({"iteration": it.iteration, "examples": examples - (it.held_back or 0), **_scores(it.heldout)})
     return points
+
+
+LOOP_ROLES = ("teacher", "referee", "generator")  # the judge only measures the student, whatever the variant
+
+
+def run_cost(folder: Path, prices: RunConfig) -> dict[str, float] | None:
+    """What a run's loop calls would have cost at the prices of `prices`' roles: each role's calls,
+    prompt and answer tokens as the run counted them; None before the run has a summary or where
+    a role has no known price."""
+    summary = read_summary(RunFolder(folder))
+    if summary is None:
+        return None
+    cost = {}
+    for role in LOOP_ROLES:
+        price, spent = price_of(getattr(prices, role)), summary.spend.by_role.get(role, Spend())
+        if price is None:
+            return None
+        cost[role] = cost_usd(price, spent.prompt_tokens, spent.completion_tokens)
+    return {**cost, "total": sum(cost.values())}
 
 
 def _scores(heldout: HeldoutResult) -> dict:
     return {"relative_score": heldout.relative_score, "exact_match": heldout.exact_match}
 
 
-def interval(values: list[float]) -> dict:
+def interval(values: list[float], digits: int = 2) -> dict:
     """Mean and 95% t-interval over seeds (no interval from one seed)."""
     n = len(values)
     mean = statistics.fmean(values)
     if n < 2:
-        return {"n": n, "mean": round(mean, 2), "low": None, "high": None}
+        return {"n": n, "mean": round(mean, digits), "low": None, "high": None}
     half = scistats.t.ppf(0.975, n - 1) * statistics.stdev(values) / math.sqrt(n)
-    return {"n": n, "mean": round(mean, 2), "low": round(mean - half, 2), "high": round(mean + half, 2)}
+    return {"n": n, "mean": round(mean, digits), "low": round(mean - half, digits), "high": round(mean + half, digits)}
 
 
 METRICS = ("relative_score", "exact_match")
 
 
-def collect(plan: Plan, out: Path) -> dict:
+def collect(plan: Plan, out: Path, price_at: Path | None = None) -> dict:
     """Per variant: each seed's points, and per iteration the mean and interval over seeds;
-    per variant and baseline: the paired difference at the last iteration all seeds reached."""
+    per variant and baseline: the paired difference at the last iteration all seeds reached;
+    with `price_at` (a config), what each variant's loop calls would cost at its roles' prices."""
     runs = {v.name: {s: run_points(run_folder(out, v.name, s)) for s in plan.seeds} for v in plan.variants}
     table: dict[str, list[dict]] = {}
     for name, by_seed in runs.items():
@@ -222,7 +243,20 @@ def collect(plan: Plan, out: Path) -> dict:
                 row[m] = interval(values) if values else None
             rows.append(row)
         table[name] = rows
-    return {"plan": plan.model_dump(), "runs": runs, "table": table, "paired": _paired(runs)}
+    results = {"plan": plan.model_dump(), "runs": runs, "table": table, "paired": _paired(runs)}
+    if price_at is not None:
+        results["cost"] = _costs(plan, out, price_at)
+    return results
+
+
+def _costs(plan: Plan, out: Path, price_at: Path) -> dict:
+    prices = load_config(price_at)
+    cost: dict = {"prices": str(price_at), "variants": {}}
+    for v in plan.variants:
+        per_seed = [c for s in plan.seeds if (c := run_cost(run_folder(out, v.name, s), prices))]
+        if per_seed:
+            cost["variants"][v.name] = {role: interval([c[role] for c in per_seed], 6) for role in (*LOOP_ROLES, "total")}
+    return cost
 
 
 def _paired(runs: dict[str, dict[int, list[dict]]]) -> list[dict]:
@@ -275,8 +309,12 @@ def to_markdown(results: dict) -> str:
         iterations = sorted({r["iteration"] for rows in results["table"].values() for r in rows})
         lines += [f"## {title}", "", "| variant | " + " | ".join(f"iter {k}" for k in iterations) + " |",
                   "|---|" + "---|" * len(iterations)]
-        examples = {r["iteration"]: r["examples"] for rows in results["table"].values() for r in rows}
-        lines.append("| *examples* | " + " | ".join(str(examples[k]) for k in iterations) + " |")
+        examples: dict[int, set[int]] = {}  # a held_back variant has learned from fewer
+        for rows in results["table"].values():
+            for r in rows:
+                examples.setdefault(r["iteration"], set()).add(r["examples"])
+        lines.append("| *examples* | " + " | ".join(" or ".join(map(str, sorted(examples[k], reverse=True)))
+                                                    for k in iterations) + " |")
         for name, rows in results["table"].items():
             by_k = {r["iteration"]: r.get(m) for r in rows}
             lines.append(f"| {name} | " + " | ".join(_cell(by_k.get(k)) for k in iterations) + " |")
@@ -290,7 +328,31 @@ def to_markdown(results: dict) -> str:
             lines.append(f"| {p['variant']} | {p['baseline']} | {p['metric'].replace('_', ' ')} | {p['iteration']} | "
                          f"{_cell(p):s} | {p['wins']} of {p['n']} |")
         lines.append("")
+    if results.get("cost", {}).get("variants"):
+        lines += _cost_lines(results)
     return "\n".join(lines)
+
+
+def _cost_lines(results: dict) -> list[str]:
+    """The cost table beside each variant's score at its last iteration: which gives the best
+    student for the money."""
+    cost = results["cost"]
+    lines = ["## What the loop's LLM calls would cost", "",
+             (f"The teacher's, referee's and generator's calls of each run, with the tokens the run counted, priced at "
+              f"the roles of `{cost['prices']}` (the held-out judge is left out: every variant pays the same for it). "
+              "US dollars per run, mean over seeds [95% t-interval]."), "",
+             "| variant | teacher | referee | generator | total | relative score at the end |", "|---|---|---|---|---|---|"]
+    for name, c in cost["variants"].items():
+        last = results["table"][name][-1].get("relative_score") if results["table"].get(name) else None
+        money = [f"{c[r]['mean']:.4f}" for r in LOOP_ROLES] + [_money(c["total"])]
+        lines.append(f"| {name} | " + " | ".join(money) + f" | {_cell(last)} |")
+    return [*lines, ""]
+
+
+def _money(c: dict) -> str:
+    if c["low"] is None:
+        return f"{c['mean']:.4f}"
+    return f"{c['mean']:.4f} [{c['low']:.4f}, {c['high']:.4f}]"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -318,10 +380,12 @@ def write_results(results: dict, out: Path) -> None:
 
 
 def run_experiment(config: Path, variants: list[Variant], seeds: list[int], out: Path, jobs: int,
-                   threads: int | None, say: Callable[[str], None]) -> tuple[dict, list[str]]:
+                   threads: int | None, say: Callable[[str], None], price_at: Path | None = None) -> tuple[dict, list[str]]:
+    if price_at is not None:
+        load_config(price_at)  # a config that cannot price is refused before any run starts
     plan = prepare(config, variants, seeds, out)
     say(f"{len(variants)} variants x {len(seeds)} seeds = {len(variants) * len(seeds)} runs, {jobs} at a time, in {out}")
     failures = run_all(plan, out, jobs, threads, say)
-    results = collect(plan, out)
+    results = collect(plan, out, price_at)
     write_results(results, out)
     return results, failures

@@ -81,6 +81,13 @@ def _hard_by_kind(split: list[SplitRecord], pool: list[Instruction]) -> dict[str
     return {k: (hard, judged) for k, (hard, judged) in counts.items()}
 
 
+def _kind_cell(it: Iteration, kind: str) -> str:
+    if kind not in it.by_kind:
+        return ""
+    from_hard = sum(1 for i in it.kept if i.kind == kind and i.origin == "from-hard")
+    return "{}/{} → {}".format(*it.by_kind[kind], from_hard)
+
+
 def _top_kinds(its: list[Iteration]) -> list[str]:
     judged = Counter()
     for it in its:
@@ -383,9 +390,10 @@ def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConf
               "most (a kind is the seed's category, else its first word), as hard / judged per iteration: the hard "
               "side of the generator's budget goes to the kinds high here.", "")
         w.plot("hard_by_kind", "hard share per kind and iteration", plot_hard_by_kind, judged)
+        w.add("Each cell: hard / judged, then → how many of the iteration's kept new instructions were written from "
+              "hard parents of the kind.", "")
         w.add(*_table(["kind", *(f"iteration {it.k}" for it in judged)],
-                      [[text_cell(kind, 60), *(("{}/{}".format(*it.by_kind[kind]) if kind in it.by_kind else "")
-                                               for it in judged)] for kind in _top_kinds(judged)]))
+                      [[text_cell(kind, 60), *(_kind_cell(it, kind) for it in judged)] for kind in _top_kinds(judged)]))
 
 
 def _heldout_section(w: _Writer, st: Status) -> None:
