@@ -340,6 +340,7 @@ app.add_typer(arena_app, name="arena")
 _SERVE_FLAGS = {"latency_s": "--latency", "fault_rate": "--fault-rate", "fault_kinds": "--fault-kinds",
                 "retry_after_s": "--retry-after", "hang_s": "--hang", "seed": "--seed",
                 "api_key_env": "--api-key-env", "arena": "--config"}
+_BATCH_FLAGS = {"delay_s": "--batch-delay", "failure_rate": "--batch-failure-rate", "expiry_s": "--batch-expiry"}
 
 
 def _arena_roles(config: Path | None) -> dict:
@@ -376,8 +377,13 @@ def arena_serve(
                                                      "models do")] = False,
     api_key_env: Annotated[str | None, typer.Option(help="environment variable with the key clients must send")] = None,
     config: Annotated[Path | None, typer.Option(help="run config whose arena roles' options to use")] = None,
+    batch_delay: Annotated[float, typer.Option(help="seconds a /v1/batches job takes to complete")] = 0.0,
+    batch_failure_rate: Annotated[float, typer.Option(help="share of a batch's requests that fail, 0 to 1")] = 0.0,
+    batch_expiry: Annotated[float | None, typer.Option(help="seconds after which a batch still running expires "
+                                                             "with only part done")] = None,
 ) -> None:
-    """Serve the arena as an OpenAI-compatible endpoint, with faults injected on demand."""
+    """Serve the arena as an OpenAI-compatible endpoint (chat completions, files and batches), with faults
+    injected on demand."""
     from pydantic import ValidationError
 
     from lion.arena.server import ServeOptions, serve
@@ -385,12 +391,14 @@ def arena_serve(
     fields = {"latency_s": latency, "fault_rate": fault_rate, "retry_after_s": retry_after, "hang_s": hang,
               "fault_kinds": [k.strip() for k in fault_kinds.split(",") if k.strip()], "seed": seed,
               "api_key_env": api_key_env, "arena": _arena_roles(config), "structured": structured,
-              "chat_template": chat_template}
+              "chat_template": chat_template,
+              "batch": {"delay_s": batch_delay, "failure_rate": batch_failure_rate, "expiry_s": batch_expiry}}
     try:
         options = ServeOptions(**fields)
     except ValidationError as e:
         err = e.errors()[0]
-        raise LionError(f"{_SERVE_FLAGS[err['loc'][0]]}: {err['msg']}.") from None
+        flag = _BATCH_FLAGS[err["loc"][1]] if err["loc"][0] == "batch" else _SERVE_FLAGS[err["loc"][0]]
+        raise LionError(f"{flag}: {err['msg']}.") from None
     serve(options, host, port)
 
 

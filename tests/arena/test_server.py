@@ -268,7 +268,8 @@ def test_faults_leave_nothing_in_the_servers_output(faulty: dict[str, Server]):
 @pytest.mark.parametrize(
     ("args", "flag"),
     [(["--fault-rate", "2"], "--fault-rate"), (["--fault-kinds", "429,boom"], "--fault-kinds"),
-     (["--latency", "-1"], "--latency"), (["--port", "70000"], "--port")],
+     (["--latency", "-1"], "--latency"), (["--port", "70000"], "--port"),
+     (["--batch-failure-rate", "1.5"], "--batch-failure-rate"), (["--batch-expiry", "0"], "--batch-expiry")],
 )
 def test_bad_options_are_one_sentence(args: list[str], flag: str):
     result = CliRunner().invoke(app, ["arena", "serve", *args])

@@ -61,6 +61,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lion.arena.batches import BatchError, BatchOptions, BatchStore
 from lion.arena.chat import MODELS, ArenaChatModel
 from lion.core.chat import Decoding, Message
 from lion.core.config import ArenaOptions, Strict
@@ -93,6 +94,7 @@ class ServeOptions(Strict):
     chat_template: bool = Field(
         False, description="bill prompts with a chat template's tokens, as servers of open models do"
     )
+    batch: BatchOptions = Field(default_factory=BatchOptions, description="how /v1/batches behaves")
     arena: dict[str, ArenaOptions] = Field(
         default_factory=dict, description="per arena model; models not named get the defaults"
     )
@@ -304,6 +306,7 @@ class _Arena:
         self.answered = 0
         self.answered_twice = 0
         self.first_of_repeats: list[float] = []  # when each request answered again was first answered
+        self.batches = BatchStore(options.batch, lambda body: _answer_in_batch(self, body), options.seed)
         self.model_list = json.dumps({
             "object": "list",
             "data": [{"id": m, "object": "model", "created": 0, "owned_by": "lion-arena"} for m in MODELS],
@@ -381,9 +384,13 @@ def _read_key(env: str | None) -> bytes | None:
 
 
 async def _parse(arena: _Arena, request: Request) -> _ChatRequest | Response:
+    return _validated(arena, await request.body())
+
+
+def _validated(arena: _Arena, raw: bytes) -> _ChatRequest | Response:
     """The validated request, or the 400/404 a real endpoint would send instead."""
     try:
-        chat = _ChatRequest.model_validate_json(await request.body())
+        chat = _ChatRequest.model_validate_json(raw)
     except ValidationError as e:
         if e.errors()[0]["type"].startswith("json"):
             return _error(400, "The request body is not valid JSON.")
@@ -421,17 +428,115 @@ async def _complete(arena: _Arena, request: Request) -> ASGIApp:
         await asyncio.sleep(arena.options.latency_s)
     if fault in ("429", "500", "malformed"):
         return arena.fault_reply(fault)
+    body, record = await _answer(arena, chat)
+    if fault == "truncated":
+        return _Truncated(body)
+    return _Answer(body, record)
+
+
+async def _answer(arena: _Arena, chat: _ChatRequest) -> tuple[bytes, Callable[[], None]]:
+    """The completion's body, and what to call once it has been delivered."""
     messages, decoding = [m.plain() for m in chat.messages], chat.decoding()
     done = await arena.models[chat.model].complete(messages, decoding, sample=chat.seed)
     billed = done.usage.prompt_tokens + (template_tokens(messages) if arena.options.chat_template else 0)
     body = _completion_body(chat.model, done.text, done.finish_reason, billed, done.usage.completion_tokens)
-    if fault == "truncated":
-        return _Truncated(body)
-    return _Answer(body, arena.recorder(chat.model, messages, decoding, chat.seed))
+    return body, arena.recorder(chat.model, messages, decoding, chat.seed)
+
+
+async def _answer_in_batch(arena: _Arena, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A batch line's request answered as the same request online is: the status and the body."""
+    chat = _validated(arena, json.dumps(body).encode("utf-8"))
+    if isinstance(chat, Response):
+        return chat.status_code, json.loads(chat.body)
+    reply, record = await _answer(arena, chat)
+    record()  # a batch delivers its answers in its output file
+    return 200, json.loads(reply)
 
 
 async def _models(arena: _Arena, request: Request) -> Response:
     return arena.refused(request) or Response(arena.model_list, media_type=_JSON)
+
+
+# --- files and batches (lion.arena.batches keeps them) -----------------------------------------
+
+
+async def _upload(arena: _Arena, request: Request) -> Response:
+    form = await request.form()
+    upload, purpose = form.get("file"), form.get("purpose")
+    if upload is None or isinstance(upload, str):
+        return _error(400, "Missing the file to upload.", param="file")
+    if purpose != "batch":
+        return _error(400, "The arena takes files for purpose 'batch' only.", param="purpose")
+    stored = arena.batches.add_file(upload.filename or "upload.jsonl", purpose, await upload.read())
+    return _json(stored.describe())
+
+
+async def _create_batch(arena: _Arena, request: Request) -> Response:
+    try:
+        body = json.loads(await request.body())
+    except json.JSONDecodeError:
+        return _error(400, "The request body is not valid JSON.")
+    missing = next((k for k in ("input_file_id", "endpoint", "completion_window") if not isinstance(body.get(k), str)), None)
+    if missing:
+        return _error(400, f"Missing required parameter: '{missing}'.", param=missing)
+    return _json(arena.batches.create(body["input_file_id"], body["endpoint"], body["completion_window"],
+                                      body.get("metadata")))
+
+
+def _batch_routes(arena: _Arena) -> list[Route]:
+    """`/v1/files` and `/v1/batches` as OpenAI serves them; every route needs the key when one is set."""
+
+    def route(path: str, method: str, handle: Callable[[Request], Any]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            refusal = arena.refused(request)
+            if refusal is not None:
+                return refusal
+            try:
+                return await handle(request)
+            except BatchError as e:
+                return _error(e.status, e.message, param=e.param)
+        return Route(path, endpoint, methods=[method])
+
+    store = arena.batches
+
+    async def file_content(r: Request) -> Response:
+        return Response(store.file(r.path_params["id"]).data, media_type="application/octet-stream")
+
+    async def list_files(r: Request) -> Response:
+        data = [f.describe() for f in store.files.values()]
+        return _json({"object": "list", "data": data, "has_more": False})
+
+    async def list_batches(r: Request) -> Response:
+        limit = min(max(int(r.query_params.get("limit", 20)), 1), 100)
+        return _json(await store.listing(limit, r.query_params.get("after")))
+
+    async def one_file(r: Request) -> Response:
+        return _json(store.file(r.path_params["id"]).describe())
+
+    async def delete_file(r: Request) -> Response:
+        return _json(store.delete_file(r.path_params["id"]))
+
+    async def one_batch(r: Request) -> Response:
+        return _json(await store.retrieve(r.path_params["id"]))
+
+    async def cancel(r: Request) -> Response:
+        return _json(await store.cancel(r.path_params["id"]))
+
+    return [
+        route("/v1/files", "POST", lambda r: _upload(arena, r)),
+        route("/v1/files", "GET", list_files),
+        route("/v1/files/{id}", "GET", one_file),
+        route("/v1/files/{id}", "DELETE", delete_file),
+        route("/v1/files/{id}/content", "GET", file_content),
+        route("/v1/batches", "POST", lambda r: _create_batch(arena, r)),
+        route("/v1/batches", "GET", list_batches),
+        route("/v1/batches/{id}", "GET", one_batch),
+        route("/v1/batches/{id}/cancel", "POST", cancel),
+    ]
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps(data), media_type=_JSON)
 
 
 async def _not_found(request: Request, exc: HTTPException) -> Response:
@@ -456,8 +561,11 @@ def build_app(options: ServeOptions) -> Starlette:
         Route("/v1/chat/completions", complete, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
+        *_batch_routes(arena),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
+    app.state.batches = arena.batches  # its clock is what a test sets to move batches on
+    return app
 
 
 # --- serving -----------------------------------------------------------------------------------
