@@ -215,23 +215,23 @@ def _print_estimate(rows: list, seeds: int, calibrated: Path | None) -> None:
     def tokens(x: int | None) -> str:
         return "?" if x is None else f"{x:,}"
 
+    # each cost online and, beside it, through the provider's batch API
+    costs = ["cost_usd", "batch_cost_usd", "cost_usd_at_most", "batch_cost_usd_at_most"][0 if calibrated else 2:]
+    heads = {"cost_usd": "cost", "batch_cost_usd": "batch cost", "cost_usd_at_most": "max cost",
+             "batch_cost_usd_at_most": "max batch cost"}
     cols = ["role", "calls", "max calls", "prompt tok", "max prompt tok", "max answer tok"]
-    cols += ["answer tok", "cost", "max cost", "hours"] if calibrated else ["max cost", "hours"]
+    cols += (["answer tok"] if calibrated else []) + [heads[c] for c in costs] + ["hours"]
     table = Table(title=f"estimate for {seeds} seed instructions", title_justify="left")
     for col in cols:
         table.add_column(col, justify="left" if col == "role" else "right")
     for r in rows:
         cells = [r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", f"{r.prompt_tokens:,}", f"{r.prompt_tokens_at_most:,}",
                  f"{r.completion_tokens_at_most:,}"]
-        if calibrated:
-            cells += [tokens(r.completion_tokens), usd(r.cost_usd)]
-        table.add_row(*cells, usd(r.cost_usd_at_most), f"{r.hours:.2f}")
-    maxed = [r.cost_usd_at_most for r in rows]
-    total = ["total"] + [""] * (len(cols) - 3)
-    if calibrated:
-        expected = [r.cost_usd for r in rows]
-        total[-1] = usd(None if None in expected else sum(expected))
-    table.add_row(*total, usd(None if None in maxed else sum(maxed)), f"{sum(r.hours for r in rows):.2f}")
+        cells += [tokens(r.completion_tokens)] if calibrated else []
+        table.add_row(*cells, *(usd(getattr(r, c)) for c in costs), f"{r.hours:.2f}")
+    sums = [[getattr(r, c) for r in rows] for c in costs]
+    total = ["total"] + [""] * (len(cols) - 2 - len(costs))
+    table.add_row(*total, *(usd(None if None in s else sum(s)) for s in sums), f"{sum(r.hours for r in rows):.2f}")
     Console().print(table)
     unpriced = [r.role for r in rows if r.cost_usd_at_most is None]
     if unpriced:

@@ -8,6 +8,7 @@ undercounts its teacher's short prompts as it undercounts a real server's.
 
 import asyncio
 import json
+import re
 from contextlib import AbstractContextManager
 from pathlib import Path
 from statistics import mean
@@ -161,3 +162,22 @@ def test_the_templated_arena_answers_as_before_and_bills_the_template():
     # where four characters a token counts 7
     assert reply.usage.prompt_tokens == local.usage.prompt_tokens + template_tokens(messages) == 24
     assert estimate_tokens(messages[0]["content"]) == 7
+
+
+def test_the_batch_cost_is_half_the_list_price_unless_the_role_names_its_own(tmp_path):
+    cfg = load_config(CONFIGS / "openai.yaml", [*SMALL, "data.seeds=arena", "evaluation.heldout=arena",
+                                                "referee.price.input_per_mtok=3", "referee.price.output_per_mtok=12",
+                                                "referee.price.batch_input_per_mtok=2", "referee.price.batch_output_per_mtok=4"])
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+    rows = {r.role: r for r in estimate(cfg, seeds, heldout, calibration={"teacher": 20, "referee": 40})}
+    teacher, referee = rows["teacher"], rows["referee"]  # gpt-4o-mini from the table: $0.15 and $0.60 per million
+    assert teacher.cost_usd == pytest.approx((teacher.prompt_tokens * 0.15 + teacher.completion_tokens * 0.60) / 1e6)
+    assert teacher.batch_cost_usd == pytest.approx(teacher.cost_usd / 2)
+    assert teacher.batch_cost_usd_at_most == pytest.approx(teacher.cost_usd_at_most / 2)
+    assert referee.batch_cost_usd == pytest.approx((referee.prompt_tokens * 2 + referee.completion_tokens * 4) / 1e6)
+    assert referee.batch_cost_usd_at_most == pytest.approx(
+        (referee.prompt_tokens_at_most * 2 + referee.completion_tokens_at_most * 4) / 1e6)
+    shown = lion("estimate", str(CONFIGS / "openai.yaml"), *[x for s in SMALL for x in ("--set", s)],
+                 "--set", "data.seeds=arena", "--set", "evaluation.heldout=arena", cwd=tmp_path).stdout
+    assert re.search(r"max cost\s*┃\s*max batch cost\s*┃\s*hours", shown), shown

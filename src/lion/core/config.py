@@ -45,6 +45,12 @@ class Price(Strict):
 
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
+    batch_input_per_mtok: float | None = Field(
+        None, ge=0, description="through the provider's batch API; default: half of input_per_mtok, as OpenAI bills"
+    )
+    batch_output_per_mtok: float | None = Field(
+        None, ge=0, description="through the provider's batch API; default: half of output_per_mtok"
+    )
 
 
 class LocalOptions(Strict):

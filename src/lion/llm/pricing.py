@@ -54,6 +54,20 @@ def price_of(role: RoleConfig) -> Price | None:
     return Price(input_per_mtok=inp, output_per_mtok=out)
 
 
+# OpenAI's Batch API, and Azure OpenAI's global batch deployments, bill half the list price
+BATCH_DISCOUNT = 0.5
+
+
+def batch_price(price: Price) -> Price:
+    """What the same tokens cost through the provider's batch API: the role's batch prices where
+    it names them, else the online ones at the batch discount."""
+    def at(batch: float | None, online: float) -> float:
+        return online * BATCH_DISCOUNT if batch is None else batch
+
+    return Price(input_per_mtok=at(price.batch_input_per_mtok, price.input_per_mtok),
+                 output_per_mtok=at(price.batch_output_per_mtok, price.output_per_mtok))
+
+
 def cost_usd(price: Price, prompt_tokens: int, completion_tokens: int) -> float:
     return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from statistics import mean
 
 from lion.core.chat import CountsPromptTokens, Message, estimate_tokens
-from lion.core.config import RoleConfig, RunConfig
+from lion.core.config import Price, RoleConfig, RunConfig
 from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.core.records import Instruction
 from lion.llm.backends import build_model, implementation
 from lion.llm.cache import ResponseCache
 from lion.llm.judging import PairItem, comparison_messages, first_mode
-from lion.llm.pricing import PromptMeter, cost_usd, price_of
+from lion.llm.pricing import PromptMeter, batch_price, cost_usd, price_of
 from lion.loop.plan import ROLES, predicted_sizes, steps
 from lion.loop.plan import calls as step_calls
 from lion.loop.run_folder import RunFolder
@@ -51,6 +51,8 @@ class RoleEstimate:
     completion_tokens_at_most: int
     cost_usd: float | None  # expected
     cost_usd_at_most: float | None  # None where no price is known
+    batch_cost_usd: float | None  # the same through the provider's batch API
+    batch_cost_usd_at_most: float | None
     hours: float
 
 
@@ -207,6 +209,7 @@ def estimate(
         max_tokens = rc.decoding.max_tokens
         answer = calibration.get(role)
         price = price_of(rc)
+        batch = batch_price(price) if price is not None else None
         completion = None if answer is None else round(calls * answer)
         wait = latency_s if latency_s is not None else 1.0 + (answer or max_tokens) / 50  # ~50 tokens/s decoding
         out.append(
@@ -219,12 +222,19 @@ def estimate(
                 prompt_tokens_at_most=round(most * prompt_most),
                 completion_tokens=completion,
                 completion_tokens_at_most=most * max_tokens,
-                cost_usd=None if price is None or completion is None else cost_usd(price, round(calls * prompt), completion),
-                cost_usd_at_most=None if price is None else cost_usd(price, round(most * prompt_most), most * max_tokens),
+                cost_usd=_cost(price, round(calls * prompt), completion),
+                cost_usd_at_most=_cost(price, round(most * prompt_most), most * max_tokens),
+                batch_cost_usd=_cost(batch, round(calls * prompt), completion),
+                batch_cost_usd_at_most=_cost(batch, round(most * prompt_most), most * max_tokens),
                 hours=_hours(calls, prompt + (answer or max_tokens), rc, wait),
             )
         )
     return out
+
+
+def _cost(price: Price | None, prompt_tokens: int, completion_tokens: int | None) -> float | None:
+    """None where the price or the answer length is not known."""
+    return None if price is None or completion_tokens is None else cost_usd(price, prompt_tokens, completion_tokens)
 
 
 def as_dicts(rows: list[RoleEstimate]) -> list[dict]:
