@@ -334,6 +334,41 @@ def export(
     print(f"wrote {out} from {student}" + (" (the LoRA adapter merged into its base model)" if merged else ""))
 
 
+@app.command()
+def batches(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    cancel: Annotated[bool, typer.Option("--cancel", help="cancel the run's batches still in flight")] = False,
+) -> None:
+    """A run's batches (roles in mode: batch): state, requests, done and failed, cost."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lion.llm.batches import BatchLedger, cancel_in_flight
+    from lion.observe.status import open_run
+
+    folder, cfg = open_run(run)
+    if cancel:
+        for line in cancel_in_flight(cfg, folder.cache_path):
+            print(line)
+        return
+    ledger = BatchLedger(folder.cache_path, read_only=True) if folder.cache_path.exists() else None
+    entries = ledger.entries() if ledger else []
+    if ledger:
+        ledger.close()
+    if not entries:
+        print(f"{run}: no batches (no role of this run is in mode: batch, or none has sent any yet).")
+        return
+    table = Table(title=f"batches of {run}", title_justify="left")
+    for col in ("batch", "role", "step", "state", "requests", "done", "failed", "cost"):
+        table.add_column(col, justify="left" if col in ("batch", "role", "step", "state") else "right")
+    for e in entries:
+        counts = e.counts or {}
+        cost = "" if e.state != "collected" else "unknown" if e.cost_usd is None else f"${e.cost_usd:,.4f}"
+        table.add_row(e.batch_id or f"(file {e.file_id}, not yet a batch)", e.role, e.stage, e.state, f"{len(e.keys):,}",
+                      f"{counts.get('completed', 0):,}", f"{counts.get('failed', 0):,}", cost)
+    Console().print(table)
+
+
 arena_app = typer.Typer(no_args_is_help=True, help="The offline arena, for programs outside this one.")
 app.add_typer(arena_app, name="arena")
 

@@ -96,6 +96,7 @@ class BatchStore:
         self.options, self.answer, self.seed, self.clock = options, answer, seed, clock
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, _Batch] = {}
+        self.submitted: dict[str, int] = {}  # custom_id -> batches it was sent in
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -117,6 +118,11 @@ class BatchStore:
         del self.files[file_id]
         return {"id": file_id, "object": "file", "deleted": True}
 
+    def stats(self) -> dict[str, int]:
+        """Requests sent in batches, and those sent in more than one (a client that resubmits)."""
+        return {"batched": sum(self.submitted.values()), "batched_again": sum(n > 1 for n in self.submitted.values()),
+                "batches": len(self.batches)}
+
     # --- batches -------------------------------------------------------------------------------
 
     def create(self, input_file_id: str, endpoint: str, window: str, metadata: dict[str, str] | None) -> dict[str, Any]:
@@ -136,6 +142,8 @@ class BatchStore:
         batch = _Batch(batch_id, input_file_id, now, metadata, requests, order, stamps={"in_progress_at": int(now)})
         if errors:
             batch.status, batch.errors, batch.stamps = "failed", errors, {"failed_at": int(now)}
+        for r in requests:
+            self.submitted[r["custom_id"]] = self.submitted.get(r["custom_id"], 0) + 1
         self.batches[batch_id] = batch
         return self.describe(batch)
 

@@ -368,6 +368,7 @@ class _Arena:
             # Unix times: a client that was killed lost the answers in flight, which shows as
             # repeats first answered just before the kill
             "first_of_repeats": self.first_of_repeats,
+            **self.batches.stats(),
         }
 
 

@@ -45,11 +45,12 @@ BACKENDS: dict[str, Capabilities] = {
     ),
     "openai": Capabilities(
         "lion.llm.backends.openai_compat:OpenAIChatModel", remote=True, default_url="https://api.openai.com/v1",
-        timeouts=True, structured=True, priced=True, options=frozenset({"base_url", "api_key_env", "send_seed"}),
+        timeouts=True, structured=True, priced=True,
+        options=frozenset({"base_url", "api_key_env", "send_seed", "mode", "batch"}),
     ),
     "azure": Capabilities(
         "lion.llm.backends.openai_compat:AzureChatModel", remote=True, timeouts=True, structured=True, priced=True,
-        options=frozenset({"base_url", "api_key_env", "api_version", "send_seed"}),
+        options=frozenset({"base_url", "api_key_env", "api_version", "send_seed", "mode", "batch"}),
     ),
     "hf_local": Capabilities(
         "lion.llm.backends.hf_local:HFLocalChatModel", shared_model=True, options=frozenset({"local"})

@@ -79,6 +79,32 @@ class CountsPromptTokens(Protocol):
         ...
 
 
+@runtime_checkable
+class SendsBatches(Protocol):
+    """An optional capability of a ChatModel: its provider's Files and Batches API, for a role in
+    `mode: batch`. Each method raises `CallError` as `complete` does."""
+
+    def request_body(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> dict:
+        """The request as one line of a batch carries it, the same as sent online."""
+        ...
+
+    def read_reply(self, reply: object, messages: list[Message]) -> Completion:
+        """The answer in a reply body, from a batch's output as from an online call."""
+        ...
+
+    async def upload_batch_file(self, name: str, data: bytes) -> str: ...
+
+    async def create_batch(self, file_id: str, metadata: dict[str, str]) -> dict: ...
+
+    async def retrieve_batch(self, batch_id: str) -> dict: ...
+
+    async def cancel_batch(self, batch_id: str) -> dict: ...
+
+    async def list_batches(self) -> list[dict]: ...
+
+    async def file_bytes(self, file_id: str) -> bytes: ...
+
+
 class CallError(Exception):
     """A call that failed, as its backend classifies it for the dispatcher.
 

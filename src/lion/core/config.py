@@ -63,6 +63,15 @@ class LocalOptions(Strict):
     batch_size: int = Field(8, ge=1, description="requests generated together in one batch")
 
 
+class BatchSettings(Strict):
+    """How a role in `mode: batch` sends its calls through the provider's Files and Batches API."""
+
+    poll_s: float = Field(10.0, gt=0, description="first wait between looks at a batch in flight; it doubles")
+    poll_max_s: float = Field(300.0, gt=0, description="longest wait between looks")
+    max_requests: int = Field(50_000, ge=1, description="requests per batch (OpenAI's limit: 50,000)")
+    max_bytes: int = Field(190 * 2**20, ge=1024, description="bytes per request file (OpenAI's limit: 200 MB)")
+
+
 class RoleConfig(Strict):
     """One LLM role: which backend and model plays it, how it decodes, and how it is called.
 
@@ -84,6 +93,11 @@ class RoleConfig(Strict):
     send_seed: bool = Field(
         True, description="pass the sample index as `seed`, so a deliberate repeat is a new sample"
     )
+    mode: Literal["online", "batch"] = Field(
+        "online", description="online: one request per call; batch: a stage's calls go through the provider's "
+        "Batches API at its batch price, waited for (see the README's batch mode)",
+    )
+    batch: BatchSettings = BatchSettings()
     decoding: DecodingConfig = DecodingConfig()
     concurrency: int = Field(16, ge=1, description="calls in flight at once")
     rpm: int | None = Field(None, ge=1, description="requests per minute allowed at this endpoint")

@@ -49,11 +49,12 @@ from lion.core.chat import (
     Message,
     estimate_tokens,
 )
-from lion.core.config import Price
+from lion.core.config import BatchSettings, Price
 from lion.core.errors import LionError
 from lion.core.progress import bar
+from lion.llm.batches import BatchLedger, BatchSender, Request
 from lion.llm.cache import ResponseCache, request_key
-from lion.llm.pricing import PromptMeter, cost_usd
+from lion.llm.pricing import PromptMeter, batch_price, cost_usd
 
 _MAX_RETRY_AFTER_S = 600.0
 FREE = Price()
@@ -265,7 +266,11 @@ class Role:
         limits: Limits | None = None,
         price: Price | None = FREE,
         ledger: Ledger | None = None,
+        batches: BatchLedger | None = None,
+        batch: BatchSettings | None = None,
     ):
+        """`batch` settings send the role's calls through its provider's Batches API, recorded in
+        `batches` (see lion.llm.batches); without them each call is a request of its own."""
         self.name = name
         self.model = model
         self.decoding = decoding
@@ -277,6 +282,7 @@ class Role:
         self.limits = limits or Limits()
         self.price = price
         self.ledger = ledger or Ledger(cache, None)
+        self.batches, self.batch = batches, batch
         self.stage = ""
         self._bar_start = 0.0  # the ledger's spend when the running bar began
 
@@ -428,11 +434,62 @@ class Role:
         for i, k in enumerate(keys):
             first.setdefault(k, i)
         advance(len(calls) - len(first))
-        sem = asyncio.Semaphore(self.concurrency)
         stop: dict = {}
+        if self.batch is not None:
+            by_key = await self._batched({k: calls[i] for k, i in first.items()}, stop, advance)
+            return [by_key.get(k) for k in keys], stop
+        sem = asyncio.Semaphore(self.concurrency)
         answers = await asyncio.gather(*(self._one(calls[i], k, sem, stop, advance) for k, i in first.items()))
         by_key = dict(zip(first, answers))
         return [by_key[k] for k in keys], stop
+
+    async def _batched(self, calls: dict[str, Call], stop: dict, advance: Callable) -> dict[str, Result]:
+        """The calls through the provider's Batches API: cached ones first, then the rest in
+        batches, the worst case of all of them reserved against the budget before any is sent."""
+        out: dict[str, Result] = {}
+        requests = []
+        for key, call in calls.items():
+            hit = self.cache.get(key)
+            if hit is not None:
+                out[key] = hit
+                advance(1)
+            else:
+                body = self.model.request_body(call.messages, self.decoding_for(call), call.sample)
+                requests.append(Request(key, call.messages, body))
+        if not requests:
+            return out
+        price = batch_price(self.price) if self.price else None
+        estimates = {r.key: sum(estimate_tokens(m["content"]) for m in r.messages) for r in requests}
+        worst = sum(cost_usd(price, self._meter().bound(e), self.decoding.max_tokens) for e in estimates.values()) if price else 0.0
+        if not self.ledger.reserve(worst):
+            stop["budget"] = worst
+            return out
+
+        spent = [0.0]
+
+        def store(key: str, answer: Completion) -> float | None:
+            cost = cost_usd(price, answer.usage.prompt_tokens, answer.usage.completion_tokens) if price else None
+            self.cache.put(key, self.model.name, answer, role=self.name, stage=self.stage, cost_usd=cost,
+                           endpoint=self.endpoint, prompt_estimate=estimates.get(key))
+            spent[0] += cost or 0.0
+            return cost
+
+        sender = BatchSender(self.model, self.batch, self.batches, self.name, self.endpoint, self.stage,
+                             self.retry.max_attempts)
+        try:
+            results = await sender.send(requests, store, lambda text: advance(0, info=text))
+        finally:
+            self.ledger.settle(worst, spent[0])
+        for key, r in results.items():
+            if isinstance(r, Completion):
+                out[key] = r
+                advance(1)
+            elif r.fatal:
+                stop.setdefault("fatal", r)
+            else:
+                out[key] = Failed(r.reason, 1, r.retryable)
+                advance(1, failed=1)
+        return out
 
     def run(self, calls: list[Call], label: str) -> list[Result]:
         """Every call's answer, or `Failed` for a request the server rejected.

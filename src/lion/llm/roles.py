@@ -14,6 +14,7 @@ from lion.core.chat import ChatModel
 from lion.core.config import RoleConfig, RunConfig
 from lion.core.errors import LionError
 from lion.llm.backends import build_model
+from lion.llm.batches import BatchLedger
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Ledger, Limits, Retry, Role
 from lion.llm.pricing import price_of
@@ -42,6 +43,7 @@ class Roles:
         configs: dict[str, RoleConfig] = {name: getattr(cfg, name) for name in NAMES}
         limits: dict[tuple[str, str], Limits] = {}
         models: dict[tuple[str, str], ChatModel] = {}  # one shared model in memory, however many roles
+        batches = BatchLedger(cache.path) if any(rc.mode == "batch" for rc in configs.values()) else None
         roles = {}
         for name, rc in configs.items():
             price = price_of(rc)
@@ -61,7 +63,7 @@ class Roles:
             roles[name] = Role(
                 name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
                 loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared],
-                price=price, ledger=ledger,
+                price=price, ledger=ledger, batches=batches, batch=rc.batch if rc.mode == "batch" else None,
             )
         return cls(**roles)
 
@@ -83,6 +85,8 @@ class Roles:
         if loop.is_closed():
             return
         models = {id(role.model): role.model for role in self.all()}
+        if self.teacher.batches is not None:
+            self.teacher.batches.close()
         failed: Exception | None = None
         try:
             for model in models.values():

@@ -20,7 +20,7 @@ from lion.core.errors import LionError
 
 # Keys a resumed run may change: they alter speed, length, spend or access, never an answer.
 _ROLE_TRANSPORT = ("api_key_env", "concurrency", "rpm", "tpm", "timeout_s", "max_attempts", "backoff_s",
-                   "backoff_max_s", "price")
+                   "backoff_max_s", "price", "mode", "batch")  # how answers are fetched, not what they are
 _RESUMABLE_CHANGES = {("threads",), ("loop", "iterations"), ("budget", "max_usd")} | {
     (role, key) for role in ("teacher", "referee", "generator", "judge") for key in _ROLE_TRANSPORT
 }

@@ -17,6 +17,8 @@ import os
 import re
 import socket
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import openai
 
@@ -31,6 +33,8 @@ from lion.core.chat import (
 from lion.core.config import RoleConfig
 from lion.core.errors import LionError
 from lion.core.progress import console
+
+T = TypeVar("T")
 
 _STATUS_RETRYABLE = {408, 409, 429}
 _KEYLIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*]{6,}")
@@ -124,7 +128,8 @@ class OpenAIChatModel:
             text = text.replace(self._key, "***")
         return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
 
-    async def complete(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> Completion:
+    def request_body(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> dict:
+        """The chat.completions request, as sent online and as one line of a batch."""
         args: dict = {
             "model": self.cfg.model,
             "messages": messages,
@@ -137,18 +142,54 @@ class OpenAIChatModel:
         if decoding.json_schema is not None:
             schema = {"name": "reply", "schema": json.loads(decoding.json_schema), "strict": True}
             args["response_format"] = {"type": "json_schema", "json_schema": schema}
+        return args
+
+    async def complete(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> Completion:
         try:
             # `post` is the SDK's documented route for a plain JSON request and reply: `create`
             # would walk the messages through its typed transform and build a typed model of the
             # reply, half of the client's CPU per call; we read the few fields we need ourselves
-            reply = await self._client.post("/chat/completions", body=args, cast_to=dict)
+            reply = await self._client.post("/chat/completions", body=self.request_body(messages, decoding, sample),
+                                            cast_to=dict)
         except openai.APIError as e:
             raise self._classify(e) from None
         except json.JSONDecodeError:
             raise CallError("malformed reply: not JSON", retryable=True) from None
-        return self._completion(reply, messages)
+        return self.read_reply(reply, messages)
 
-    def _completion(self, reply: object, messages: list[Message]) -> Completion:
+    # --- the Files and Batches API (a role in mode: batch) -------------------------------------
+
+    async def upload_batch_file(self, name: str, data: bytes) -> str:
+        return (await self._api(self._client.files.create(file=(name, data), purpose="batch"))).id
+
+    async def create_batch(self, file_id: str, metadata: dict[str, str]) -> dict:
+        batch = await self._api(self._client.batches.create(
+            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata=metadata))
+        return batch.model_dump()
+
+    async def retrieve_batch(self, batch_id: str) -> dict:
+        return (await self._api(self._client.batches.retrieve(batch_id))).model_dump()
+
+    async def cancel_batch(self, batch_id: str) -> dict:
+        return (await self._api(self._client.batches.cancel(batch_id))).model_dump()
+
+    async def list_batches(self) -> list[dict]:
+        """Every batch the key can see, newest first."""
+        try:
+            return [b.model_dump() async for b in self._client.batches.list(limit=100)]
+        except openai.APIError as e:
+            raise self._classify(e) from None
+
+    async def file_bytes(self, file_id: str) -> bytes:
+        return (await self._api(self._client.files.content(file_id))).content
+
+    async def _api(self, request: Awaitable[T]) -> T:
+        try:
+            return await request
+        except openai.APIError as e:
+            raise self._classify(e) from None
+
+    def read_reply(self, reply: object, messages: list[Message]) -> Completion:
         """The answer in an OpenAI chat.completion body, or a retryable error if there is none."""
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -213,10 +254,26 @@ class OpenAIChatModel:
         check with the server's reason, so a misspelt model stops here, not after the run
         folder is made and requests are spent.
         """
+        if self.cfg.mode == "batch":
+            await self._serves_batches()
         listed = await self._listed()
         if listed is not None and self.cfg.model in listed:
             return
         await self._probe(listed)
+
+    async def _serves_batches(self) -> None:
+        """A role in mode: batch needs the endpoint's Batches API: one page of its batch list."""
+        try:
+            await self._client.batches.list(limit=1)
+        except openai.APIStatusError as e:
+            if e.status_code in (401, 403):
+                return  # the model check below says what is wrong with the key
+            raise LionError(
+                f"{self.role}: {self.where} does not serve the Batches API (GET /batches answered HTTP {e.status_code}: "
+                f"{self.redact(_server_message(e))}); set {self.role}.mode: online for this endpoint."
+            ) from None
+        except openai.APIError:
+            return  # unreachable: the model check below says so
 
     async def _listed(self) -> list[str] | None:
         """The models the server lists; [] where it answers without a list, None where it is not asked."""
