@@ -9,7 +9,12 @@ or paid for twice.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -96,11 +101,16 @@ def test_an_expired_batch_sends_again_only_what_it_did_not_answer(tmp_path):
             roles.teacher.run(teacher_calls(8), "teacher")
         roles.close()
         app.state.batches.options = BatchOptions()  # no expiry: the rest completes
-        roles, cache2 = teacher_role(tmp_path, url)
+        roles, cache2 = teacher_role(tmp_path, url, "teacher.price.input_per_mtok=1000", "teacher.price.output_per_mtok=2000")
         answers = roles.teacher.run(teacher_calls(8), "teacher")
         roles.close()
         counted = stats(url)
     assert all(a.text for a in answers)
+    # the 4 answers fetched at a price are billed at half of it, as batches are
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        priced = db.execute("SELECT prompt_tokens, completion_tokens, cost_usd FROM responses WHERE cost_usd > 0").fetchall()
+    assert len(priced) == 4
+    assert all(cost == pytest.approx((p * 500 + c * 1000) / 1e6) for p, c, cost in priced)
     # 8 sent, then again only the 4 the expired batch had not executed; each answered once
     assert (counted["batched"], counted["batched_again"]) == (12, 4)
     assert (counted["answered"], counted["answered_twice"]) == (8, 0)
@@ -189,3 +199,34 @@ def test_lion_batches_lists_a_runs_batches_and_cancels_those_in_flight(tmp_path)
         again = lion("batches", str(run.root), "--cancel", cwd=tmp_path)
         assert again.stdout == "no batch of this run is in flight.\n"
     assert lion("batches", str(tmp_path), cwd=tmp_path).returncode == 2  # not a run folder: one sentence
+
+
+def test_a_lion_run_killed_while_its_batches_are_in_flight_resumes_without_sending_any_again(tmp_path):
+    """A real SIGKILL of `lion run` while the teacher's first batch is in flight; the batch is
+    then cancelled with `lion batches --cancel` and the same command finishes the run."""
+    app = build_app(ServeOptions(batch=BatchOptions(delay_s=3600)))  # real time: in flight until cancelled
+    with serve_app(app) as url:
+        sets = [*SMALL, "loop.iterations=1", *(f"{r}.base_url={url}" for r in ROLES), "teacher.mode=batch",
+                "teacher.batch.poll_s=0.05", "teacher.batch.poll_max_s=0.2"]
+        args = ["run", str(CONFIGS / "arena-http.yaml"), "--out", str(tmp_path / "run"), *[x for s in sets for x in ("--set", s)]]
+        started = subprocess.Popen([sys.executable, "-m", "lion", *args], cwd=tmp_path, env={**os.environ, "LION_QUIET": "1"},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not app.state.batches.batches:
+            assert started.poll() is None and time.monotonic() < deadline, "no batch was sent"
+            time.sleep(0.05)
+        time.sleep(0.3)  # it polls the batch in flight
+        started.send_signal(signal.SIGKILL)
+        started.wait(timeout=30)
+        cancelled = lion("batches", str(tmp_path / "run"), "--cancel", cwd=tmp_path)
+        assert re.fullmatch(r"batch-\w+ \(teacher\): cancelled\n", cancelled.stdout), cancelled.stdout + cancelled.stderr
+        app.state.batches.options = BatchOptions()  # batches complete at once from now on
+        finished = lion(*args, cwd=tmp_path, timeout=600)
+        assert finished.returncode == 0, finished.stderr
+        counted = stats(url)
+        first = min(app.state.batches.batches.values(), key=lambda b: b.created_at)
+    # the cancelled batch had answered nothing: its requests, and only those, were sent once more;
+    # no answer was paid twice
+    assert first.status == "cancelled" and counted["batched_again"] == len(first.requests) > 0
+    assert counted["answered_twice"] == 0
+    assert (tmp_path / "run" / "summary.json").exists()
