@@ -334,6 +334,31 @@ def export(
     print(f"wrote {out} from {student}" + (" (the LoRA adapter merged into its base model)" if merged else ""))
 
 
+@app.command("export-data")
+def export_data(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    out: Annotated[Path, typer.Option(help="the dataset folder to write (new or empty)")],
+    format_: Annotated[str, typer.Option("--format", help="messages, alpaca or sharegpt")] = "messages",
+    iteration: Annotated[int | None, typer.Option(min=1, help="export iterations 1..K (default: every finished one)")] = None,
+    preference: Annotated[bool, typer.Option("--preference", help="also the pairs the teacher won, for DPO")] = False,
+    push_to_hub: Annotated[str | None, typer.Option(help="upload to this dataset repository (token: HF_TOKEN)")] = None,
+    private: Annotated[bool, typer.Option("--private", help="with --push-to-hub: a private repository")] = False,
+) -> None:
+    """Write a run's distilled data as a Hugging Face dataset folder (Parquet and a dataset card)."""
+    import os
+
+    from lion.observe import export_data as exporter
+
+    if format_ not in exporter.FORMATS:
+        raise LionError(f"--format {format_!r}: choose one of {', '.join(exporter.FORMATS)}.")
+    if push_to_hub and not os.environ.get("HF_TOKEN", "").strip():  # before anything is written
+        raise LionError("--push-to-hub needs a Hugging Face token in the environment variable HF_TOKEN.")
+    rows = exporter.export_data(run, out, format_, iteration, preference)
+    print(f"wrote {out}: " + ", ".join(f"{name} {n:,} rows" for name, n in rows.items()) + f", {out / 'README.md'}")
+    if push_to_hub:
+        print(f"uploaded to {exporter.push_to_hub(out, push_to_hub, private)}")
+
+
 @app.command()
 def batches(
     run: Annotated[Path, typer.Argument(help="a run folder")],

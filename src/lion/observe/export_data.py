@@ -1,0 +1,257 @@
+"""`lion export-data`: a run's distilled data as a Hugging Face dataset folder, with a card that says how it was made.
+
+Two configs, each Parquet: `sft`, every instruction the students of iterations 1..K were
+trained on with the teacher's answer and its lineage (origin, parent, iteration, kind) and, where
+the referee judged it, its latest verdict; and with `--preference`, `preference`, every judged
+pair in which the referee scored the teacher's answer above the student's (d > 0), as TRL's
+`DPOTrainer` reads them. The card (README.md) records the roles, the loop's settings, the counts
+per iteration and origin, what the filters dropped, what was left out of training, the spend
+and the held-out scores: what a reader needs to trust the data or make it again. It names no
+path or key beyond what the run's config names.
+
+The folder is written whole in a staging folder beside it and then moved into place, so an
+export that fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from lion.core import atomic
+from lion.core.config import RunConfig
+from lion.core.errors import LionError
+from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
+from lion.loop.describe import dropped_text
+from lion.loop.run_folder import RunFolder
+from lion.loop.stages.imitation import trainable
+from lion.loop.summary import Summary, read_summary
+from lion.observe.status import open_run
+
+Format = Literal["messages", "alpaca", "sharegpt"]
+FORMATS: tuple[Format, ...] = ("messages", "alpaca", "sharegpt")
+ROLES = ("teacher", "referee", "generator", "judge")
+
+
+def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int | None = None,
+                preference: bool = False) -> dict[str, int]:
+    """Write the dataset folder; returns the rows of each config written."""
+    run, cfg = open_run(root)
+    summary = read_summary(run)
+    done = [it.iteration for it in summary.iterations] if summary else []
+    k = _iteration(root, done, iteration)
+    if preference and not cfg.loop.uses_referee:
+        raise LionError(f"{root}: --preference needs the referee's verdicts, and this run has no referee "
+                        f"(loop.parents is '{cfg.loop.parents}').")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise LionError(f"{out} exists and is not empty; choose a new --out folder.")
+    verdicts = _verdicts(run, k)
+    sft = [_sft_row(it, answer, verdicts.get(it.id), fmt) for it, answer in _trained(run, cfg, k)]
+    pairs = _pairs(run, k, fmt) if preference else None
+    staging = out.with_name(f".{out.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _parquet(sft, staging / "sft" / "train.parquet")
+        if pairs is not None:
+            _parquet(pairs, staging / "preference" / "train.parquet")
+        atomic.write_text(staging / "README.md", card(root, cfg, summary, k, fmt, sft, pairs))
+        if out.exists():
+            out.rmdir()  # empty, as checked above
+        atomic.replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {"sft": len(sft), **({"preference": len(pairs)} if pairs is not None else {})}
+
+
+def _iteration(root: Path, done: list[int], asked: int | None) -> int:
+    if not done:
+        raise LionError(f"{root}: no iteration has finished yet, so there is no data to export.")
+    if asked is None:
+        return done[-1]
+    if asked not in done:
+        raise LionError(f"{root}: iteration {asked} has not finished (finished: {', '.join(map(str, done))}); "
+                        "export a finished one.")
+    return asked
+
+
+def _trained(run: RunFolder, cfg: RunConfig, k: int) -> list[tuple[Instruction, Response]]:
+    """Each instruction of the Train Pools of iterations 1..k with the teacher's answer, as trained
+    on (empty answers, and those cut off unless loop.cut_off_answers is train, were not)."""
+    out = []
+    for j in range(1, k + 1):
+        pool = {it.id: it for it in read_jsonl(run.pools(j - 1).train, Instruction)}
+        for r in read_jsonl(run.iteration(j).imitation.teacher_answers, Response):
+            if r.id in pool and trainable(r, cfg.loop.cut_off_answers):
+                out.append((pool[r.id], r))
+    return out
+
+
+def _verdicts(run: RunFolder, k: int) -> dict[str, tuple[int, SplitRecord]]:
+    """The latest verdict on each instruction judged in iterations 1..k, with its iteration."""
+    out: dict[str, tuple[int, SplitRecord]] = {}
+    for j in range(1, k + 1):
+        path = run.iteration(j).discrimination.split
+        if path.exists():
+            out.update({r.id: (j, r) for r in read_jsonl(path, SplitRecord)})
+    return out
+
+
+def _prompt(instruction: str, input_: str) -> str:
+    return f"{instruction}\n\n{input_}" if input_ else instruction
+
+
+def _sft_row(it: Instruction, answer: Response, verdict: tuple[int, SplitRecord] | None, fmt: Format) -> dict:
+    if fmt == "alpaca":
+        text = {"instruction": it.instruction, "input": it.input, "output": answer.text}
+    elif fmt == "sharegpt":
+        text = {"conversations": [{"from": "human", "value": _prompt(it.instruction, it.input)},
+                                  {"from": "gpt", "value": answer.text}]}
+    else:
+        text = {"messages": [{"role": "user", "content": _prompt(it.instruction, it.input)},
+                             {"role": "assistant", "content": answer.text}]}
+    judged_in, v = verdict if verdict else (None, None)
+    return {
+        "id": it.id, **text, "origin": it.origin, "parent": it.parent, "iteration": it.iteration, "kind": it.kind,
+        "finish_reason": answer.finish_reason, "judged_in": judged_in,
+        "teacher_score": v.teacher_score if v else None, "student_score": v.student_score if v else None,
+        "d": v.d if v else None, "hard": v.hard if v else None,
+    }
+
+
+def _pairs(run: RunFolder, k: int, fmt: Format) -> list[dict]:
+    """Every judged pair of iterations 1..k the teacher won (d > 0): prompt, chosen (the teacher's
+    answer), rejected (the student's), the scores in both orders and d. Conversational, as
+    DPOTrainer reads them, for the messages format; plain text otherwise."""
+    out = []
+    for j in range(1, k + 1):
+        files = run.iteration(j).discrimination
+        if not files.split.exists():
+            continue
+        split = {r.id: r for r in read_jsonl(files.split, SplitRecord)}
+        teacher = {r.id: r for r in read_jsonl(files.teacher_answers, Response)}
+        student = {r.id: r for r in read_jsonl(files.student_answers, Response)}
+        orders = {j["id"]: j for j in (json.loads(line) for line in files.judgements.read_text(encoding="utf-8").splitlines()
+                                       if line.strip())}
+        for key, v in split.items():
+            if v.d <= 0 or key not in teacher or key not in student:
+                continue
+            t, s = teacher[key], student[key]
+            prompt = _prompt(t.instruction, t.input)
+            if fmt == "messages":
+                texts = {"prompt": [{"role": "user", "content": prompt}], "chosen": [{"role": "assistant", "content": t.text}],
+                         "rejected": [{"role": "assistant", "content": s.text}]}
+            else:
+                texts = {"prompt": prompt, "chosen": t.text, "rejected": s.text}
+            both = orders.get(key, {})
+            out.append({"id": key, **texts, "iteration": j,
+                        "teacher_first": _scores(both.get("teacher_first")), "student_first": _scores(both.get("student_first")),
+                        "teacher_score": v.teacher_score, "student_score": v.student_score, "d": v.d, "hard": v.hard})
+    return out
+
+
+def _scores(order: dict | None) -> dict[str, float | None]:
+    scores = (order or {}).get("scores") or {}
+    return {"teacher": scores.get("teacher"), "student": scores.get("student")}
+
+
+def _parquet(rows: list[dict], path: Path) -> None:
+    from datasets import Dataset, disable_progress_bars  # imported only when writing: it is slow to import
+
+    disable_progress_bars()  # one short write per config; the command says what it wrote
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(rows).to_parquet(str(path))
+
+
+# --- the card -----------------------------------------------------------------------------------
+
+
+def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft: list[dict], pairs: list[dict] | None) -> str:
+    configs = [{"config_name": "sft", "data_files": [{"split": "train", "path": "sft/*.parquet"}], "default": True}]
+    if pairs is not None:
+        configs.append({"config_name": "preference", "data_files": [{"split": "train", "path": "preference/*.parquet"}]})
+    loop = cfg.loop
+    header = yaml.safe_dump({"configs": configs, "tags": ["lion-distill", "distillation", "synthetic"]}, sort_keys=False)
+    its = [it for it in summary.iterations if it.iteration <= k]
+    lines = [
+        "---", header.rstrip(), "---", "",
+        f"# Distilled data of the Lion run `{root.name}`", "",
+        f"Made with lion-distill {_version()} by the Lion loop (imitation, discrimination, generation), iterations 1 to {k}. "
+        f"`sft`: the {len(sft)} instructions of the Train Pools of iterations 1 to {k} whose teacher answers were trained "
+        f"on ({fmt} format), with their lineage and the referee's latest verdict where it judged them"
+        + (f" (iteration {k}'s held-back slice included, which its student had not trained on yet)."
+           if loop.judged == "held_back" else "."),
+    ]
+    if pairs is not None:
+        lines += ["", f"`preference`: {len(pairs)} pairs in which the referee scored the teacher's answer above the "
+                  "student's (d > 0): `prompt`, `chosen` (the teacher's), `rejected` (the student's), each order's "
+                  "scores and d, as TRL's `DPOTrainer` reads them."]
+    lines += ["", "```python", "from datasets import load_dataset", "",
+              'sft = load_dataset("PATH_OR_REPO", "sft", split="train")', "```", "", "## Roles", "",
+              "| role | backend | model | temperature | top_p | max_tokens |", "|---|---|---|---|---|---|"]
+    for role in ROLES:
+        rc = getattr(cfg, role)
+        d = rc.decoding
+        lines.append(f"| {role} | {rc.backend} | {rc.model} | {d.temperature} | {d.top_p} | {d.max_tokens} |")
+    lines += ["", "## The loop", "",
+              f"- seeds: `{cfg.data.seeds}`" + (f" (limit {cfg.data.limit})" if cfg.data.limit else ""),
+              f"- iterations: {k} exported of {loop.iterations} planned; {loop.new_per_iteration} new instructions asked "
+              "per iteration",
+              f"- discrimination: {loop.parents} parents; the referee judges the {loop.judged_pool} "
+              f"(loop.judged: {loop.judged}" + (f", held back {loop.held_back}" if loop.judged == "held_back" else "")
+              + f"); hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}",
+              f"- hard share of new instructions: {loop.hard_share}",
+              f"- novelty filter: ROUGE-L above {loop.rouge_threshold} to the pool drops an instruction; contamination "
+              f"guard: {len(loop.guard)} question file(s)" + (f", ROUGE-L above {loop.guard_threshold}" if loop.guard else ""),
+              f"- teacher answers cut off at max_tokens: {loop.cut_off_answers} (empty answers are never trained on)",
+              "", "## Per iteration", "",
+              "| iteration | Train Pool | seed | from hard | from easy | hard / judged | empty | cut off | kept / generated | "
+              "dropped by the filters | held-out relative score % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    origins = Counter((r["iteration"] + 1, r["origin"]) for r in sft)  # written in k, trained on in k + 1
+    for it in its:
+        judged = f"{it.hard}/{it.judged}" if it.judged is not None else ""
+        score = it.heldout.relative_score if it.heldout and it.heldout.relative_score is not None else ""
+        lines.append(f"| {it.iteration} | {it.train_pool} | {origins[(it.iteration, 'seed')]} | "
+                     f"{origins[(it.iteration, 'from-hard')]} | {origins[(it.iteration, 'from-easy')]} | {judged} | "
+                     f"{it.teacher_empty or 0} | {it.teacher_cut_off or 0} | {it.kept}/{it.generated} | "
+                     f"{dropped_text(it.dropped) if it.dropped else ''} | {score} |")
+    before = summary.before.relative_score if summary.before else None
+    if before is not None:
+        lines += ["", f"Held-out relative score of the untrained student: {before} %."]
+    lines += ["", "## Spend", "", "| role | calls | prompt tokens | answer tokens | cost |", "|---|---|---|---|---|"]
+    for role, s in summary.spend.by_role.items():
+        cost = "unknown" if s.cost_usd is None else f"${s.cost_usd:,.2f}"
+        lines.append(f"| {role} | {s.calls:,} | {s.prompt_tokens:,} | {s.completion_tokens:,} | {cost} |")
+    lines += ["", "Rows of `sft` hold `id`, the text, `origin` (seed, from-hard, from-easy), `parent`, `iteration` (when "
+              "it was written), `kind`, `finish_reason`, and where judged `judged_in`, `teacher_score`, `student_score`, "
+              "`d` and `hard`.", ""]
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("lion-distill")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown version)"
+
+
+def push_to_hub(folder: Path, repo: str, private: bool) -> str:
+    """Upload the folder as a dataset repository; the token comes from HF_TOKEN only."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if not token:
+        raise LionError("--push-to-hub needs a Hugging Face token in the environment variable HF_TOKEN.")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+    api.upload_folder(repo_id=repo, folder_path=str(folder), repo_type="dataset",
+                      commit_message="Distilled data exported by lion-distill")
+    return f"https://huggingface.co/datasets/{repo}"
