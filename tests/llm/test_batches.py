@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from lion.arena.batches import BatchOptions
+from lion.arena.batches import BatchError, BatchOptions
 from lion.arena.server import ServeOptions, build_app
 from lion.core.config import load_config
 from lion.core.errors import LionError
@@ -201,10 +201,12 @@ def test_lion_batches_lists_a_runs_batches_and_cancels_those_in_flight(tmp_path)
     assert lion("batches", str(tmp_path), cwd=tmp_path).returncode == 2  # not a run folder: one sentence
 
 
-def test_a_lion_run_killed_while_its_batches_are_in_flight_resumes_without_sending_any_again(tmp_path):
-    """A real SIGKILL of `lion run` while the teacher's first batch is in flight; the batch is
-    then cancelled with `lion batches --cancel` and the same command finishes the run."""
-    app = build_app(ServeOptions(batch=BatchOptions(delay_s=3600)))  # real time: in flight until cancelled
+@pytest.mark.parametrize("cancel", [False, True])
+def test_a_lion_run_killed_while_its_batches_are_in_flight_resumes_without_sending_any_again(tmp_path, cancel):
+    """A real SIGKILL of `lion run` while its first batch is in flight. Started again, the run
+    waits for that batch; or, cancelled first with `lion batches --cancel`, it sends again only
+    what the cancelled batch had not answered."""
+    app = build_app(ServeOptions(batch=BatchOptions(delay_s=3600)))  # real time: in flight until told otherwise
     with serve_app(app) as url:
         sets = [*SMALL, "loop.iterations=1", *(f"{r}.base_url={url}" for r in ROLES), "teacher.mode=batch",
                 "teacher.batch.poll_s=0.05", "teacher.batch.poll_max_s=0.2"]
@@ -218,15 +220,40 @@ def test_a_lion_run_killed_while_its_batches_are_in_flight_resumes_without_sendi
         time.sleep(0.3)  # it polls the batch in flight
         started.send_signal(signal.SIGKILL)
         started.wait(timeout=30)
-        cancelled = lion("batches", str(tmp_path / "run"), "--cancel", cwd=tmp_path)
-        assert re.fullmatch(r"batch-\w+ \(teacher\): cancelled\n", cancelled.stdout), cancelled.stdout + cancelled.stderr
+        if cancel:
+            cancelled = lion("batches", str(tmp_path / "run"), "--cancel", cwd=tmp_path)
+            assert re.fullmatch(r"batch-\w+ \(teacher\): cancelled\n", cancelled.stdout), cancelled.stdout + cancelled.stderr
         app.state.batches.options = BatchOptions()  # batches complete at once from now on
         finished = lion(*args, cwd=tmp_path, timeout=600)
         assert finished.returncode == 0, finished.stderr
         counted = stats(url)
         first = min(app.state.batches.batches.values(), key=lambda b: b.created_at)
-    # the cancelled batch had answered nothing: its requests, and only those, were sent once more;
-    # no answer was paid twice
-    assert first.status == "cancelled" and counted["batched_again"] == len(first.requests) > 0
+    # no answer was paid twice; only a cancelled batch's unanswered requests were sent again
     assert counted["answered_twice"] == 0
+    assert first.status == ("cancelled" if cancel else "completed")
+    assert counted["batched_again"] == (len(first.requests) if cancel else 0)
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+def test_an_output_file_that_cannot_be_downloaded_stops_the_run_naming_its_batch(tmp_path):
+    app = served()
+    with serve_app(app) as url:
+        roles, cache = teacher_role(tmp_path, url)
+        store = app.state.batches
+        original = store.file
+
+        def gone(file_id):  # the server has lost the batch's output file
+            if file_id.startswith("file-") and store.files[file_id].purpose == "batch_output":
+                raise BatchError(404, f"No such File object: {file_id}", "file_id")
+            return original(file_id)
+
+        store.file = gone
+        with pytest.raises(LionError, match=r"^teacher: could not download file file-\w+ of batch batch-\w+: .*run the same "
+                                            r"command again to collect it"):
+            roles.teacher.run(teacher_calls(3), "teacher")
+        assert [e.state for e in roles.teacher.batches.entries()] == ["completed"]  # kept, to collect next time
+        store.file = original
+        assert all(a.text for a in roles.teacher.run(teacher_calls(3), "teacher"))
+        assert stats(url)["batched_again"] == 0
+        roles.close()
+        cache.close()
