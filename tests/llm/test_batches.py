@@ -30,7 +30,7 @@ from lion.core.config import load_config
 from lion.core.errors import LionError
 from lion.llm.batches import BatchLedger, BatchSender, Entry, Request
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Call, CallsFailed
+from lion.llm.dispatch import BudgetExceeded, Call, CallsFailed
 from lion.llm.roles import Roles
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
@@ -257,3 +257,15 @@ def test_an_output_file_that_cannot_be_downloaded_stops_the_run_naming_its_batch
         assert stats(url)["batched_again"] == 0
         roles.close()
         cache.close()
+
+
+def test_a_batch_whose_worst_case_would_pass_the_budget_is_not_sent(tmp_path):
+    with serve_app(served()) as url:
+        roles, cache = teacher_role(tmp_path, url, "teacher.price.input_per_mtok=1000", "teacher.price.output_per_mtok=1000",
+                                    "budget.max_usd=0.5")
+        with pytest.raises(BudgetExceeded, match=r"^budget: \$0.00 spent and the next teacher batch could cost more than "
+                                                 r"the \$0.50 left"):
+            roles.teacher.run(teacher_calls(20), "teacher")  # 20 x (prompt + 64 answer tokens) x $1000/M x 1/2
+        roles.close()
+        cache.close()
+        assert stats(url)["batched"] == 0

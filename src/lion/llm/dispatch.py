@@ -412,8 +412,9 @@ class Role:
         a call is refused only when its worst case would not fit with none in flight."""
         spent, left, most = self.ledger.spent, self.ledger.left or 0.0, self.ledger.max_usd or 0.0
         worst_text, left_text = _dollars(worst, left)
+        what = "batch" if self.batch is not None else "call"
         return (
-            f"budget: ${spent:.2f} spent and the next {self.name} call could cost more than the {left_text} left "
+            f"budget: ${spent:.2f} spent and the next {self.name} {what} could cost more than the {left_text} left "
             f"of budget.max_usd (${most:.2f}): up to {worst_text}; every answer so far is cached. "
             "Raise budget.max_usd (with --set) and run the same command again to go on."
         )
