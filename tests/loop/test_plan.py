@@ -84,8 +84,10 @@ def test_judged_held_back_judges_a_slice_of_the_train_pool_whose_answers_imitati
     ("loop:\n  judged: held_back\n  new_per_iteration: 10\n  held_back: 0.04\n",
      r"line 4, field 'loop.held_back': holding back 0.04 of the 10 .* would hold back none of them, so the referee"),
     ("loop:\n  parents: even\n  judged: held_back\n", r"line 3, field 'loop.judged': 'held_back' needs a referee"),
+    ("loop:\n  parents: random\n  preference: dpo\n",
+     r"line 3, field 'loop.preference': 'dpo' trains on the referee's verdicts, and loop.parents 'random' has no referee"),
 ])
-def test_a_held_back_share_that_cannot_work_is_refused_with_its_line(tmp_path, config, problem):
+def test_a_loop_setting_that_cannot_work_is_refused_with_its_line(tmp_path, config, problem):
     path = tmp_path / "run.yaml"
     path.write_text(config)
     with pytest.raises(LionError, match="run.yaml, " + problem):
@@ -96,6 +98,14 @@ def test_a_held_back_share_that_leaves_no_seed_to_judge_is_refused_before_the_ru
     cfg = load_config(CONFIG, ["loop.judged=held_back", "loop.held_back=0.1", "data.arena_size=4"])
     with pytest.raises(LionError, match=r"^config field 'loop.held_back': holding back 0.1 of the 4 seed instructions "
                                         r"would hold back none of them, so the referee would judge nothing \(the first"):
+        run_loop(cfg, tmp_path / "run", lambda m: None)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("train", ["student.train.method=lora", "student.train.processes=2"])
+def test_dpo_on_an_adapter_or_in_several_processes_is_refused_before_the_run_folder(tmp_path, train):
+    cfg = load_config(CONFIG, ["loop.preference=dpo", train])
+    with pytest.raises(LionError, match=r"^config field 'loop.preference': the DPO step trains a full student in one "):
         run_loop(cfg, tmp_path / "run", lambda m: None)
     assert not (tmp_path / "run").exists()
 

@@ -177,7 +177,7 @@ def test_continuing_a_lora_student_trains_its_adapter(tmp_path, base_student, ex
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
 def test_qlora_without_a_gpu_is_refused_in_one_sentence():
     with pytest.raises(LionError, match="qlora needs a CUDA GPU and the bitsandbytes package"):
-        check_train_config(student_config(method="qlora").train)
+        check_train_config(student_config(method="qlora").train, dpo=False)
 
 
 def test_two_processes_train_one_model_on_cpu(tmp_path, base_student, examples):

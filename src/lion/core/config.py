@@ -215,6 +215,15 @@ class GenerateConfig(Strict):
     )
 
 
+class DpoConfig(Strict):
+    """The DPO step after imitation (loop.preference: dpo); TRL's DPOTrainer takes these."""
+
+    beta: float = Field(0.1, gt=0, description="how far DPO may move the student from the imitated one it starts as")
+    epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(1e-6, gt=0, description="DPO wants a far smaller rate than imitation")
+    batch_size: int = Field(8, ge=1)
+
+
 class StudentConfig(Strict):
     model: str = Field(
         "arena-tiny",
@@ -225,6 +234,7 @@ class StudentConfig(Strict):
     tiny: TinyStudentConfig = TinyStudentConfig()
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()
+    dpo: DpoConfig = Field(DpoConfig(), description="the DPO step's settings, used with loop.preference: dpo")
 
 
 def held_back_count(share: float, pool: int) -> int:
@@ -264,6 +274,10 @@ class LoopConfig(Strict):
         "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
         "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
     )
+    preference: Literal["none", "dpo"] = Field(
+        "none", description="'dpo': after each imitation, a DPO step (student.dpo) on the pairs the referee has "
+        "judged hard so far, the teacher's answer chosen over the student's; 'none': imitation only, as in the paper",
+    )
     judged: Literal["cache_pool", "unseen", "held_back"] = Field(
         "cache_pool",
         description="what the referee judges: 'cache_pool' (the paper: the trained student on every instruction it "
@@ -300,6 +314,15 @@ class LoopConfig(Strict):
             raise PydanticCustomError("no_referee", "'{judged}' needs a referee, and loop.parents '{parents}' has none",
                                       {"judged": judged, "parents": parents})
         return judged
+
+    @field_validator("preference")
+    @classmethod
+    def _preference_needs_a_referee(cls, preference: str, info: ValidationInfo) -> str:
+        parents = info.data.get("parents")
+        if preference != "none" and parents is not None and not _has_referee(parents):
+            raise PydanticCustomError("no_referee", "'{preference}' trains on the referee's verdicts, and loop.parents "
+                                      "'{parents}' has no referee", {"preference": preference, "parents": parents})
+        return preference
 
     @field_validator("held_back")
     @classmethod

@@ -55,7 +55,7 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
 
     run = RunFolder(out)
     # check the input before the run folder is made, so bad input leaves nothing behind
-    check_train_config(cfg.student.train)
+    check_train_config(cfg.student.train, cfg.loop.preference == "dpo")
     engine_for(cfg.student.generate)
     if cfg.evaluation.heldout not in ("arena", "none"):
         read_questions(Path(cfg.evaluation.heldout))

@@ -15,5 +15,6 @@ BUILT_IN: dict[str, tuple[str, ...]] = {
     "lion-even": ("loop.parents=referee-even", "loop.hard_share=0.5"),
     "lion-unseen": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=unseen"),
     "lion-held-back": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back"),
+    "lion-dpo": ("loop.parents=referee", "loop.hard_share=0.5", "loop.preference=dpo"),
 }
 BASELINES = ("one-way", "balanced")  # the variants every other one is compared with

@@ -31,6 +31,7 @@ from lion.core.errors import LionError
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.loop.describe import dropped_text
 from lion.loop.run_folder import RunFolder
+from lion.loop.stages.discrimination import judged_pairs
 from lion.loop.stages.imitation import trainable
 from lion.loop.summary import Summary, read_summary
 from lion.observe.status import open_run
@@ -134,25 +135,19 @@ def _pairs(run: RunFolder, k: int, fmt: Format) -> list[dict]:
     out = []
     for j in range(1, k + 1):
         files = run.iteration(j).discrimination
-        if not files.split.exists():
-            continue
-        split = {r.id: r for r in read_jsonl(files.split, SplitRecord)}
-        teacher = {r.id: r for r in read_jsonl(files.teacher_answers, Response)}
-        student = {r.id: r for r in read_jsonl(files.student_answers, Response)}
         orders = {j["id"]: j for j in (json.loads(line) for line in files.judgements.read_text(encoding="utf-8").splitlines()
-                                       if line.strip())}
-        for key, v in split.items():
-            if v.d <= 0 or key not in teacher or key not in student:
+                                       if line.strip())} if files.judgements.exists() else {}
+        for v, t, s in judged_pairs(run, j):
+            if v.d <= 0:
                 continue
-            t, s = teacher[key], student[key]
             prompt = _prompt(t.instruction, t.input)
             if fmt == "messages":
                 texts = {"prompt": [{"role": "user", "content": prompt}], "chosen": [{"role": "assistant", "content": t.text}],
                          "rejected": [{"role": "assistant", "content": s.text}]}
             else:
                 texts = {"prompt": prompt, "chosen": t.text, "rejected": s.text}
-            both = orders.get(key, {})
-            out.append({"id": key, **texts, "iteration": j,
+            both = orders.get(v.id, {})
+            out.append({"id": v.id, **texts, "iteration": j,
                         "teacher_first": _scores(both.get("teacher_first")), "student_first": _scores(both.get("student_first")),
                         "teacher_score": v.teacher_score, "student_score": v.student_score, "d": v.d, "hard": v.hard})
     return out

@@ -361,7 +361,8 @@ def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
     w.add(f"# Lion run `{text_cell(st.run, 200)}`", "",
           f"State: **{st.state}**, {done} of {st.iterations_planned} iterations through generation. "
           f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
-          f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}). "
+          f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}"
+          + (", then DPO on the referee's hard pairs" if cfg.loop.preference == "dpo" else "") + "). "
           f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
           f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
     if total.calls:

@@ -19,11 +19,13 @@ import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from datasets import Dataset
 from transformers import (
     PreTrainedTokenizerBase,
+    Trainer,
     TrainerCallback,
     TrainerControl,
     TrainerState,
@@ -47,11 +49,13 @@ from lion.student.model import (
 )
 
 Example = tuple[str, str, str]  # (instruction, input, answer)
+Args = TypeVar("Args", bound=TrainingArguments)
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
-def check_train_config(cfg: TrainConfig) -> None:
-    """Refuse what only the Trainer would notice, before a run pays for any teacher answer."""
+def check_train_config(cfg: TrainConfig, dpo: bool) -> None:
+    """Refuse what only the Trainer would notice, before a run pays for any teacher answer;
+    `dpo`: whether a DPO step follows imitation (loop.preference: dpo)."""
     from transformers import SchedulerType
 
     known = [s.value for s in SchedulerType]
@@ -64,6 +68,12 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise LionError(
             "config field 'student.train.method': qlora needs a CUDA GPU and the bitsandbytes package "
             "(pip install bitsandbytes); use lora on this machine."
+        )
+    if dpo and (cfg.method != "full" or cfg.processes > 1):
+        raise LionError(
+            "config field 'loop.preference': the DPO step trains a full student in one process (student.train.method: "
+            "full, student.train.processes: 1); with a LoRA adapter its reference would be the base model, not the "
+            "imitated student."
         )
     if cfg.accelerate_config is not None and not Path(cfg.accelerate_config).is_file():
         raise LionError(f"config field 'student.train.accelerate_config': {cfg.accelerate_config} is not a file.")
@@ -87,43 +97,51 @@ def training_rows(
     return Dataset.from_dict({"prompt": prompts, "completion": completions})
 
 
-def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
-    """Our settings, spelled out, since SFTConfig's defaults differ from TrainingArguments'.
+def trainer_args(cfg: TrainConfig, checkpoints: Path) -> dict:
+    """The settings imitation and the DPO step share, spelled out, since TRL's configs default
+    differently from TrainingArguments.
 
-    SFTConfig turns gradient checkpointing on by default; it only pays on big models, so it is
-    an option, off unless asked for. Packing uses TRL's best-fit strategy, which keeps packed
-    examples apart in attention only with FlashAttention (TRL warns otherwise). Recent
-    transformers renamed the flag and warn about the old name, which is the one every supported
-    version still accepts, so that one warning is silenced here.
+    TRL turns gradient checkpointing on by default; it only pays on big models, so it is an
+    option, off unless asked for.
     """
     cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(checkpoints),
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5.24 documents a float in [0, 1) here as a share of all steps
+        weight_decay=cfg.weight_decay,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        max_length=cfg.max_length,
+        seed=cfg.seed,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        ddp_find_unused_parameters=False,  # every parameter takes part; searching costs a graph walk a step
+        bf16=cuda_bf16(),
+        fp16=False,
+        use_cpu=not cuda,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,  # the newest may be cut short by a kill; the one before stays whole
+        report_to="none",
+        disable_tqdm=True,
+    )
+
+
+def quiet_config(make: Callable[..., Args], **kwargs: object) -> Args:
+    """A TRL config, without the warning recent transformers give for the gradient checkpointing
+    flag's old name, the one every supported version still accepts."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "`gradient_checkpointing` is deprecated", FutureWarning)
-        return SFTConfig(
-            output_dir=str(checkpoints),
-            num_train_epochs=cfg.epochs,
-            learning_rate=cfg.learning_rate,
-            lr_scheduler_type=cfg.lr_scheduler,
-            warmup_steps=cfg.warmup_ratio,  # transformers 5.24 documents a float in [0, 1) here as a share of all steps
-            weight_decay=cfg.weight_decay,
-            per_device_train_batch_size=cfg.batch_size,
-            gradient_accumulation_steps=cfg.gradient_accumulation,
-            max_length=cfg.max_length,
-            seed=cfg.seed,
-            completion_only_loss=True,
-            packing=cfg.packing,
-            gradient_checkpointing=cfg.gradient_checkpointing,
-            ddp_find_unused_parameters=False,  # every parameter takes part; searching costs a graph walk a step
-            bf16=cuda_bf16(),
-            fp16=False,
-            use_cpu=not cuda,
-            logging_steps=1,
-            save_strategy="steps",
-            save_steps=cfg.save_steps,
-            save_total_limit=2,  # the newest may be cut short by a kill; the one before stays whole
-            report_to="none",
-            disable_tqdm=True,
-        )
+        return make(**kwargs)
+
+
+def sft_config(cfg: TrainConfig, checkpoints: Path) -> SFTConfig:
+    """Imitation's settings. Packing uses TRL's best-fit strategy, which keeps packed examples
+    apart in attention only with FlashAttention (TRL warns otherwise)."""
+    return quiet_config(
+        SFTConfig, **trainer_args(cfg, checkpoints), num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size, completion_only_loss=True, packing=cfg.packing,
+    )
 
 
 def make_trainer(
@@ -197,7 +215,7 @@ def resume_point(checkpoints: Path) -> Path | None:
     return None
 
 
-class _Progress(TrainerCallback):
+class Progress(TrainerCallback):
     """Shows training steps on the project's progress bar instead of the Trainer's printouts."""
 
     def __init__(self, label: str) -> None:
@@ -241,7 +259,7 @@ def training_stats(log_history: list[dict], steps: int, runtime_s: float, resume
     }
 
 
-def save_student(trainer: SFTTrainer, out_dir: Path, stats: dict) -> None:
+def save_student(trainer: Trainer, out_dir: Path, stats: dict) -> None:
     """Write model, tokenizer and `lion_student.json` under a staging name, then move it in.
 
     Every process takes part in writing the model (FSDP and DeepSpeed gather their shards
@@ -290,27 +308,31 @@ def train_student(
 def train_here(base: Path, examples: list[Example], out_dir: Path, work_dir: Path, cfg: StudentConfig, threads: int) -> dict:
     """Training in this process, which may be one rank of several (`lion.student.worker`)."""
     torch.set_num_threads(threads)
-    started = time.monotonic()
     checkpoints = work_dir / "checkpoints"
     with library_bars_off():
         trainer = make_trainer(base, examples, checkpoints, cfg)
-        resume = resume_point(checkpoints)
-        progress = _Progress("training the student")
-        if trainer.is_world_process_zero():
-            trainer.add_callback(progress)
-        try:
-            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        finally:
-            progress.close()
-        stats = training_stats(
-            trainer.state.log_history,
-            trainer.state.global_step,
-            time.monotonic() - started,
-            _step(resume) if resume else 0,
-        )
-        save_student(trainer, out_dir, stats)
+        stats = run_trainer(trainer, checkpoints, out_dir, "training the student")
         if trainer.args.world_size > 1:
             report_rank(trainer, work_dir / "ranks")
+    return stats
+
+
+def run_trainer(trainer: Trainer, checkpoints: Path, out_dir: Path, label: str) -> dict:
+    """Train from the newest whole checkpoint, if a kill left one, with a progress bar; save the
+    student to `out_dir` and return its stats. Any TRL trainer: imitation's and DPO's."""
+    started = time.monotonic()
+    resume = resume_point(checkpoints)
+    progress = Progress(label)
+    if trainer.is_world_process_zero():
+        trainer.add_callback(progress)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        progress.close()
+    stats = training_stats(
+        trainer.state.log_history, trainer.state.global_step, time.monotonic() - started, _step(resume) if resume else 0
+    )
+    save_student(trainer, out_dir, stats)
     return stats
 
 

@@ -1,11 +1,12 @@
 import json
+import math
 
 import pytest
 
 from lion.arena import corpus, seed_set
 from lion.core.chat import Completion, Usage
 from lion.core.errors import LionError
-from lion.core.records import Instruction, Response, read_jsonl
+from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.dispatch import Role
 from lion.loop.stages.imitation import run_imitation
 from lion.student.tiny import build_tiny_student
@@ -114,3 +115,38 @@ def test_an_iteration_whose_every_answer_is_empty_stops_the_run(make_ctx):
                                         r"the commonest problem, 3 of 3: empty \(the model returned no text"):
         run_imitation(ctx, 1, empty)
     assert len(ctx.run.iteration(1).imitation.left_out.read_text().splitlines()) == 3  # written before it stopped
+
+
+def test_with_dpo_the_referees_hard_pairs_train_the_imitated_student_and_a_kill_during_dpo_keeps_imitation(
+        make_ctx, monkeypatch):
+    from lion.loop.stages.discrimination import run_discrimination
+    from lion.student import preference, train
+
+    ctx = make_ctx(*TINY, "loop.preference=dpo", "student.dpo.learning_rate=1e-3", "student.dpo.batch_size=4")
+    make_base(ctx)
+    pools = [[Instruction.make(i, x) for i, x in seed_set(16, s)] for s in (1, 2)]
+    assert "dpo" not in run_imitation(ctx, 1, pools[0])  # nothing judged yet: imitation only
+    run_discrimination(ctx, 1, pools[0], ctx.student_dir(1), "Cache Pool")
+    hard = [v for v in read_jsonl(ctx.run.iteration(1).discrimination.split, SplitRecord) if v.hard]
+    assert hard  # the base student's answers lose to the teacher's
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(preference, "run_trainer", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_imitation(ctx, 2, pools[1])
+    imitated = ctx.run.iteration(2).imitation.work / "imitated"
+    assert (imitated / "lion_student.json").exists() and not ctx.student_dir(2).exists()
+
+    imitations = []
+    monkeypatch.setattr(train, "train_student", lambda *a, **k: imitations.append(a))
+    stats = run_imitation(ctx, 2, pools[1])
+    assert imitations == [] and not imitated.exists()  # resumed from the imitated student, then cleared
+    assert stats["examples"] == 32 and stats["dpo"]["pairs"] == len(hard)
+    # the first step's loss is ln 2 exactly when the reference is the imitated student itself
+    assert stats["dpo"]["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
+    assert stats["dpo"]["last_loss"] < stats["dpo"]["first_loss"]
+    marked = json.loads((ctx.student_dir(2) / "lion_student.json").read_text())
+    assert marked["steps"] == stats["dpo"]["steps"]  # the student in place is the DPO step's

@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from lion.core import atomic
-from lion.core.records import Instruction, Response, SplitRecord, write_jsonl
+from lion.core.records import Instruction, Response, SplitRecord, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
 from lion.llm.judging import PairItem, bias_stats, describe_bias, judge_pairs
 from lion.loop.answers import failure_record, student_answers, teacher_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
+from lion.loop.run_folder import RunFolder
 
 
 def split(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:
@@ -90,3 +91,15 @@ def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: 
         raise nothing_usable("referee", f"none of the {len(items)} instructions of iteration {k}'s {what} was judged",
                              [f["reason"] for f in failed])
     return stats
+
+
+def judged_pairs(run: RunFolder, k: int) -> list[tuple[SplitRecord, Response, Response]]:
+    """Iteration k's verdicts, each with the teacher's and the student's answer it judged; none
+    before that discrimination has run (it writes the answers before the verdicts)."""
+    files = run.iteration(k).discrimination
+    if not files.split.exists():
+        return []
+    teacher = {r.id: r for r in read_jsonl(files.teacher_answers, Response)}
+    student = {r.id: r for r in read_jsonl(files.student_answers, Response)}
+    return [(v, teacher[v.id], student[v.id]) for v in read_jsonl(files.split, SplitRecord)
+            if v.id in teacher and v.id in student]

@@ -4,13 +4,18 @@ An empty answer teaches nothing but to stop at once, so it is never trained on. 
 off at max_tokens is left out too unless `loop.cut_off_answers` is `train`: trained on, it
 teaches the student to end in mid-sentence (see the README). Either way each is counted and
 kept in `left_out.jsonl`, and an iteration in which no answer can be trained on stops the run.
+With `loop.preference: dpo` a DPO step on the referee's hard verdicts follows (see
+`lion.student.preference`).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lion.core import atomic
 from lion.core.config import LoopConfig, held_back_count
@@ -19,6 +24,11 @@ from lion.llm.dispatch import Failed
 from lion.loop.answers import failure_record, teacher_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
+from lion.loop.stages.discrimination import judged_pairs
+
+if TYPE_CHECKING:  # the student's modules import torch, which only training needs
+    from lion.student.preference import Pair
+    from lion.student.train import Example
 
 EMPTY = "empty"
 CUT_OFF = "cut off at max_tokens"
@@ -102,10 +112,42 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     from lion.student.train import train_student
 
     ctx.say(f"  training the student on {len(examples)} examples (from {start.name})")
-    stats = train_student(start, examples, ctx.student_dir(k), out.work, ctx.cfg.student, ctx.threads)
+    pairs = preference_pairs(ctx, k) if ctx.cfg.loop.preference == "dpo" else []
+    if pairs:
+        stats = _imitate_then_dpo(ctx, k, start, examples, pairs)
+    else:
+        stats = train_student(start, examples, ctx.student_dir(k), out.work, ctx.cfg.student, ctx.threads)
     stats = {"examples": len(examples), "start": str(start), **counts, **stats}
     atomic.write_json(out.train_stats, stats)
     return stats
+
+
+def preference_pairs(ctx: Context, k: int) -> list[Pair]:
+    """The hard verdicts judged before iteration k's imitation, as (instruction, input, the
+    teacher's answer, the student's): all of them for a student retrained from the base model
+    (cumulative), the latest iteration's for one that goes on from the last student (continue)."""
+    last = k if ctx.cfg.loop.judged == "unseen" else k - 1  # judged unseen, discrimination comes first
+    first = 1 if ctx.cfg.student.strategy == "cumulative" else last
+    return [(t.instruction, t.input, t.text, s.text) for j in range(max(first, 1), last + 1)
+            for v, t, s in judged_pairs(ctx.run, j) if v.hard]
+
+
+def _imitate_then_dpo(ctx: Context, k: int, start: Path, examples: list[Example], pairs: list[Pair]) -> dict:
+    """Imitation into a work folder, kept until the DPO step from it has put the student in
+    place, so a kill during DPO does not train imitation again."""
+    from lion.student.preference import train_preference
+    from lion.student.train import train_student
+
+    out = ctx.run.iteration(k).imitation
+    imitated = out.work / "imitated"
+    done = imitated / "lion_student.json"
+    if not done.exists():
+        train_student(start, examples, imitated, out.work, ctx.cfg.student, ctx.threads)
+    stats = {key: v for key, v in json.loads(done.read_text(encoding="utf-8")).items() if key != "student_uid"}
+    ctx.say(f"  DPO on {len(pairs)} pairs the referee judged hard, the teacher's answer chosen over the student's")
+    dpo = train_preference(imitated, pairs, ctx.student_dir(k), out.work / "dpo", ctx.cfg.student, ctx.threads)
+    shutil.rmtree(imitated)
+    return {**stats, "dpo": {"pairs": len(pairs), **dpo}}
 
 
 def _answers(ctx: Context, j: int) -> list[Response]:
