@@ -176,7 +176,6 @@ def make_trainer(
             processing_class=tokenizer,
             peft_config=adapter,
         )
-    trainer.remove_callback(PrinterCallback)
     return trainer
 
 
@@ -322,6 +321,7 @@ def run_trainer(trainer: Trainer, checkpoints: Path, out_dir: Path, label: str) 
     student to `out_dir` and return its stats. Any TRL trainer: imitation's and DPO's."""
     started = time.monotonic()
     resume = resume_point(checkpoints)
+    trainer.remove_callback(PrinterCallback)  # the progress bar says it instead of printed log lines
     progress = Progress(label)
     if trainer.is_world_process_zero():
         trainer.add_callback(progress)

@@ -118,7 +118,7 @@ def test_an_iteration_whose_every_answer_is_empty_stops_the_run(make_ctx):
 
 
 def test_with_dpo_the_referees_hard_pairs_train_the_imitated_student_and_a_kill_during_dpo_keeps_imitation(
-        make_ctx, monkeypatch):
+        make_ctx, monkeypatch, capsys):
     from lion.loop.stages.discrimination import run_discrimination
     from lion.student import preference, train
 
@@ -150,3 +150,4 @@ def test_with_dpo_the_referees_hard_pairs_train_the_imitated_student_and_a_kill_
     assert stats["dpo"]["last_loss"] < stats["dpo"]["first_loss"]
     marked = json.loads((ctx.student_dir(2) / "lion_student.json").read_text())
     assert marked["steps"] == stats["dpo"]["steps"]  # the student in place is the DPO step's
+    assert "'loss'" not in capsys.readouterr().out  # neither trainer prints its log lines
