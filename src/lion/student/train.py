@@ -214,7 +214,7 @@ def resume_point(checkpoints: Path) -> Path | None:
     return None
 
 
-class Progress(TrainerCallback):
+class _Progress(TrainerCallback):
     """Shows training steps on the project's progress bar instead of the Trainer's printouts."""
 
     def __init__(self, label: str) -> None:
@@ -322,7 +322,7 @@ def run_trainer(trainer: Trainer, checkpoints: Path, out_dir: Path, label: str) 
     started = time.monotonic()
     resume = resume_point(checkpoints)
     trainer.remove_callback(PrinterCallback)  # the progress bar says it instead of printed log lines
-    progress = Progress(label)
+    progress = _Progress(label)
     if trainer.is_world_process_zero():
         trainer.add_callback(progress)
     try:
