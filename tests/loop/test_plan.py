@@ -39,15 +39,22 @@ def names(variant: str, evaluates: bool = True, iterations: int = 2) -> list[str
 
 
 def test_each_variant_runs_the_steps_it_needs():
+    # after the last generation, the closing imitation: iteration N + 1's, which an extended run does not redo
     assert names("lion") == ["setup", "before", "1.imitation", "1.discrimination", "1.generation", "1.heldout",
-                             "2.imitation", "2.discrimination", "2.generation", "2.heldout"]
+                             "2.imitation", "2.discrimination", "2.generation", "2.heldout", "3.imitation", "3.heldout"]
     for no_referee in ("one-way", "balanced"):
-        assert names(no_referee, iterations=1) == ["setup", "before", "1.imitation", "1.generation", "1.heldout"]
+        assert names(no_referee, iterations=1) == ["setup", "before", "1.imitation", "1.generation", "1.heldout",
+                                                   "2.imitation", "2.heldout"]
     assert names("single-order-referee", evaluates=False, iterations=1) == [
-        "setup", "1.imitation", "1.discrimination", "1.generation"]
+        "setup", "1.imitation", "1.discrimination", "1.generation", "2.imitation"]
     # judged unseen: the Train Pool is judged before the student trains on it
     assert names("lion-unseen", iterations=1) == ["setup", "before", "1.discrimination", "1.imitation", "1.generation",
-                                                   "1.heldout"]
+                                                   "1.heldout", "2.imitation", "2.heldout"]
+    # where iteration N + 1's imitation would differ (a slice held back; DPO on pairs judged first), the closing is its own
+    assert names("lion-held-back", iterations=1)[-2:] == ["2.imitation:closing", "2.heldout:closing"]
+    unseen_dpo = load_config(CONFIG, ["loop.judged=unseen", "loop.preference=dpo", "loop.iterations=1"])
+    assert [s.name for s in steps(unseen_dpo, False)][-1] == "2.imitation:closing"
+    assert [s.closing for s in steps(unseen_dpo, True)] == [False] * 6 + [True] * 2
 
 
 def test_judged_unseen_pays_the_teacher_in_discrimination_and_the_referee_on_the_train_pool_only():
@@ -69,7 +76,8 @@ def test_judged_unseen_without_a_referee_is_refused_with_its_line(tmp_path):
 def test_judged_held_back_judges_a_slice_of_the_train_pool_whose_answers_imitation_paid_for():
     cfg = load_config(CONFIG, ["loop.judged=held_back", "loop.held_back=0.3"])
     assert names("lion-held-back", iterations=1) == ["setup", "before", "1.imitation", "1.discrimination",
-                                                      "1.generation", "1.heldout"]
+                                                      "1.generation", "1.heldout", "2.imitation:closing",
+                                                      "2.heldout:closing"]
     plan = {s.name: s for s in steps(cfg, True)}
     sizes = Sizes(train=7, cache=30, heldout=5)
     disc, imit = calls(plan["2.discrimination"], cfg, sizes), calls(plan["2.imitation"], cfg, sizes)
@@ -113,7 +121,7 @@ def test_dpo_on_an_adapter_or_in_several_processes_is_refused_before_the_run_fol
 def test_a_step_name_tells_its_iteration():
     plan = steps(load_config(CONFIG, ["loop.iterations=12"]), True)
     assert [iteration_of(s.name) for s in plan] == [s.iteration for s in plan]
-    assert plan[-1].name == "12.heldout" and plan[-1].iteration == 12
+    assert plan[-1].name == "13.heldout" and plan[-1].iteration == 13 and plan[-1].closing
 
 
 def test_the_calls_of_a_step_follow_the_pools_it_works_on():
@@ -144,12 +152,12 @@ def test_a_run_whose_questions_are_all_seeds_is_finished_when_its_steps_are(tmp_
     run.root.mkdir()
     run.bind_config(cfg)
     run.heldout_questions.write_text("")  # setup left every question out, as each was a seed
-    for name in ("setup", "1.imitation", "1.discrimination", "1.generation"):
+    for name in ("setup", "1.imitation", "1.discrimination", "1.generation", "2.imitation"):
         run.mark_started(name)
         run.mark_done(name)
     st = collect(run.root)
     assert st.state == "finished" and st.eta is None
-    assert [s.name for s in st.steps] == ["setup", "1.imitation", "1.discrimination", "1.generation"]
+    assert [s.name for s in st.steps] == ["setup", "1.imitation", "1.discrimination", "1.generation", "2.imitation"]
 
 
 def _paid(run: RunFolder) -> dict[str, dict[str, int]]:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from lion.core import modes
 from lion.core.backends import BACKENDS, OPTIONS, Capabilities, readers
 from lion.core.chat import Decoding
 from lion.core.errors import LionError
@@ -237,28 +238,9 @@ class StudentConfig(Strict):
     dpo: DpoConfig = Field(DpoConfig(), description="the DPO step's settings, used with loop.preference: dpo")
 
 
-def held_back_count(share: float, pool: int) -> int:
-    """How many of a Train Pool of `pool` instructions loop.judged: held_back keeps out of training to
-    judge: at least one and never all, so that a short pool still has both."""
-    return min(max(round(share * pool), 1), pool - 1) if pool > 1 else 0
-
-
-def held_back_problem(share: float, pool: int, what: str) -> str | None:
-    """Why a share would, as configured, judge none of a pool or train on none of it; None when it works."""
-    kept = round(share * pool)
-    if 1 <= kept < pool:
-        return None
-    left = "hold back none of them, so the referee would judge nothing" if kept < 1 else "leave none of them to train on"
-    return f"holding back {share} of {what} would {left}"
-
-
-def _has_referee(parents: str) -> bool:
-    """Whether new instructions come from the referee's split (the 'referee...' parents)."""
-    return parents.startswith("referee")
-
-
 class LoopConfig(Strict):
-    iterations: int = Field(3, ge=1)
+    iterations: int = Field(3, ge=1, description="rounds of imitation, discrimination and generation; a closing "
+                            "imitation then trains the student on the last round's new instructions")
     cut_off_answers: Literal["drop", "train"] = Field(
         "drop", description="teacher answers cut off at max_tokens: left out of training (drop, see the README) or "
         "trained on as they are (train); empty answers are never trained on",
@@ -268,17 +250,21 @@ class LoopConfig(Strict):
         0.5, ge=0, le=1, description="share of N drawn from hard instructions (the paper's 1:1 is 0.5)"
     )
     tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
-    parents: Literal["referee", "referee-even", "random", "even"] = Field(
+    parents: Literal[tuple(modes.PARENTS)] = Field(
         "referee",
-        description="where new instructions come from: 'referee' (Lion: the referee's hard and easy ones), "
-        "'referee-even' (the same, each side drawn evenly over the kinds it holds), 'random' (one-way: any "
-        "Cache Pool instruction, no referee), 'even' (evenly over the Cache Pool's kinds, no referee)",
+        description="where new instructions come from: 'referee' (Lion: the referee's hard and easy ones) or 'random' "
+        "(one-way: any Cache Pool instruction, no referee); the old 'referee-even' and 'even' read as 'referee' "
+        "and 'random' with even_kinds",
     )
-    preference: Literal["none", "dpo"] = Field(
+    even_kinds: bool = Field(
+        False, description="draw each side's parents evenly over the kinds it holds, so no kind takes more than its "
+        "share of the generator's calls however many of the parents it holds",
+    )
+    preference: Literal[tuple(modes.PREFERENCES)] = Field(
         "none", description="'dpo': after each imitation, a DPO step (student.dpo) on the pairs the referee has "
         "judged hard so far, the teacher's answer chosen over the student's; 'none': imitation only, as in the paper",
     )
-    judged: Literal["cache_pool", "unseen", "held_back"] = Field(
+    judged: Literal[tuple(modes.JUDGED)] = Field(
         "cache_pool",
         description="what the referee judges: 'cache_pool' (the paper: the trained student on every instruction it "
         "has trained on), 'unseen' (before imitation, the student so far on the new Train Pool it has not trained "
@@ -306,48 +292,47 @@ class LoopConfig(Strict):
     )
     seed: int = 42
 
-    @field_validator("judged")
+    @model_validator(mode="before")
     @classmethod
-    def _judged_needs_a_referee(cls, judged: str, info: ValidationInfo) -> str:
-        parents = info.data.get("parents")  # absent when parents itself was refused
-        if judged != "cache_pool" and parents is not None and not _has_referee(parents):
-            raise PydanticCustomError("no_referee", "'{judged}' needs a referee, and loop.parents '{parents}' has none",
-                                      {"judged": judged, "parents": parents})
-        return judged
+    def _old_parents(cls, data: Any) -> Any:
+        """Configs written before `even_kinds` existed keep loading, their parents read as the new pair."""
+        if isinstance(data, dict) and data.get("parents") in modes.OLD_PARENTS:
+            parents, even = modes.OLD_PARENTS[data["parents"]]
+            data = {**data, "parents": parents, "even_kinds": even}
+        return data
 
-    @field_validator("preference")
+    @field_validator("judged", "preference", "held_back")
     @classmethod
-    def _preference_needs_a_referee(cls, preference: str, info: ValidationInfo) -> str:
-        parents = info.data.get("parents")
-        if preference != "none" and parents is not None and not _has_referee(parents):
-            raise PydanticCustomError("no_referee", "'{preference}' trains on the referee's verdicts, and loop.parents "
-                                      "'{parents}' has no referee", {"preference": preference, "parents": parents})
-        return preference
-
-    @field_validator("held_back")
-    @classmethod
-    def _slice_leaves_both(cls, share: float, info: ValidationInfo) -> float:
-        n = info.data.get("new_per_iteration")
-        if info.data.get("judged") == "held_back" and n is not None:
-            problem = held_back_problem(share, n, f"the {n} new instructions of an iteration (loop.new_per_iteration)")
-            if problem:
-                raise PydanticCustomError("held_back", "{problem}", {"problem": problem})
-        return share
+    def _modes_agree(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = modes.problem(info.field_name, {**info.data, info.field_name: value})
+        if problem:
+            raise PydanticCustomError("loop_mode", "{problem}", {"problem": problem})
+        return value
 
     @property
-    def judged_pool(self) -> str:
-        """The pool the referee judges, as messages and the report name it."""
-        return {"unseen": "Train Pool", "held_back": "held-back slice of the Train Pool"}.get(self.judged, "Cache Pool")
+    def judging(self) -> modes.Judged:
+        """Where discrimination looks (loop.judged)."""
+        return modes.JUDGED[self.judged]
+
+    @property
+    def parent_source(self) -> modes.Parents:
+        """Where the generator's parents come from (loop.parents)."""
+        return modes.PARENTS[self.parents]
+
+    @property
+    def preference_step(self) -> modes.Preference:
+        """What follows imitation (loop.preference)."""
+        return modes.PREFERENCES[self.preference]
 
     @property
     def uses_referee(self) -> bool:
         """Whether new instructions come from the referee's split, so the discrimination stage runs."""
-        return _has_referee(self.parents)
+        return self.parent_source.uses_referee
 
     @property
-    def spreads_evenly(self) -> bool:
-        """Whether the generator's calls are spread evenly over the parents' kinds."""
-        return self.parents.endswith("even")
+    def closing_differs(self) -> bool:
+        """Whether the closing imitation is a step of its own rather than iteration N + 1's imitation."""
+        return self.judging.closing_differs(self.model_dump())
 
 
 class FieldMap(Strict):

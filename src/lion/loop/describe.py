@@ -19,6 +19,13 @@ def value(x: object) -> str:
     return "" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
+def iteration_label(r: IterationRecord) -> str:
+    """How a row names its iteration: before training, its number, or the closing imitation's."""
+    if not r.iteration:
+        return "before"
+    return f"{r.iteration} (closing)" if r.closing else str(r.iteration)
+
+
 def _hard_share(r: IterationRecord) -> str | None:
     return f"{100 * r.hard / r.judged:.1f}" if r.judged else None
 
@@ -35,7 +42,7 @@ def _score(name: str) -> Callable[[IterationRecord], object]:
 
 # key -> (header, the cell's content); each view picks the keys it shows
 COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
-    "iteration": ("iteration", lambda r: r.iteration or "before"),
+    "iteration": ("iteration", lambda r: iteration_label(r)),
     "train_pool": ("Train Pool", lambda r: r.train_pool),
     "cache_pool": ("Cache Pool", lambda r: r.cache_pool),
     "held_back": ("held back", lambda r: r.held_back),
@@ -57,7 +64,8 @@ STATUS = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty",
           "generated", "kept", "relative_score", "failed", "cost")
 REPORT = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
           "mean_d", "generated", "kept", "relative_score", "failed")
-LEGEND = ("Train/Cache Pool: the pools the iteration started from; held back: the Train Pool's slice kept out of "
+LEGEND = ("Train/Cache Pool: the pools the iteration started from (the closing imitation trains on the last "
+          "generation's instructions); held back: the Train Pool's slice kept out of "
           "training for the referee (loop.judged: held_back); empty/cut off: the teacher's answers to the Train "
           "Pool that were empty or cut off at max_tokens (see iter-KK/imitation/left_out.jsonl); generated/kept: new "
           "instructions written by the generator and kept by the filters; held-out %: the student's relative score "
@@ -119,14 +127,19 @@ def _left_out_text(r: IterationRecord) -> str:
 def iteration_line(r: IterationRecord) -> str:
     """What the loop prints when an iteration ends."""
     dropped = dropped_text(r.dropped or {})
-    line = (
-        f"iteration {r.iteration}: Train Pool {r.train_pool}, Cache Pool {r.cache_pool}; "
-        + _left_out_text(r)
-        + (f"hard {r.hard}, easy {r.easy}" if r.hard is not None else "no referee")
-        + (f", unjudged {r.failed_judgements}" if r.failed_judgements else "")
-        + f"; generated {r.generated}, kept {r.kept}"
-        + (f" (dropped: {dropped})" if dropped else "")
-    )
+    pools = f"Train Pool {r.train_pool}, Cache Pool {r.cache_pool}"
+    if r.closing:  # trained on the last generation's instructions; nothing judged or written after it
+        left_out = _left_out_text(r).removesuffix("; ")
+        line = f"closing imitation (iteration {r.iteration}): {pools}" + (f"; {left_out}" if left_out else "")
+    else:
+        line = (
+            f"iteration {r.iteration}: {pools}; "
+            + _left_out_text(r)
+            + (f"hard {r.hard}, easy {r.easy}" if r.hard is not None else "no referee")
+            + (f", unjudged {r.failed_judgements}" if r.failed_judgements else "")
+            + f"; generated {r.generated}, kept {r.kept}"
+            + (f" (dropped: {dropped})" if dropped else "")
+        )
     if r.heldout:
         line += f"\n  held-out: {heldout_text(r.heldout)}"
     cost = r.spend.cost_usd

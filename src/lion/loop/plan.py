@@ -2,7 +2,7 @@
 
 It is one function of the config (and of whether the run has held-out questions). The loop
 runs it, `lion status` shows it and `lion estimate` counts its calls, so the three cannot
-disagree; a new step or loop variant is added here and nowhere else.
+disagree. A new step is added here, a new loop mode in `lion.core.modes`, and nowhere else.
 
 Requests per step, with N new instructions per iteration, H held-out questions, and the
 Train and Cache Pools the iteration starts from:
@@ -12,14 +12,13 @@ Train and Cache Pools the iteration starts from:
   - discrimination: the teacher answers the Cache Pool, every instruction of which it answered
     when it was in a Train Pool (the same request, so the cache answers and nothing is paid);
     the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off.
-    With `loop.judged: unseen` it comes before imitation and works on the Train Pool instead:
-    the teacher's answers are paid here and imitation finds them in the cache, and the referee's
-    calls stay at 2 * |Train Pool| however large the Cache Pool grows. With `loop.judged:
-    held_back` it judges the slice of the Train Pool that imitation kept out of training
-    (`loop.held_back` of it), whose answers imitation has paid for;
+    Other modes of `loop.judged` judge other pools (see `lion.core.modes`);
   - generation: one generator call per new instruction when every reply is kept, up to
     max_attempts_factor times the quota of each side (hard and easy);
-  - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H.
+  - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H;
+  - after the last iteration, the closing imitation: the teacher answers the last generation's
+    N instructions and the student trains on them, then the held-out evaluation. So the teacher
+    answers the seeds and N per iteration, and every answer reaches the final student.
 An unreadable verdict is asked again up to `parse_retries` times, which makes the upper bound.
 """
 
@@ -29,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from lion.core.config import RunConfig, held_back_count
+from lion.core.config import RunConfig
 from lion.loop.run_folder import RunFolder
 
 Kind = Literal["setup", "heldout", "imitation", "discrimination", "generation"]
@@ -44,6 +43,7 @@ class Step:
     name: str
     kind: Kind
     iteration: int  # 0: before the first iteration
+    closing: bool = False  # the imitation after the last generation, and its held-out evaluation
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,32 @@ SETUP = Step("setup", "setup", 0)  # seeds, held-out set, base student: first, w
 
 
 def steps(cfg: RunConfig, evaluates: bool) -> list[Step]:
-    """Every step of the run, in the order the loop takes them."""
-    plan = [SETUP]
-    if evaluates:
-        plan.append(Step("before", "heldout", 0))
-    judge = ["discrimination"] if cfg.loop.uses_referee else []
-    # judged unseen, the Train Pool is judged with the student so far, before it trains on it
-    first: list[Kind] = [*judge, "imitation"] if cfg.loop.judged == "unseen" else ["imitation", *judge]
-    for k in range(1, cfg.loop.iterations + 1):
-        kinds: list[Kind] = [*first, "generation", *(["heldout"] if evaluates else [])]
+    """Every step of the run, in the order the loop takes them.
+
+    After the last generation a closing imitation trains the student on what it wrote, so every
+    instruction the teacher answers reaches the final student. It is iteration N + 1's
+    imitation, one step that an extended run does not take again, unless the loop's modes make
+    the two differ (a held-back slice); then it has a name of its own, and an extended run
+    trains iteration N + 1's student its own way.
+    """
+    loop = cfg.loop
+    heldout: list[Kind] = ["heldout"] if evaluates else []
+    plan = [SETUP, *([Step("before", "heldout", 0)] if evaluates else [])]
+    for k in range(1, loop.iterations + 1):
+        kinds = [*loop.judging.kinds(loop.uses_referee), "generation", *heldout]
         plan += [Step(step_name(k, kind), kind, k) for kind in kinds]
-    return plan
+    last = loop.iterations + 1
+    suffix = CLOSING if loop.closing_differs else ""
+    return plan + [Step(step_name(last, kind) + suffix, kind, last, closing=True) for kind in ["imitation", *heldout]]
+
+
+CLOSING = ":closing"  # the suffix of a closing step that is not the next iteration's
+
+
+def student_steps(k: int) -> list[str]:
+    """Every name of a step that trains iteration k's student or scores it, the ordinary way or
+    the closing one: when one of them trains the student again, the others' results are void."""
+    return [step_name(k, kind) + suffix for kind in ("imitation", "heldout") for suffix in ("", CLOSING)]
 
 
 def evaluates(cfg: RunConfig, run: RunFolder) -> bool:
@@ -134,12 +149,12 @@ def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:
     if step.kind == "heldout":  # the first evaluation pays for the teacher's answers, the later ones reuse them
         h = sizes.heldout
         return {"teacher": Calls(h, h, answered_before=h if step.iteration else 0), "judge": judged("judge", 2 * h)}
-    unseen = loop.judged == "unseen"
-    if step.kind == "imitation":  # judged unseen, discrimination has paid for these answers
-        return {"teacher": Calls(sizes.train, sizes.train, answered_before=sizes.train if unseen else 0)}
+    paid_before = loop.judging.pays_teacher and not step.closing  # no discrimination precedes the closing one
+    if step.kind == "imitation":  # discrimination may have paid for these answers already
+        return {"teacher": Calls(sizes.train, sizes.train, answered_before=sizes.train if paid_before else 0)}
     if step.kind == "discrimination":
-        pool = {"unseen": sizes.train, "held_back": held_back_count(loop.held_back, sizes.train)}.get(loop.judged, sizes.cache)
-        return {"teacher": Calls(pool, pool, answered_before=0 if unseen else pool),
+        pool = loop.judging.judged_count(loop.held_back, sizes.train, sizes.cache)
+        return {"teacher": Calls(pool, pool, answered_before=0 if loop.judging.pays_teacher else pool),
                 "referee": judged("referee", (2 if loop.both_orders else 1) * pool)}
     if step.kind == "generation":  # each side, hard and easy, has its own budget of attempts
         n, hard = loop.new_per_iteration, round(loop.new_per_iteration * loop.hard_share)

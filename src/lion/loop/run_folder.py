@@ -137,6 +137,13 @@ class RunFolder:
         state["current"] = None
         atomic.write_json(self.state_path, state)
 
+    def forget(self, steps: list[str]) -> None:
+        """Mark steps not done, so the plan takes them again: their outputs are being replaced."""
+        state = self.state()
+        if any(s in state["done"] for s in steps):
+            state["done"] = [s for s in state["done"] if s not in steps]
+            atomic.write_json(self.state_path, state)
+
     def mark_error(self, message: str) -> None:
         state = self.state()
         state["last_error"] = {"step": state["current"], "time": time.time(), "message": message}

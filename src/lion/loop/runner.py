@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lion.arena import corpus, spelled_words
 from lion.core import progress
-from lion.core.config import RunConfig, held_back_problem
+from lion.core.config import RunConfig
 from lion.core.errors import LionError, storage_error, storage_problem
 from lion.core.records import Instruction, SplitRecord, read_jsonl, write_jsonl
 from lion.data.questions import read_questions
@@ -22,7 +22,7 @@ from lion.llm.cache import ResponseCache
 from lion.llm.roles import Roles, check_endpoints, shared_model_warning
 from lion.loop.context import Context
 from lion.loop.describe import heldout_text, iteration_line
-from lion.loop.plan import SETUP, Step, run_steps, steps
+from lion.loop.plan import SETUP, Step, run_steps, steps, student_steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
@@ -55,15 +55,14 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
 
     run = RunFolder(out)
     # check the input before the run folder is made, so bad input leaves nothing behind
-    check_train_config(cfg.student.train, cfg.loop.preference == "dpo")
+    check_train_config(cfg.student.train, cfg.loop.preference_step.trains_on_pairs)
     engine_for(cfg.student.generate)
     if cfg.evaluation.heldout not in ("arena", "none"):
         read_questions(Path(cfg.evaluation.heldout))
     seeds = None if run.is_done("setup") else load_seeds(cfg.data, cfg.loop.seed)
-    if seeds and cfg.loop.judged == "held_back":
-        problem = held_back_problem(cfg.loop.held_back, len(seeds[0]), f"the {len(seeds[0])} seed instructions")
-        if problem:
-            raise LionError(f"config field 'loop.held_back': {problem} (the first iteration's Train Pool).")
+    problem = seeds and cfg.loop.judging.seeds_problem(cfg.loop.held_back, len(seeds[0]))
+    if problem:
+        raise LionError(f"config field 'loop.held_back': {problem} (the first iteration's Train Pool).")
     guard = guard_index(cfg.loop.guard)
     if not all(run.is_done(s.name) for s in run_steps(cfg, run)):  # a finished run only prints its table
         check_endpoints(cfg)
@@ -142,17 +141,20 @@ def _iterate(ctx: Context, seeds: tuple[list[Instruction], int] | None, guard: N
     heldout = read_jsonl(run.heldout_questions, HeldoutItem)
     plan = steps(cfg, bool(heldout))  # settled now that the held-out set is
     for k, group in groupby(plan[1:], key=lambda s: s.iteration):  # [0] is the setup
+        group = list(group)
         todo = [s for s in group if not run.is_done(s.name)]
         if not todo:
             continue
         if k > 0:
-            ctx.say(f"[bold]iteration {k}[/bold]")
+            ctx.say(f"[bold]{'closing imitation' if group[0].closing else f'iteration {k}'}[/bold]")
         work = _Iteration(ctx, k, heldout, guard)
         for step in todo:
-            _step(ctx, step, lambda: getattr(work, step.kind)())
+            if step.kind == "imitation":  # the other way to train this iteration's student, and its scores, are void
+                run.forget([name for name in student_steps(k) if name != step.name])
+            _step(ctx, step, lambda: getattr(work, step.kind)(step))
         if k > 0:
-            ctx.say(iteration_line(summarize(run, cfg.loop.iterations, ctx.cache).iterations[-1]))
-    return summarize(run, cfg.loop.iterations, ctx.cache)
+            ctx.say(iteration_line(summarize(run, plan, ctx.cache).iterations[-1]))
+    return summarize(run, plan, ctx.cache)
 
 
 class _Iteration:
@@ -165,26 +167,22 @@ class _Iteration:
             self.train = read_jsonl(pools.train, Instruction)
             self.cache_pool = read_jsonl(pools.cache, Instruction)
 
-    def imitation(self) -> None:
-        run_imitation(self.ctx, self.k, self.train)
+    def imitation(self, step: Step) -> None:
+        run_imitation(self.ctx, self.k, self.train, closing=step.closing)
 
-    def discrimination(self) -> None:
-        ctx, k, loop = self.ctx, self.k, self.ctx.cfg.loop
-        if loop.judged == "unseen":  # the student so far, on what it has not trained on
-            run_discrimination(ctx, k, self.train, ctx.student_dir(k - 1), loop.judged_pool)
-        elif loop.judged == "held_back":  # the student just trained, on the slice kept out of its training
-            run_discrimination(ctx, k, held_back(ctx, k), ctx.student_dir(k), loop.judged_pool)
-        else:
-            run_discrimination(ctx, k, self.cache_pool, ctx.student_dir(k), loop.judged_pool)
+    def discrimination(self, step: Step) -> None:
+        ctx, k, judging = self.ctx, self.k, self.ctx.cfg.loop.judging
+        items = judging.pool(self.train, self.cache_pool, held_back(ctx, k))
+        run_discrimination(ctx, k, list(items), ctx.student_dir(judging.student(k)), judging.pool_label)
 
-    def generation(self) -> None:
+    def generation(self, step: Step) -> None:
         ctx, k, run = self.ctx, self.k, self.ctx.run
         split = read_jsonl(run.iteration(k).discrimination.split, SplitRecord) if ctx.cfg.loop.uses_referee else []
         new, _ = run_generation(ctx, k, self.cache_pool, split, {h.id for h in self.questions}, self.guard)
         write_jsonl(run.pools(k).train, new)  # X_A is replaced ...
         write_jsonl(run.pools(k).cache, self.cache_pool + new)  # ... X_B is extended
 
-    def heldout(self) -> None:
+    def heldout(self, step: Step) -> None:
         ctx, k = self.ctx, self.k
         files = ctx.run.iteration(k).heldout if k else ctx.run.before
         name = f"iter {k}" if k else "before training"

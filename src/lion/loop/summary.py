@@ -8,14 +8,16 @@ killed): a step not yet done reads as None.
 from __future__ import annotations
 
 import json
+from itertools import groupby
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lion.core import atomic
 from lion.llm.cache import ResponseCache, add_usage
-from lion.loop.plan import iteration_of, step_name
+from lion.loop.plan import Step, iteration_of
 from lion.loop.run_folder import RunFolder
+from lion.loop.stage_results import DiscriminationResult, GenerationResult, ImitationResult, read_result
 from lion.loop.stages.heldout import HeldoutResult
 
 
@@ -53,6 +55,7 @@ class IterationRecord(BaseModel):
     teacher_empty: int | None = None  # the Train Pool's teacher answers that were empty (never trained on)
     teacher_cut_off: int | None = None  # ... and those cut off at max_tokens (see loop.cut_off_answers)
     held_back: int | None = None  # of the Train Pool, kept out of this iteration's training (loop.judged: held_back)
+    closing: bool = False  # the closing imitation after the last generation: no referee, no generator
     hard: int | None = None  # the referee's split; None without a referee or before it ran
     easy: int | None = None
     failed_judgements: int | None = None
@@ -114,46 +117,49 @@ def run_spend(run: RunFolder, cache: ResponseCache | None = None) -> RunSpend:
         cache.close()
 
 
-def iteration_record(run: RunFolder, k: int, spend: RunSpend) -> IterationRecord:
+def iteration_record(run: RunFolder, k: int, spend: RunSpend, closing: bool = False) -> IterationRecord:
     """Iteration k as its step outputs on disk say it is now."""
     it = run.iteration(k)
-    train = load_json(it.imitation.train_stats) or {}
-    disc = load_json(it.discrimination.stats) or {}
-    gen = load_json(it.generation.stats) or {}
+    train = read_result(it.imitation.train_stats, ImitationResult)
+    disc = None if closing else read_result(it.discrimination.stats, DiscriminationResult)
+    gen = None if closing else read_result(it.generation.stats, GenerationResult)
     pools = run.pools(k - 1)
     return IterationRecord(
         iteration=k,
+        closing=closing,
         train_pool=_count_lines(pools.train),
         cache_pool=_count_lines(pools.cache),
-        teacher_empty=train.get("empty"),
-        teacher_cut_off=train.get("cut_off"),
-        held_back=train.get("held_back") or None,
-        hard=disc.get("hard"),
-        easy=disc.get("easy"),
-        failed_judgements=disc.get("failed"),
-        mean_d=disc.get("mean_d"),
-        generated=gen.get("generated"),
-        kept=gen.get("kept"),
-        kept_from_hard=gen.get("kept_from_hard"),
-        kept_from_easy=gen.get("kept_from_easy"),
-        dropped=gen.get("dropped"),
-        notes=gen.get("notes"),
+        teacher_empty=train and train.empty,
+        teacher_cut_off=train and train.cut_off,
+        held_back=train and train.held_back or None,
+        hard=disc and disc.hard,
+        easy=disc and disc.easy,
+        failed_judgements=disc and disc.failed,
+        mean_d=disc and disc.mean_d,
+        generated=gen and gen.generated,
+        kept=gen and gen.kept,
+        kept_from_hard=gen and gen.kept_from_hard,
+        kept_from_easy=gen and gen.kept_from_easy,
+        dropped=gen and gen.dropped,
+        notes=gen and gen.notes,
         heldout=_heldout(it.heldout.scores),
         spend=spend.iteration(k),
-        position_bias=load_json(it.discrimination.bias),
+        position_bias=None if closing else load_json(it.discrimination.bias),
         failed_items={step: n for step, files in (("imitation", it.imitation), ("discrimination", it.discrimination))
-                      if (n := _count_lines(files.failed))},
+                      if not (closing and step == "discrimination") and (n := _count_lines(files.failed))},
     )
 
 
-def summarize(run: RunFolder, iterations: int, cache: ResponseCache) -> Summary:
-    """Rebuild summary.json from the step outputs and the cache, so it is right after any resume."""
+def summarize(run: RunFolder, plan: list[Step], cache: ResponseCache) -> Summary:
+    """Rebuild summary.json from the step outputs and the cache, so it is right after any resume:
+    a record for each iteration of the plan whose steps are all done, up to the first that is not."""
     spend = run_spend(run, cache)
     summary = Summary(before=before_scores(run), spend=spend)
-    for k in range(1, iterations + 1):
-        if not run.is_done(step_name(k, "generation")):
+    for k, group in groupby((s for s in plan if s.iteration), key=lambda s: s.iteration):
+        group = list(group)
+        if not all(run.is_done(s.name) for s in group):
             break
-        summary.iterations.append(iteration_record(run, k, spend))
+        summary.iterations.append(iteration_record(run, k, spend, closing=group[0].closing))
     atomic.write_json(run.summary_path, summary.model_dump(mode="json"))
     return summary
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 BUILT_IN: dict[str, tuple[str, ...]] = {
     "one-way": ("loop.parents=random",),
-    "balanced": ("loop.parents=even",),
+    "balanced": ("loop.parents=random", "loop.even_kinds=true"),
     "lion": ("loop.parents=referee", "loop.hard_share=0.5"),
     "hard-only": ("loop.parents=referee", "loop.hard_share=1.0"),
     "single-order-referee": ("loop.parents=referee", "loop.hard_share=0.5", "loop.both_orders=false"),
-    "lion-even": ("loop.parents=referee-even", "loop.hard_share=0.5"),
+    "lion-even": ("loop.parents=referee", "loop.even_kinds=true", "loop.hard_share=0.5"),
     "lion-unseen": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=unseen"),
     "lion-held-back": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back"),
     "lion-dpo": ("loop.parents=referee", "loop.hard_share=0.5", "loop.preference=dpo"),

@@ -50,7 +50,7 @@ def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int 
     k = _iteration(root, done, iteration)
     if preference and not cfg.loop.uses_referee:
         raise LionError(f"{root}: --preference needs the referee's verdicts, and this run has no referee "
-                        f"(loop.parents is '{cfg.loop.parents}').")
+                        f"(its parents are {cfg.loop.parent_source.label}).")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LionError(f"{out} exists and is not empty; choose a new --out folder.")
     verdicts = _verdicts(run, k)
@@ -176,6 +176,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
     loop = cfg.loop
     header = yaml.safe_dump({"configs": configs, "tags": ["lion-distill", "distillation", "synthetic"]}, sort_keys=False)
     its = [it for it in summary.iterations if it.iteration <= k]
+    slice_left = loop.judging.holds_back and not its[-1].closing  # its student has not trained on the last slice
     lines = [
         "---", header.rstrip(), "---", "",
         f"# Distilled data of the Lion run `{root.name}`", "",
@@ -183,7 +184,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
         f"`sft`: the {len(sft)} instructions of the Train Pools of iterations 1 to {k} whose teacher answers were trained "
         f"on ({fmt} format), with their lineage and the referee's latest verdict where it judged them"
         + (f" (iteration {k}'s held-back slice included, which its student had not trained on yet)."
-           if loop.judged == "held_back" else "."),
+           if slice_left else "."),
     ]
     if pairs is not None:
         lines += ["", f"`preference`: {len(pairs)} pairs in which the referee scored the teacher's answer above the "
@@ -198,11 +199,12 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
         lines.append(f"| {role} | {rc.backend} | {rc.model} | {d.temperature} | {d.top_p} | {d.max_tokens} |")
     lines += ["", "## The loop", "",
               f"- seeds: `{cfg.data.seeds}`" + (f" (limit {cfg.data.limit})" if cfg.data.limit else ""),
-              f"- iterations: {k} exported of {loop.iterations} planned; {loop.new_per_iteration} new instructions asked "
-              "per iteration",
-              f"- discrimination: {loop.parents} parents; the referee judges the {loop.judged_pool} "
-              f"(loop.judged: {loop.judged}" + (f", held back {loop.held_back}" if loop.judged == "held_back" else "")
-              + f"); hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}",
+              f"- iterations: {k} exported of {loop.iterations + 1} planned ({loop.iterations} with generation, then "
+              f"the closing imitation); {loop.new_per_iteration} new instructions asked per iteration",
+              f"- parents of new instructions: {loop.parent_source.label}" + (", evenly over their kinds" if loop.even_kinds else ""),
+              f"- discrimination: the referee judges the {loop.judging.pool_label}"
+              + (f" (held back {loop.held_back} of each Train Pool)" if loop.judging.holds_back else "")
+              + f"; hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}",
               f"- hard share of new instructions: {loop.hard_share}",
               f"- novelty filter: ROUGE-L above {loop.rouge_threshold} to the pool drops an instruction; contamination "
               f"guard: {len(loop.guard)} question file(s)" + (f", ROUGE-L above {loop.guard_threshold}" if loop.guard else ""),
@@ -214,9 +216,10 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
     for it in its:
         judged = f"{it.hard}/{it.judged}" if it.judged is not None else ""
         score = it.heldout.relative_score if it.heldout and it.heldout.relative_score is not None else ""
-        lines.append(f"| {it.iteration} | {it.train_pool} | {origins[(it.iteration, 'seed')]} | "
+        made = f"{it.kept}/{it.generated}" if it.generated is not None else ""
+        lines.append(f"| {it.iteration}{' (closing)' if it.closing else ''} | {it.train_pool} | {origins[(it.iteration, 'seed')]} | "
                      f"{origins[(it.iteration, 'from-hard')]} | {origins[(it.iteration, 'from-easy')]} | {judged} | "
-                     f"{it.teacher_empty or 0} | {it.teacher_cut_off or 0} | {it.kept}/{it.generated} | "
+                     f"{it.teacher_empty or 0} | {it.teacher_cut_off or 0} | {made} | "
                      f"{dropped_text(it.dropped) if it.dropped else ''} | {score} |")
     before = summary.before.relative_score if summary.before else None
     if before is not None:

@@ -22,7 +22,7 @@ from lion.core.config import RunConfig
 from lion.core.plots import plt, save
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
-from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, interval_text, spend_rows, usd
+from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, interval_text, iteration_label, spend_rows, usd
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
@@ -352,17 +352,18 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
 
 def judged_pool(cfg: RunConfig) -> str:
     """The pool the referee judges in this run's mode."""
-    return cfg.loop.judged_pool + (" (judged before training on it)" if cfg.loop.judged == "unseen" else "")
+    return cfg.loop.judging.pool_label + cfg.loop.judging.report_note
 
 
 def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
     total = st.spend.total
     done = sum(1 for it in st.iterations if it.kept is not None)
     w.add(f"# Lion run `{text_cell(st.run, 200)}`", "",
-          f"State: **{st.state}**, {done} of {st.iterations_planned} iterations through generation. "
+          f"State: **{st.state}**, {done} of {st.iterations_planned} iterations through generation"
+          + (", and the closing imitation" if any(it.closing for it in st.iterations) else "") + ". "
           f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
           f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}"
-          + (", then DPO on the referee's hard pairs" if cfg.loop.preference == "dpo" else "") + "). "
+          + cfg.loop.preference_step.report_note + "). "
           f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
           f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
     if total.calls:
@@ -399,7 +400,7 @@ def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConf
 
 def _heldout_section(w: _Writer, st: Status) -> None:
     rows = ([("before", st.before)] if st.before else []) + [
-        (f"iter {f.iteration}", f.heldout) for f in st.iterations if f.heldout]
+        (f"iter {iteration_label(f)}", f.heldout) for f in st.iterations if f.heldout]
     w.add("## Held-out scores", "")
     if not rows:
         w.add("No held-out evaluation yet (or `evaluation.heldout: none`).", "")

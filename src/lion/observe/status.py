@@ -7,6 +7,7 @@ another process (or on another machine sharing the folder).
 from __future__ import annotations
 
 import time
+from itertools import groupby
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,7 @@ class StepState(BaseModel):
     name: str
     kind: str
     iteration: int
+    closing: bool = False  # the imitation after the last generation, or its held-out evaluation
     state: Literal["done", "running", "stopped", "pending"]
     started: float | None = None  # Unix seconds of its last start
     seconds: float | None = None  # how long it took, or has been running
@@ -93,7 +95,8 @@ def _step_state(step: Step, state: dict, running: bool, now: float) -> StepState
         st = "pending"
     started, finished = times.get("started"), times.get("finished")
     seconds = finished - started if started and finished else (now - started if st == "running" and started else None)
-    return StepState(name=step.name, kind=step.kind, iteration=step.iteration, state=st, started=started, seconds=seconds)
+    return StepState(name=step.name, kind=step.kind, iteration=step.iteration, closing=step.closing, state=st,
+                     started=started, seconds=seconds)
 
 
 def collect(root: Path) -> Status:
@@ -104,7 +107,7 @@ def collect(root: Path) -> Status:
     now = time.time()
     steps = [_step_state(step, state, running, now) for step in run_steps(cfg, run)]
     spend = run_spend(run)
-    started = {s.iteration for s in steps if s.state != "pending"}
+    started = {s.iteration: s.closing for s in steps if s.state != "pending" and s.iteration}
     finished = all(s.state == "done" for s in steps)
     return Status(
         run=str(root),
@@ -113,7 +116,7 @@ def collect(root: Path) -> Status:
         steps=steps,
         current=load_json(run.progress_path) if running else None,
         before=before_scores(run),
-        iterations=[iteration_record(run, k, spend) for k in range(1, cfg.loop.iterations + 1) if k in started],
+        iterations=[iteration_record(run, k, spend, closing) for k, closing in started.items()],
         spend=spend,
         budget_usd=cfg.budget.max_usd,
         eta=None if finished else _eta(steps, now),
@@ -167,8 +170,9 @@ def show(st: Status, console) -> None:
     for col in ("iteration", *kinds):
         steps.add_column(col)
     cell = {(s.iteration, s.kind): s for s in st.steps}
-    for k in range(1, st.iterations_planned + 1):
-        steps.add_row(str(k), *(_cell(cell.get((k, kind))) for kind in kinds))
+    for k, group in groupby((s for s in st.steps if s.iteration), key=lambda s: s.iteration):
+        label = f"{k} (closing)" if next(group).closing else str(k)
+        steps.add_row(label, *(_cell(cell.get((k, kind))) for kind in kinds))
     console.print(steps)
 
     if st.iterations:

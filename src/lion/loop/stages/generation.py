@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from lion.core import atomic
 from lion.core.config import LoopConfig
 from lion.core.jsonio import read_texts
+from lion.core.modes import SIDES
 from lion.core.progress import bar
 from lion.core.prompts import render
 from lion.core.records import Instruction, SplitRecord, write_jsonl
@@ -27,8 +27,7 @@ from lion.llm.dispatch import Call, Failed, Result
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import GenerationFiles
-
-SIDES = ("hard", "easy")
+from lion.loop.stage_results import GenerationResult
 
 
 class Candidate(BaseModel):
@@ -132,11 +131,9 @@ def choose_sides(loop: LoopConfig, cache_pool: list[Instruction], split: list[Sp
     With a referee the split decides the parents; without one both sides draw from the whole
     Cache Pool, so the hard:easy ratio of prompts stays as configured.
     """
-    if loop.uses_referee:
-        by_id = {it.id: it for it in cache_pool}
-        parents = {"hard": [by_id[r.id] for r in split if r.hard], "easy": [by_id[r.id] for r in split if not r.hard]}
-    else:
-        parents = dict.fromkeys(SIDES, cache_pool)
+    by_id = {it.id: it for it in cache_pool}
+    hard, easy = ([by_id[r.id] for r in split if r.hard is want] for want in (True, False))
+    parents = loop.parent_source.sides(cache_pool, hard, easy)
     q_hard, q_easy, note = _quotas(loop.new_per_iteration, loop.hard_share, len(parents["hard"]), len(parents["easy"]))
     quotas = {"hard": q_hard, "easy": q_easy}
     sides = {
@@ -258,29 +255,30 @@ def shortfalls(sides: dict[str, Side]) -> list[str]:
     return [f"{s.name}: {len(s.kept)} of {s.quota} after {s.used} attempts" for s in sides.values() if len(s.kept) < s.quota]
 
 
-def tally(wanted: int, candidates: list[Candidate], sides: dict[str, Side], notes: list[str]) -> dict:
+def tally(wanted: int, candidates: list[Candidate], sides: dict[str, Side], notes: list[str]) -> GenerationResult:
     """The stage's statistics: what was asked for, made and kept, and each drop reason's count
     in the order the reasons first occurred."""
     dropped: dict[str, int] = {}
     for c in candidates:
         if not c.kept:
             dropped[c.reason] = dropped.get(c.reason, 0) + 1
-    return {
-        "wanted": wanted,
-        "generated": len(candidates),
-        "kept": len(sides["hard"].kept) + len(sides["easy"].kept),
-        "kept_from_hard": len(sides["hard"].kept),
-        "kept_from_easy": len(sides["easy"].kept),
-        "dropped": dropped,
-        "notes": notes,
-    }
+    return GenerationResult(
+        wanted=wanted,
+        generated=len(candidates),
+        kept=len(sides["hard"].kept) + len(sides["easy"].kept),
+        kept_from_hard=len(sides["hard"].kept),
+        kept_from_easy=len(sides["easy"].kept),
+        dropped=dropped,
+        notes=notes,
+    )
 
 
-def write_outputs(out: GenerationFiles, candidates: list[Candidate], new_items: list[Instruction], stats: dict) -> None:
+def write_outputs(out: GenerationFiles, candidates: list[Candidate], new_items: list[Instruction],
+                  stats: GenerationResult) -> None:
     """Every reply with its fate (to audit the filters), the kept instructions, the statistics."""
     write_jsonl(out.candidates, candidates)
     write_jsonl(out.new_instructions, new_items)
-    atomic.write_json(out.stats, stats)
+    stats.write(out.stats)
 
 
 def run_generation(
@@ -290,7 +288,7 @@ def run_generation(
     split: list[SplitRecord],
     heldout_ids: set[str],
     guard: NoveltyIndex | None = None,
-) -> tuple[list[Instruction], dict]:
+) -> tuple[list[Instruction], GenerationResult]:
     """Iteration k's new instructions and the stage's statistics, written to its folder.
 
     Rounds of calls go on until each side has its quota or has spent its attempts; each round
@@ -301,7 +299,7 @@ def run_generation(
     if note:
         ctx.say(f"  note: {note}")
     screen = Screen(loop, cache_pool, heldout_ids, guard)
-    draws = {name: ParentDraw(side.parents, loop.spreads_evenly, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
+    draws = {name: ParentDraw(side.parents, loop.even_kinds, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
     candidates: list[Candidate] = []
     round_no = 0
     while any(s.wanted > 0 for s in sides.values()):

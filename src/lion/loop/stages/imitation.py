@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lion.core import atomic
-from lion.core.config import LoopConfig, held_back_count
+from lion.core.config import LoopConfig
 from lion.core.records import Instruction, Response, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
 from lion.loop.answers import failure_record, teacher_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
+from lion.loop.stage_results import ImitationResult
 from lion.loop.stages.discrimination import judged_pairs
 
 if TYPE_CHECKING:  # the student's modules import torch, which only training needs
@@ -48,15 +49,18 @@ def trainable(r: Response, cut_off_answers: str) -> bool:
     return problem is None or (problem == CUT_OFF and cut_off_answers == "train")
 
 
-def _draw_held_back(loop: LoopConfig, k: int, train_pool: list[Instruction]) -> list[Instruction]:
-    """The slice of iteration k's Train Pool that loop.judged: held_back keeps out of its training,
-    for the referee to judge, in pool order; drawn by the loop's seed, so it is the same on a rerun."""
-    n = held_back_count(loop.held_back, len(train_pool)) if loop.judged == "held_back" else 0
+def _draw_held_back(loop: LoopConfig, k: int, train_pool: list[Instruction], closing: bool) -> list[Instruction]:
+    """The slice of iteration k's Train Pool that the judging mode keeps out of its training, for
+    the referee to judge, in pool order; drawn by the loop's seed, so it is the same on a rerun.
+    The closing imitation keeps nothing out: no referee judges after it."""
+    n = 0 if closing else loop.judging.held_back(loop.held_back, len(train_pool))
     chosen = {it.id for it in random.Random(f"held back {loop.seed} {k}").sample(train_pool, n)}
     return [it for it in train_pool if it.id in chosen]
 
 
-def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
+def run_imitation(ctx: Context, k: int, train_pool: list[Instruction], closing: bool = False) -> ImitationResult:
+    """Train iteration k's student on the teacher's answers to its Train Pool; `closing`: the
+    imitation after the last generation, which holds nothing back."""
     out = ctx.run.iteration(k).imitation
     policy = ctx.cfg.loop.cut_off_answers
     completions = teacher_answers(ctx, train_pool, f"iter {k} imitation: teacher answers")
@@ -85,8 +89,8 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
     # model on every Train Pool so far (see the README for why `cumulative` is the default). A
     # slice held back to be judged (loop.judged: held_back) joins training one iteration late.
-    slice_ = _draw_held_back(ctx.cfg.loop, k, train_pool)
-    if ctx.cfg.loop.judged == "held_back":
+    slice_ = _draw_held_back(ctx.cfg.loop, k, train_pool, closing)
+    if ctx.cfg.loop.judging.holds_back:
         write_jsonl(out.held_back, slice_)
     if ctx.cfg.student.strategy == "continue":
         start = ctx.student_dir(k - 1)
@@ -98,35 +102,36 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction]) -> dict:
     kept_out = {it.id for it in slice_}
     data = [r for r in earlier if trainable(r, policy)] + [r for r in usable if r.id not in kept_out]
     examples = [(r.instruction, r.input, r.text) for r in data]
-    counts = {"failed": len(failed), "empty": problems[EMPTY], "cut_off": problems[CUT_OFF], "held_back": len(kept_out)}
+    counts = {"start": str(start), "failed": len(failed), "empty": problems[EMPTY], "cut_off": problems[CUT_OFF],
+              "held_back": len(kept_out)}
     if not examples:
         ctx.say("  the Train Pool is empty: the student stays as it was")
         staging = out.staging
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(start, staging)
         atomic.replace_dir(staging, ctx.student_dir(k))
-        stats = {"examples": 0, "start": str(start), "steps": 0, **counts}
-        atomic.write_json(out.train_stats, stats)
-        return stats
+        result = ImitationResult(examples=0, **counts)
+        result.write(out.train_stats)
+        return result
 
     from lion.student.train import train_student
 
     ctx.say(f"  training the student on {len(examples)} examples (from {start.name})")
-    pairs = preference_pairs(ctx, k) if ctx.cfg.loop.preference == "dpo" else []
+    pairs = preference_pairs(ctx, k) if ctx.cfg.loop.preference_step.trains_on_pairs else []
     if pairs:
         stats = _imitate_then_dpo(ctx, k, start, examples, pairs)
     else:
         stats = train_student(start, examples, ctx.student_dir(k), out.work, ctx.cfg.student, ctx.threads)
-    stats = {"examples": len(examples), "start": str(start), **counts, **stats}
-    atomic.write_json(out.train_stats, stats)
-    return stats
+    result = ImitationResult(examples=len(examples), **counts, **stats)
+    result.write(out.train_stats)
+    return result
 
 
 def preference_pairs(ctx: Context, k: int) -> list[Pair]:
     """The hard verdicts judged before iteration k's imitation, as (instruction, input, the
     teacher's answer, the student's): all of them for a student retrained from the base model
     (cumulative), the latest iteration's for one that goes on from the last student (continue)."""
-    last = k if ctx.cfg.loop.judged == "unseen" else k - 1  # judged unseen, discrimination comes first
+    last = k if ctx.cfg.loop.judging.before_imitation else k - 1  # discrimination may come first
     first = 1 if ctx.cfg.student.strategy == "cumulative" else last
     return [(t.instruction, t.input, t.text, s.text) for j in range(max(first, 1), last + 1)
             for v, t, s in judged_pairs(ctx.run, j) if v.hard]
@@ -156,8 +161,9 @@ def _answers(ctx: Context, j: int) -> list[Response]:
 
 
 def held_back(ctx: Context, j: int) -> list[Instruction]:
-    """The slice iteration j kept out of its training; none before the first iteration or judged otherwise."""
-    return read_jsonl(ctx.run.iteration(j).imitation.held_back, Instruction) if j > 0 and ctx.cfg.loop.judged == "held_back" else []
+    """The slice iteration j kept out of its training; none before the first iteration or where
+    the judging mode holds nothing back."""
+    return read_jsonl(ctx.run.iteration(j).imitation.held_back, Instruction) if j > 0 and ctx.cfg.loop.judging.holds_back else []
 
 
 def _stop(ctx: Context, k: int, asked: int, reasons: list[str]) -> None:
