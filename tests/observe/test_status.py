@@ -25,15 +25,21 @@ def test_a_finished_run(small_run):
     st = collect(small_run)
     assert st.state == "finished" and st.eta is None and st.last_error is None
     assert [s.name for s in st.steps] == ["setup", "before", "1.imitation", "1.discrimination", "1.generation",
-                                          "1.heldout", "2.imitation", "2.discrimination", "2.generation", "2.heldout"]
+                                          "1.heldout", "2.imitation", "2.discrimination", "2.generation", "2.heldout",
+                                          "3.imitation", "3.heldout"]
     assert all(s.state == "done" and s.seconds >= 0 for s in st.steps)
 
     # each figure against the files the steps wrote, counted here
     run = RunFolder(small_run)
-    first, second = st.iterations
+    first, second, closing = st.iterations
     seeds, new = _lines(run.pools(0).train), _lines(run.iteration(1).generation.new_instructions)
     assert (first.train_pool, first.cache_pool) == (seeds, seeds)
     assert (second.train_pool, second.cache_pool) == (new, seeds + new) and first.kept == new
+    # the closing imitation trains on the last generation's instructions: the teacher answered all of them
+    newer = _lines(run.iteration(2).generation.new_instructions)
+    assert (closing.closing, closing.train_pool, closing.cache_pool, closing.hard, closing.kept) == (
+        True, newer, seeds + new + newer, None, None)
+    assert _lines(run.iteration(3).imitation.teacher_answers) == newer and closing.heldout is not None
     split = [json.loads(line) for line in run.iteration(1).discrimination.split.read_text().splitlines()]
     assert (first.hard, first.easy) == (sum(r["hard"] for r in split), sum(not r["hard"] for r in split))
     assert first.hard + first.easy + (first.failed_judgements or 0) == first.cache_pool
@@ -51,7 +57,8 @@ def test_a_finished_run(small_run):
     for word in ("imitation", "discrimination", "generation", "heldout", "LLM spend", "teacher", "referee"):
         assert word in shown.stdout
     as_json = json.loads(lion("status", str(small_run), "--json", cwd=small_run.parent).stdout)
-    assert [it["hard"] for it in as_json["iterations"]] == [first.hard, second.hard]
+    assert [it["hard"] for it in as_json["iterations"]] == [first.hard, second.hard, None]
+    assert "3 (closing)" in shown.stdout
     assert as_json["spend"]["total"]["calls"] == st.spend.total.calls
 
 
@@ -75,11 +82,11 @@ def test_a_stopped_run_names_its_step_and_error_and_a_running_one_reads_as_runni
     assert [s.name for s in stopped] == ["1.discrimination"]
     assert st.last_error["step"] == "1.discrimination" and "budget" in st.last_error["message"]
     assert st.budget_usd == 20 and 0 < st.spend.total.cost_usd <= 20
-    # 2.imitation takes what 1.imitation took, the held-out steps what `before` took; no
-    # discrimination or generation has finished, so those four steps are not timed
+    # 2.imitation and the closing 3.imitation take what 1.imitation took, the held-out steps what
+    # `before` took; no discrimination or generation has finished, so those four steps are not timed
     took = {s.name: s.seconds for s in st.steps}
     assert st.eta.unknown_steps == 4
-    assert abs(st.eta.seconds - (took["1.imitation"] + 2 * took["before"])) <= 1
+    assert abs(st.eta.seconds - (2 * took["1.imitation"] + 3 * took["before"])) <= 1
     shown = lion("status", str(out), cwd=tmp_path)
     assert "stopped, at step 1.discrimination" in shown.stdout
     assert "budget: $" in shown.stdout and "of $20.00 spent" in shown.stdout

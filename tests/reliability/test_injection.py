@@ -178,7 +178,7 @@ def test_a_generator_reply_becomes_at_most_one_record(make_ctx):
     assert all(len(it.instruction.splitlines()) == 1 and it.parent in {p.id for p in pool} for it in new)
     assert not any("smuggled" in it.id or "key" in it.instruction.lower() for it in new)
     candidates = read_jsonl(folder.candidates, Candidate)
-    assert len(candidates) == stats["generated"] == 6
+    assert len(candidates) == stats.generated == 6
     several = [c for c in candidates if len(c.text.strip().splitlines()) > 1]
     assert len(several) == 4 and all(c.reason == "several lines" and not c.kept for c in several)
-    assert stats["dropped"]["several lines"] == 4 and stats["kept"] == 2
+    assert stats.dropped["several lines"] == 4 and stats.kept == 2

@@ -38,9 +38,9 @@ def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
     ctx = make_ctx("loop.new_per_iteration=40")
     pool, split = pool_and_split()
     new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set())
-    assert stats["kept"] == len(new) == 40
-    assert stats["kept_from_hard"] == stats["kept_from_easy"] == 20
-    assert stats["generated"] == stats["kept"] + sum(stats["dropped"].values())
+    assert stats.kept == len(new) == 40
+    assert stats.kept_from_hard == stats.kept_from_easy == 20
+    assert stats.generated == stats.kept + sum(stats.dropped.values())
     hard_ids = {r.id for r in split if r.hard}
     for it in new:
         assert it.origin in ("from-hard", "from-easy") and it.iteration == 1
@@ -52,7 +52,7 @@ def test_generation_keeps_only_novel_well_formed_instructions(make_ctx):
     # a second run of the same stage asks the generator nothing and decides the same
     asked = ctx.cache.spend()["by_role"]["generator"]["calls"]
     again, _ = run_generation(ctx, 1, pool, split, heldout_ids=set())
-    assert again == new and ctx.cache.spend()["by_role"]["generator"]["calls"] == asked == stats["generated"]
+    assert again == new and ctx.cache.spend()["by_role"]["generator"]["calls"] == asked == stats.generated
 
 
 def test_generation_gives_up_after_bounded_attempts(make_ctx):
@@ -78,8 +78,8 @@ def test_the_guard_keeps_new_instructions_away_from_evaluation_questions(make_ct
     ctx = make_ctx("loop.new_per_iteration=30")
     pool, split = pool_and_split()
     new, stats = run_generation(ctx, 1, pool, split, heldout_ids=set(), guard=guard_index([str(questions)]))
-    guarded = {why: n for why, n in stats["dropped"].items() if why.startswith("resembles an evaluation question")}
-    assert guarded, stats["dropped"]  # the arena writes questions like the held-out ones
+    guarded = {why: n for why, n in stats.dropped.items() if why.startswith("resembles an evaluation question")}
+    assert guarded, stats.dropped  # the arena writes questions like the held-out ones
     texts = [json.loads(line)["turns"][0] for line in questions.read_text().splitlines()]
     for it in new:
         assert max(rouge_l(it.instruction, q) for q in texts) <= 0.7
@@ -107,7 +107,7 @@ def test_without_a_referee_parents_come_from_the_whole_cache_pool(make_ctx):
     for parents in ("random", "even"):
         ctx = make_ctx("loop.new_per_iteration=40", f"loop.parents={parents}", folder=parents)
         new, stats = run_generation(ctx, 1, pool, [], heldout_ids=set())
-        assert stats["kept"] == 40 and stats["kept_from_hard"] == stats["kept_from_easy"] == 20
+        assert stats.kept == 40 and stats.kept_from_hard == stats.kept_from_easy == 20
         kinds = Counter(it.kind for it in new)
         seeded = Counter(it.kind for it in pool)
         if parents == "even":  # every kind of the pool gets about the same number of calls

@@ -26,9 +26,9 @@ def test_imitation_trains_on_teacher_answers(make_ctx):
     stats = run_imitation(ctx, 1, pool)
     answers = read_jsonl(ctx.run.iteration(1).imitation.teacher_answers, Response)
     assert [a.id for a in answers] == [p.id for p in pool] and all(a.text for a in answers)
-    assert stats["examples"] == 24 and stats["last_loss"] < stats["first_loss"]
+    assert stats.examples == 24 and stats.last_loss < stats.first_loss
     assert (ctx.student_dir(1) / "model.safetensors").exists()
-    assert json.loads(ctx.run.iteration(1).imitation.train_stats.read_text())["steps"] == stats["steps"]
+    assert json.loads(ctx.run.iteration(1).imitation.train_stats.read_text())["steps"] == stats.steps
 
 
 def test_strategies_start_from_the_right_student(make_ctx):
@@ -38,17 +38,21 @@ def test_strategies_start_from_the_right_student(make_ctx):
         make_base(ctx)
         run_imitation(ctx, 1, pools[0])
         stats = run_imitation(ctx, 2, pools[1])
-        assert stats["examples"] == examples
-        assert start in stats["start"]
+        assert stats.examples == examples
+        assert start in stats.start
 
 
-@pytest.mark.parametrize(("strategy", "examples"), [("continue", (12, 12 + 4)), ("cumulative", (12, 16 + 12))])
+@pytest.mark.parametrize(("strategy", "examples"), [("continue", (12, 12 + 4, 16 + 4)),
+                                                    ("cumulative", (12, 16 + 12, 16 + 16 + 16))])
 def test_a_held_back_slice_is_kept_out_of_its_iteration_and_trained_on_in_the_next(make_ctx, strategy, examples):
-    pools = [[Instruction.make(i, x) for i, x in seed_set(16, s)] for s in (1, 2)]
+    """... and the closing imitation holds nothing back, so the final student has learned from every answer."""
+    pools = [[Instruction.make(i, x) for i, x in seed_set(16, s)] for s in (1, 2, 3)]
     ctx = make_ctx(*TINY, f"student.strategy={strategy}", "loop.judged=held_back", "loop.held_back=0.25")
     make_base(ctx)
     got = [run_imitation(ctx, k, pool) for k, pool in ((1, pools[0]), (2, pools[1]))]
-    assert tuple(g["examples"] for g in got) == examples and [g["held_back"] for g in got] == [4, 4]
+    got.append(run_imitation(ctx, 3, pools[2], closing=True))
+    assert tuple(g.examples for g in got) == examples and [g.held_back for g in got] == [4, 4, 0]
+    assert read_jsonl(ctx.run.iteration(3).imitation.held_back, Instruction) == []
     for k, pool in ((1, pools[0]), (2, pools[1])):
         slice_ = read_jsonl(ctx.run.iteration(k).imitation.held_back, Instruction)
         assert len(slice_) == 4 and {i.id for i in slice_} < {i.id for i in pool}
@@ -60,7 +64,7 @@ def test_an_empty_train_pool_keeps_the_student(make_ctx):
     ctx = make_ctx(*TINY)
     make_base(ctx)
     stats = run_imitation(ctx, 1, [])
-    assert stats["examples"] == 0
+    assert stats.examples == 0
     assert (ctx.student_dir(1) / "model.safetensors").read_bytes() == (ctx.student_dir(0) / "model.safetensors").read_bytes()
 
 
@@ -99,13 +103,13 @@ def scripted_context(make_ctx, n: int, *overrides: str, folder: str = "run"):
 def test_empty_answers_are_never_trained_on_and_cut_off_ones_as_the_setting_says(make_ctx, policy, examples):
     ctx, pool = scripted_context(make_ctx, 9, f"loop.cut_off_answers={policy}", folder=policy)
     stats = run_imitation(ctx, 1, pool)
-    assert (stats["examples"], stats["empty"], stats["cut_off"]) == (examples, 3, 3)
+    assert (stats.examples, stats.empty, stats.cut_off) == (examples, 3, 3)
     left_out = [json.loads(line) for line in ctx.run.iteration(1).imitation.left_out.read_text().splitlines()]
     assert sorted(r["reason"] for r in left_out) == sorted(["empty"] * 3 + ["cut off at max_tokens"] * (3 if policy == "drop" else 0))
     assert all(r["text"] == "" for r in left_out if r["reason"] == "empty")
     # the next cumulative iteration trains on the same selection of iteration 1's answers
     again = run_imitation(ctx, 2, [])
-    assert again["examples"] == examples
+    assert again.examples == examples
 
 
 def test_an_iteration_whose_every_answer_is_empty_stops_the_run(make_ctx):
@@ -125,7 +129,7 @@ def test_with_dpo_the_referees_hard_pairs_train_the_imitated_student_and_a_kill_
     ctx = make_ctx(*TINY, "loop.preference=dpo", "student.dpo.learning_rate=1e-3", "student.dpo.batch_size=4")
     make_base(ctx)
     pools = [[Instruction.make(i, x) for i, x in seed_set(16, s)] for s in (1, 2)]
-    assert "dpo" not in run_imitation(ctx, 1, pools[0])  # nothing judged yet: imitation only
+    assert run_imitation(ctx, 1, pools[0]).dpo is None  # nothing judged yet: imitation only
     run_discrimination(ctx, 1, pools[0], ctx.student_dir(1), "Cache Pool")
     hard = [v for v in read_jsonl(ctx.run.iteration(1).discrimination.split, SplitRecord) if v.hard]
     assert hard  # the base student's answers lose to the teacher's
@@ -144,10 +148,10 @@ def test_with_dpo_the_referees_hard_pairs_train_the_imitated_student_and_a_kill_
     monkeypatch.setattr(train, "train_student", lambda *a, **k: imitations.append(a))
     stats = run_imitation(ctx, 2, pools[1])
     assert imitations == [] and not imitated.exists()  # resumed from the imitated student, then cleared
-    assert stats["examples"] == 32 and stats["dpo"]["pairs"] == len(hard)
+    assert stats.examples == 32 and stats.dpo.pairs == len(hard)
     # the first step's loss is ln 2 exactly when the reference is the imitated student itself
-    assert stats["dpo"]["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
-    assert stats["dpo"]["last_loss"] < stats["dpo"]["first_loss"]
+    assert stats.dpo.first_loss == pytest.approx(math.log(2), abs=1e-3)
+    assert stats.dpo.last_loss < stats.dpo.first_loss
     marked = json.loads((ctx.student_dir(2) / "lion_student.json").read_text())
-    assert marked["steps"] == stats["dpo"]["steps"]  # the student in place is the DPO step's
+    assert marked["steps"] == stats.dpo.steps  # the student in place is the DPO step's
     assert "'loss'" not in capsys.readouterr().out  # neither trainer prints its log lines
