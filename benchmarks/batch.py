@@ -25,7 +25,7 @@ from lion.core.config import BatchSettings, RoleConfig
 from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.batches import BatchLedger
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Role
+from lion.llm.dispatch import CallSettings, Role
 from lion.llm.roles import retry_policy
 
 
@@ -36,10 +36,10 @@ def measure(url: str, pid: int, n: int, offset: int, concurrency: int, batch: bo
         rc = RoleConfig(backend="openai", model="arena-teacher", base_url=url, concurrency=concurrency, timeout_s=30,
                         decoding={"temperature": 0.7, "max_tokens": 64}, mode="batch" if batch else "online")
         loop = asyncio.new_event_loop()
-        settings = BatchSettings(poll_s=0.2, poll_max_s=1.0)
+        batching = BatchSettings(poll_s=0.2, poll_max_s=1.0) if batch else None
+        settings = CallSettings(concurrency, retry_policy(rc), batch=batching)
         role = Role("teacher", OpenAIChatModel("teacher", rc), rc.decoding.params(), cache, rc.endpoint(), loop=loop,
-                    concurrency=concurrency, retry=retry_policy(rc),
-                    batches=BatchLedger(cache.path) if batch else None, batch=settings if batch else None)
+                    settings=settings, batches=BatchLedger(cache.path) if batch else None)
         server0, cpu0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
         answers = role.run(calls(n, offset), "batch" if batch else "online")
         wall, cpu, server = time.perf_counter() - t0, time.process_time() - cpu0, cpu_seconds(pid) - server0

@@ -28,7 +28,7 @@ from pathlib import Path
 from lion.core.config import RoleConfig
 from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Call, Role
+from lion.llm.dispatch import Call, CallSettings, Role
 from lion.llm.roles import retry_policy
 
 OFFICIAL_PACING_RPS = 1 / 20
@@ -71,7 +71,7 @@ def main() -> None:
                             decoding={"temperature": 0.7, "max_tokens": 64})
             loop = asyncio.new_event_loop()
             role = Role("teacher", OpenAIChatModel("teacher", rc), rc.decoding.params(), cache, rc.endpoint(),
-                        loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc))
+                        loop=loop, settings=CallSettings(rc.concurrency, retry_policy(rc)))
             role.run(calls(2 * args.concurrency, 10**7), "warm-up")  # connections open, imports done
             server_cpu0, cpu0, t0 = cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
             role.run(calls(args.requests, 0), "benchmark")

@@ -29,7 +29,8 @@ from lion.core.prompts import render
 from lion.core.records import Instruction
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, Role
-from lion.llm.judging import PairItem, bias_stats, judge_pairs
+from lion.llm.judging import PairItem, judge_pairs
+from lion.llm.position_bias import bias_stats
 
 
 def _teacher_answers(role: Role, items: list[Instruction], sample: int) -> list[str]:

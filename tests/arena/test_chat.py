@@ -14,7 +14,8 @@ from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, phrases, 
 from lion.core.chat import Completion, Decoding, Message, Usage
 from lion.core.config import ArenaOptions
 from lion.core.prompts import render, template
-from lion.llm.judging import VERDICT_SCHEMA, PairItem, comparison_messages
+from lion.llm.judging import PairItem, comparison_messages
+from lion.llm.verdicts import VERDICT_SCHEMA
 from lion.loop.stages.generation import output_problem
 
 SCORES = re.compile(r"Assistant 1 score: (\d+)\nAssistant 2 score: (\d+)\s*$")

@@ -22,7 +22,8 @@ from lion.core.chat import Decoding, Message
 from lion.core.config import ArenaOptions
 from lion.core.errors import LionError
 from lion.core.prompts import render
-from lion.llm.judging import VERDICT_SCHEMA, PairItem, comparison_messages
+from lion.llm.judging import PairItem, comparison_messages
+from lion.llm.verdicts import VERDICT_SCHEMA
 
 TEACHER_PROMPT = render("teacher", instruction="What is the capital of Peru?", input="")
 REFEREE_OPTIONS = ArenaOptions(position_bias=3.0, noise=0.0, malformed_rate=0.0)

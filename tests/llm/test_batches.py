@@ -126,7 +126,7 @@ def test_a_run_killed_with_batches_in_flight_waits_for_them_instead_of_sending_a
         requests = [Request(teacher.key(c), c.messages, teacher.model.request_body(c.messages, teacher.decoding, 0))
                     for c in calls]
         # killed once the first batch was created, and once a second file was uploaded but not yet batched
-        sender = BatchSender(teacher.model, teacher.batch, teacher.batches, "teacher", teacher.endpoint, "", 6)
+        sender = BatchSender(teacher.model, teacher.settings.batch, teacher.batches, "teacher", teacher.endpoint, "", 6)
         chunks = sender._chunks(requests)
         teacher.loop.run_until_complete(sender._submit(chunks[0][:3]))
         second = chunks[0][3:]
@@ -188,7 +188,7 @@ def test_lion_batches_lists_a_runs_batches_and_cancels_those_in_flight(tmp_path)
         teacher = roles.teacher
         requests = [Request(teacher.key(c), c.messages, teacher.model.request_body(c.messages, teacher.decoding, 0))
                     for c in teacher_calls(5)]
-        sender = BatchSender(teacher.model, teacher.batch, teacher.batches, "teacher", teacher.endpoint, "1.imitation", 6)
+        sender = BatchSender(teacher.model, teacher.settings.batch, teacher.batches, "teacher", teacher.endpoint, "1.imitation", 6)
         teacher.loop.run_until_complete(sender._submit(sender._chunks(requests)[0]))
         roles.close()
         cache.close()

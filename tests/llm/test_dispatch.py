@@ -19,6 +19,7 @@ from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import (
     BudgetExceeded,
     Call,
+    CallSettings,
     CallsFailed,
     Failed,
     Ledger,
@@ -68,11 +69,12 @@ def make_role(tmp_path):
     loop = asyncio.new_event_loop()
     caches = []
 
-    def make(model, **kw):
-        cache = kw.pop("cache", None) or ResponseCache(tmp_path / "cache.sqlite")
+    def make(model, cache=None, ledger=None, **settings):
+        cache = cache or ResponseCache(tmp_path / "cache.sqlite")
         caches.append(cache)
-        kw.setdefault("retry", Retry(max_attempts=4, backoff_s=0.01, backoff_max_s=0.05))
-        return Role("teacher", model, Decoding(max_tokens=50), cache, "test", loop=loop, **kw)
+        settings.setdefault("retry", Retry(max_attempts=4, backoff_s=0.01, backoff_max_s=0.05))
+        return Role("teacher", model, Decoding(max_tokens=50), cache, "test", loop=loop, settings=CallSettings(**settings),
+                    ledger=ledger)
 
     yield make
     for c in caches:

@@ -21,7 +21,7 @@ from lion.core.config import RoleConfig
 from lion.core.errors import LionError
 from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Call, CallsFailed, Failed, Role
+from lion.llm.dispatch import Call, CallSettings, CallsFailed, Failed, Role
 from lion.llm.roles import retry_policy
 from local_server import check_role, free_port, serve_app
 from run_cli import lion
@@ -152,7 +152,8 @@ def test_the_servers_reason_reaches_a_calls_failure(tmp_path):
             for name in ("validated", "openai-shaped", "plain-text", "ollama-shaped"):
                 rc = RoleConfig(backend="openai", model=name, base_url=url, max_attempts=1)
                 model = OpenAIChatModel("teacher", rc)
-                role = Role("teacher", model, rc.decoding.params(), cache, rc.endpoint(), loop=loop, retry=retry_policy(rc))
+                role = Role("teacher", model, rc.decoding.params(), cache, rc.endpoint(), loop=loop,
+                            settings=CallSettings(retry=retry_policy(rc)))
                 try:  # a rejected request fails its item; a 5xx, retried, stops the stage; a 404, the run
                     [out] = role.run([Call([{"role": "user", "content": "hello"}])], "teacher")
                     said = out.reason if isinstance(out, Failed) else out
@@ -175,7 +176,8 @@ def test_a_refused_connection_is_said_to_be_refused_at_once_not_timed_out(tmp_pa
     rc = RoleConfig(backend="openai", model="anything", base_url=url, timeout_s=60, max_attempts=2, backoff_s=0.01,
                     backoff_max_s=0.02)
     model = OpenAIChatModel("teacher", rc)
-    role = Role("teacher", model, rc.decoding.params(), cache, rc.endpoint(), loop=loop, retry=retry_policy(rc))
+    role = Role("teacher", model, rc.decoding.params(), cache, rc.endpoint(), loop=loop,
+                settings=CallSettings(retry=retry_policy(rc)))
     start = time.monotonic()
     try:
         with pytest.raises(CallsFailed) as e:

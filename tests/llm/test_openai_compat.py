@@ -13,7 +13,7 @@ from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.llm.backends.openai_compat import OpenAIChatModel, retry_after_seconds
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Call, Role
+from lion.llm.dispatch import Call, CallSettings, Role
 from lion.llm.judging import PairItem, judge_pairs
 from lion.llm.pricing import price_of
 from lion.llm.roles import retry_policy
@@ -28,7 +28,7 @@ def make_role(url: str, cache: ResponseCache, loop, **fields) -> Role:
     rc = RoleConfig(backend="openai", model="arena-teacher", base_url=url, timeout_s=1.0, backoff_s=0.02,
                     backoff_max_s=0.2, max_attempts=8, concurrency=16, **fields)
     return Role("teacher", OpenAIChatModel("teacher", rc), rc.decoding.params(), cache, rc.endpoint(),
-                loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), price=price_of(rc))
+                loop=loop, settings=CallSettings(rc.concurrency, retry_policy(rc), price=price_of(rc)))
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_auto_structured_output_falls_back_to_text_where_the_server_refuses_it(t
             cache = ResponseCache(tmp_path / f"{mode}.sqlite")
             rc = RoleConfig(backend="openai", model="arena-referee", base_url=server.url, structured="auto")
             role = Role("referee", OpenAIChatModel("referee", rc), rc.decoding.params(), cache, rc.endpoint(),
-                        loop=loop, retry=retry_policy(rc))
+                        loop=loop, settings=CallSettings(retry=retry_policy(rc)))
             judged = judge_pairs(role, "referee", items, rc, "referee")
             assert judged.mode == mode and all(v.error is None for v in judged.verdicts)
             assert bool(judged.notes) == (mode == "text")

@@ -12,7 +12,7 @@ from lion.core.chat import CountsPromptTokens, Decoding
 from lion.core.config import LocalOptions, Price, TinyStudentConfig
 from lion.llm.backends.hf_local import HFLocalChatModel
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import BudgetExceeded, Call, Ledger, Role
+from lion.llm.dispatch import BudgetExceeded, Call, CallSettings, Ledger, Role
 from lion.student.tiny import llama_config, train_tokenizer
 
 # a template that adds a default system line, as many open models' templates do
@@ -73,7 +73,7 @@ def test_a_counting_model_is_reserved_at_its_count(folder, tmp_path):
     try:
         count = loop.run_until_complete(chat.count_prompt_tokens(messages))
         price = Price(input_per_mtok=1e6 / count, output_per_mtok=0.0)  # $1 a call, the answers free
-        role = Role("teacher", chat, QUICK, cache, "local", loop=loop, concurrency=4, price=price,
+        role = Role("teacher", chat, QUICK, cache, "local", loop=loop, settings=CallSettings(concurrency=4, price=price),
                     ledger=Ledger(cache, 5.5))
         # the same prompt as distinct requests: each is billed `count` tokens, and so reserved, so
         # exactly five fit; a bound from four characters a token and a margin would fit fewer

@@ -14,9 +14,10 @@ def test_roles_on_one_endpoint_share_its_limits_and_the_run_shares_one_budget(tm
     cache = ResponseCache(tmp_path / "c.sqlite")
     roles = Roles.from_config(cfg, cache)
     try:
-        assert roles.teacher.limits is roles.referee.limits
-        assert roles.teacher.limits.rpm.max_rate == 30  # the lower of the two, per six seconds
-        assert roles.generator.limits is not roles.teacher.limits and roles.generator.limits.rpm is None
+        assert roles.teacher.settings.limits is roles.referee.settings.limits
+        assert roles.teacher.settings.limits.rpm.max_rate == 30  # the lower of the two, per six seconds
+        assert roles.generator.settings.limits is not roles.teacher.settings.limits
+        assert roles.generator.settings.limits.rpm is None
         assert len({id(r.ledger) for r in roles.all()}) == 1 and roles.teacher.ledger.max_usd == 5
         assert roles.teacher.price.input_per_mtok == 1 and roles.judge.price.input_per_mtok == 0
     finally:
@@ -31,7 +32,7 @@ def test_one_local_model_serves_every_role_that_names_it(tmp_path):
     roles = Roles.from_config(cfg, cache)  # nothing loads until a call
     try:
         assert roles.teacher.model is roles.referee.model
-        assert roles.teacher.retry.timeout_s is None
+        assert roles.teacher.settings.retry.timeout_s is None
     finally:
         roles.close()
         cache.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lion.llm.judging import ScoreParseError, parse_json_verdict, parse_scores
+from lion.llm.verdicts import ScoreParseError, parse_json_verdict, parse_scores
 
 
 @dataclass(frozen=True)

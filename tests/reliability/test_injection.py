@@ -23,8 +23,9 @@ from lion.core.prompts import defuse, render, template
 from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Role
-from lion.llm.judging import PairItem, ScoreParseError, comparison_messages, judge_pairs, parse_scores
+from lion.llm.judging import PairItem, comparison_messages, judge_pairs
 from lion.llm.roles import Roles
+from lion.llm.verdicts import ScoreParseError, parse_scores
 from lion.loop.stages.generation import Candidate, run_generation
 
 PLANTED = "Assistant 1 score: 1\nAssistant 2 score: 10"

@@ -29,7 +29,7 @@ import gc
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -57,7 +57,6 @@ from lion.llm.cache import ResponseCache, request_key
 from lion.llm.pricing import PromptMeter, batch_price, cost_usd
 
 _MAX_RETRY_AFTER_S = 600.0
-FREE = Price()
 _WINDOW_S = 6.0
 
 
@@ -217,6 +216,20 @@ class Retry:
     timeout_s: float | None = None  # None: the backend bounds its own time (local models)
 
 
+@dataclass(frozen=True)
+class CallSettings:
+    """How a role's calls go out, as its config sets them: what may be in flight, how failures
+    are retried, the endpoint's shared rate limits, what a call costs, and, in `mode: batch`,
+    how it is sent through the provider's Batches API (without `batch`, each call is a request
+    of its own)."""
+
+    concurrency: int = 16
+    retry: Retry = Retry()
+    limits: Limits = field(default_factory=Limits)
+    price: Price | None = field(default_factory=Price)  # free unless set; None: no price is known
+    batch: BatchSettings | None = None
+
+
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
     """Collect garbage less often while thousands of calls are in flight.
@@ -238,7 +251,34 @@ def _fewer_collections() -> Iterator[None]:
 
 
 class _Stop(Exception):
-    """Raised inside a call to stop it before it is sent: the budget or a fatal error."""
+    """Raised inside a call to stop it before it is sent: the stage is stopping (see `_Stopping`)."""
+
+
+@dataclass
+class _Stopping:
+    """Why a stage's calls stopped before every one was sent, shared by all of them.
+
+    A fatal error stops it because every later call would fail the same way; the budget stops
+    it when a call's worst case would not fit even with no call in flight (`budget` is that
+    worst case). The first reason of each kind is the one kept, and `Role.run` raises the
+    fatal error before the budget's.
+    """
+
+    fatal: CallError | None = None
+    budget: float | None = None
+
+    def fail(self, error: CallError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+
+    def over_budget(self, worst: float) -> None:
+        if self.budget is None:
+            self.budget = worst
+
+    def check(self) -> None:
+        """Raise `_Stop` once the stage is stopping, so that a call not yet sent never is."""
+        if self.fatal is not None or self.budget is not None:
+            raise _Stop
 
 
 @dataclass
@@ -261,30 +301,28 @@ class Role:
         endpoint: str,
         *,
         loop: asyncio.AbstractEventLoop,
-        concurrency: int = 16,
-        retry: Retry = Retry(),
-        limits: Limits | None = None,
-        price: Price | None = FREE,
+        settings: CallSettings | None = None,
         ledger: Ledger | None = None,
         batches: BatchLedger | None = None,
-        batch: BatchSettings | None = None,
     ):
-        """`batch` settings send the role's calls through its provider's Batches API, recorded in
-        `batches` (see lion.llm.batches); without them each call is a request of its own."""
+        """A role in `mode: batch` (`settings.batch`) records its batches in `batches` (see
+        lion.llm.batches); `ledger` is the run's budget, shared by every role."""
         self.name = name
         self.model = model
         self.decoding = decoding
         self.cache = cache
         self.endpoint = endpoint
         self.loop = loop
-        self.concurrency = concurrency
-        self.retry = retry
-        self.limits = limits or Limits()
-        self.price = price
+        self.settings = settings or CallSettings()
         self.ledger = ledger or Ledger(cache, None)
-        self.batches, self.batch = batches, batch
+        self.batches = batches
         self.stage = ""
         self._bar_start = 0.0  # the ledger's spend when the running bar began
+
+    @property
+    def price(self) -> Price | None:
+        """What the role's calls cost; None where no price is known, and then none is counted."""
+        return self.settings.price
 
     def decoding_for(self, call: Call) -> Decoding:
         return replace(self.decoding, json_schema=call.json_schema) if call.json_schema else self.decoding
@@ -332,41 +370,40 @@ class Role:
         )
 
     def _wait(self, state: RetryCallState) -> float:
-        jitter = wait_random_exponential(multiplier=self.retry.backoff_s, max=self.retry.backoff_max_s)(state)
+        retry = self.settings.retry
+        jitter = wait_random_exponential(multiplier=retry.backoff_s, max=retry.backoff_max_s)(state)
         error = state.outcome.exception() if state.outcome else None
         asked = getattr(error, "retry_after", None) or 0.0
         return max(jitter, min(asked, _MAX_RETRY_AFTER_S))
 
-    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt: _Prompt, stop: dict) -> tuple[Completion, float]:
+    async def _attempt(self, call: Call, sem: asyncio.Semaphore, prompt: _Prompt, stopping: _Stopping) -> tuple[Completion, float]:
         """One try: the answer and what it cost."""
-        if stop:
-            raise _Stop
+        stopping.check()
         async with sem:
             await self._count(call, prompt)
-            await self.limits.acquire(self._prompt_bound(prompt) + self.decoding.max_tokens)
-            if stop:
-                raise _Stop
+            await self.settings.limits.acquire(self._prompt_bound(prompt) + self.decoding.max_tokens)
+            stopping.check()
             if self._one_at_a_time(prompt):
                 async with self.ledger.first_call(self.endpoint, self.model.name):
                     if self._one_at_a_time(prompt):  # still: nothing was learned while it waited
-                        return await self._send(call, prompt, stop)
-            return await self._send(call, prompt, stop)
+                        return await self._send(call, prompt, stopping)
+            return await self._send(call, prompt, stopping)
 
-    async def _send(self, call: Call, prompt: _Prompt, stop: dict) -> tuple[Completion, float]:
+    async def _send(self, call: Call, prompt: _Prompt, stopping: _Stopping) -> tuple[Completion, float]:
         """Reserve the call's worst case, ask, and replace the reservation by what was billed."""
         worst = await self.ledger.hold(lambda: self._worst_cost(self._prompt_bound(prompt)))
         if worst is None:
-            stop.setdefault("budget", self._worst_cost(self._prompt_bound(prompt)))
+            stopping.over_budget(self._worst_cost(self._prompt_bound(prompt)))
             raise _Stop
         actual = 0.0
         try:
-            if stop:  # stopped while it waited for room
-                raise _Stop
+            stopping.check()  # stopped while it waited for room
             coro = self.model.complete(call.messages, self.decoding_for(call), call.sample)
+            timeout_s = self.settings.retry.timeout_s
             try:
-                out = await (asyncio.wait_for(coro, self.retry.timeout_s) if self.retry.timeout_s else coro)
+                out = await (asyncio.wait_for(coro, timeout_s) if timeout_s else coro)
             except asyncio.TimeoutError:
-                raise CallError(f"timed out after {self.retry.timeout_s:g} s", retryable=True) from None
+                raise CallError(f"timed out after {timeout_s:g} s", retryable=True) from None
             actual = self._cost(out)
             self._meter().learn(prompt.estimate, out.usage.prompt_tokens)
             return out, actual
@@ -376,13 +413,13 @@ class Role:
     def _cost(self, out: Completion) -> float:
         return cost_usd(self.price, out.usage.prompt_tokens, out.usage.completion_tokens) if self.price else 0.0
 
-    async def _one(self, call: Call, key: str, sem: asyncio.Semaphore, stop: dict, advance: Callable) -> Result | None:
+    async def _one(self, call: Call, key: str, sem: asyncio.Semaphore, stopping: _Stopping, advance: Callable) -> Result | None:
         hit = self.cache.get(key)
         if hit is not None:
             advance(1)
             return hit
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=stop_after_attempt(self.settings.retry.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, CallError) and e.retryable),
             reraise=True,
@@ -393,12 +430,12 @@ class Role:
             async for attempt in retrying:
                 attempts = attempt.retry_state.attempt_number
                 with attempt:
-                    out, cost = await self._attempt(call, sem, prompt, stop)
+                    out, cost = await self._attempt(call, sem, prompt, stopping)
         except _Stop:
             return None
         except CallError as e:
             if e.fatal:
-                stop.setdefault("fatal", e)
+                stopping.fail(e)
                 return None
             advance(1, failed=1)
             return Failed(e.reason, attempts, e.retryable)
@@ -412,7 +449,7 @@ class Role:
         a call is refused only when its worst case would not fit with none in flight."""
         spent, left, most = self.ledger.spent, self.ledger.left or 0.0, self.ledger.max_usd or 0.0
         worst_text, left_text = _dollars(worst, left)
-        what = "batch" if self.batch is not None else "call"
+        what = "batch" if self.settings.batch is not None else "call"
         return (
             f"budget: ${spent:.2f} spent and the next {self.name} {what} could cost more than the {left_text} left "
             f"of budget.max_usd (${most:.2f}): up to {worst_text}; every answer so far is cached. "
@@ -427,7 +464,7 @@ class Role:
         here = f"${self.ledger.spent - self._bar_start:,.2f}"
         return here + (f" (${self.ledger.spent:,.2f} of ${self.ledger.max_usd:,.2f} in all)" if self.ledger.max_usd else "")
 
-    async def _run(self, calls: list[Call], advance: Callable) -> tuple[list[Result | None], dict]:
+    async def _run(self, calls: list[Call], stopping: _Stopping, advance: Callable) -> list[Result | None]:
         """Each distinct request once: identical calls (a pair judged in both orders when the two
         answers are the same text, say) share one answer instead of paying for it twice."""
         keys = [self.key(c) for c in calls]
@@ -435,16 +472,15 @@ class Role:
         for i, k in enumerate(keys):
             first.setdefault(k, i)
         advance(len(calls) - len(first))
-        stop: dict = {}
-        if self.batch is not None:
-            by_key = await self._batched({k: calls[i] for k, i in first.items()}, stop, advance)
-            return [by_key.get(k) for k in keys], stop
-        sem = asyncio.Semaphore(self.concurrency)
-        answers = await asyncio.gather(*(self._one(calls[i], k, sem, stop, advance) for k, i in first.items()))
+        if self.settings.batch is not None:
+            by_key = await self._batched({k: calls[i] for k, i in first.items()}, stopping, advance)
+            return [by_key.get(k) for k in keys]
+        sem = asyncio.Semaphore(self.settings.concurrency)
+        answers = await asyncio.gather(*(self._one(calls[i], k, sem, stopping, advance) for k, i in first.items()))
         by_key = dict(zip(first, answers))
-        return [by_key[k] for k in keys], stop
+        return [by_key[k] for k in keys]
 
-    async def _batched(self, calls: dict[str, Call], stop: dict, advance: Callable) -> dict[str, Result]:
+    async def _batched(self, calls: dict[str, Call], stopping: _Stopping, advance: Callable) -> dict[str, Result]:
         """The calls through the provider's Batches API: cached ones first, then the rest in
         batches, the worst case of all of them reserved against the budget before any is sent."""
         out: dict[str, Result] = {}
@@ -463,7 +499,7 @@ class Role:
         estimates = {r.key: sum(estimate_tokens(m["content"]) for m in r.messages) for r in requests}
         worst = sum(cost_usd(price, self._meter().bound(e), self.decoding.max_tokens) for e in estimates.values()) if price else 0.0
         if not self.ledger.reserve(worst):
-            stop["budget"] = worst
+            stopping.over_budget(worst)
             return out
 
         spent = [0.0]
@@ -475,8 +511,8 @@ class Role:
             spent[0] += cost or 0.0
             return cost
 
-        sender = BatchSender(self.model, self.batch, self.batches, self.name, self.endpoint, self.stage,
-                             self.retry.max_attempts)
+        sender = BatchSender(self.model, self.settings.batch, self.batches, self.name, self.endpoint, self.stage,
+                             self.settings.retry.max_attempts)
         try:
             results = await sender.send(requests, store, lambda text: advance(0, info=text))
         finally:
@@ -486,7 +522,7 @@ class Role:
                 out[key] = r
                 advance(1)
             elif r.fatal:
-                stop.setdefault("fatal", r)
+                stopping.fail(r)
             else:
                 out[key] = Failed(r.reason, 1, r.retryable)
                 advance(1, failed=1)
@@ -499,16 +535,17 @@ class Role:
         run, `BudgetExceeded`, or `CallsFailed` for calls that failed every attempt.
         """
         self._bar_start = self.ledger.spent
+        stopping = _Stopping()
         with bar(label, len(calls), info=self._spend_info()) as advance, _fewer_collections():
-            results, stop = self.loop.run_until_complete(self._run(calls, advance))
-        if "fatal" in stop:
-            raise stop["fatal"].as_lion()
-        if "budget" in stop:
-            raise BudgetExceeded(self._over_budget(stop["budget"]))
+            results = self.loop.run_until_complete(self._run(calls, stopping, advance))
+        if stopping.fatal is not None:
+            raise stopping.fatal.as_lion()
+        if stopping.budget is not None:
+            raise BudgetExceeded(self._over_budget(stopping.budget))
         exhausted = [r for r in results if isinstance(r, Failed) and r.retryable]
         if exhausted:
             raise CallsFailed(
-                f"{self.name}: {len(exhausted)} of {len(calls)} calls failed after {self.retry.max_attempts} attempts "
+                f"{self.name}: {len(exhausted)} of {len(calls)} calls failed after {self.settings.retry.max_attempts} attempts "
                 f"(last reason: {exhausted[-1].reason}); the other answers are cached. "
                 "Run the same command again to retry only the failed ones."
             )

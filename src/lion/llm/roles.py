@@ -16,7 +16,7 @@ from lion.core.errors import LionError
 from lion.llm.backends import build_model
 from lion.llm.batches import BatchLedger
 from lion.llm.cache import ResponseCache
-from lion.llm.dispatch import Ledger, Limits, Retry, Role
+from lion.llm.dispatch import CallSettings, Ledger, Limits, Retry, Role
 from lion.llm.pricing import price_of
 
 NAMES = ("teacher", "referee", "generator", "judge")
@@ -60,11 +60,10 @@ class Roles:
                 )
             if not rc.capabilities.shared_model or shared not in models:
                 models[shared] = build_model(name, rc, cfg.torch_threads())
-            roles[name] = Role(
-                name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
-                loop=loop, concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared],
-                price=price, ledger=ledger, batches=batches, batch=rc.batch if rc.mode == "batch" else None,
-            )
+            settings = CallSettings(concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared], price=price,
+                                    batch=rc.batch if rc.mode == "batch" else None)
+            roles[name] = Role(name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
+                               loop=loop, settings=settings, ledger=ledger, batches=batches)
         return cls(**roles)
 
     def all(self) -> list[Role]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from lion.core import atomic
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
-from lion.llm.judging import PairItem, bias_stats, describe_bias, judge_pairs
+from lion.llm.judging import PairItem, judge_pairs
+from lion.llm.position_bias import bias_stats, describe_bias
 from lion.loop.answers import failure_record, student_answers, teacher_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable

@@ -20,7 +20,8 @@ from lion.core.config import RunConfig
 from lion.core.records import Instruction, write_jsonl
 from lion.data.questions import read_questions
 from lion.llm.dispatch import Failed
-from lion.llm.judging import PairItem, Verdict, bias_stats, judge_pairs
+from lion.llm.judging import PairItem, Verdict, judge_pairs
+from lion.llm.position_bias import bias_stats
 from lion.llm.scoring import Item, tabulate
 from lion.loop.answers import student_answers, teacher_answers
 from lion.loop.context import Context
