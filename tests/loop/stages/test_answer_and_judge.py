@@ -5,9 +5,10 @@ import json
 
 from test_discrimination import stage_context
 
-from lion.core.chat import CallError
+from lion.core.chat import CallError, Completion
 from lion.core.records import Instruction, Response, read_jsonl
-from lion.llm.dispatch import Role
+from lion.llm.dispatch import Failed, Role
+from lion.loop.answer_and_judge import EMPTY_TEACHER_ANSWER, LeftOut, TeacherAnswers, is_empty, judge_answers
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.heldout import HeldoutItem, evaluate_heldout
 
@@ -73,3 +74,22 @@ def test_the_heldout_evaluation_leaves_out_failed_and_empty_teacher_answers_with
     assert [r["teacher"] for r in rows[:2]] == ["", None]
     assert all(r["error"] is None and r["teacher_score"] is not None for r in rows[2::3])
     assert (result.questions, result.failed_judgements, sum(result.wins_ties_losses)) == (9, 6, 3)
+
+
+def test_an_answer_of_blanks_is_empty_and_no_reference():
+    assert is_empty("") and is_empty(" \n\t") and not is_empty(" 0 ")
+    items = [Instruction.make(f"q{i}") for i in range(3)]
+    teacher = TeacherAnswers(items, [Completion("x"), Completion("  \n"), Failed("HTTP 400: too long", 1)])
+    assert teacher.reference() == ["x", LeftOut(EMPTY_TEACHER_ANSWER), LeftOut("no teacher answer: HTTP 400: too long")]
+    assert [it for it, _ in teacher.answered()] == items[:2] and teacher.empty() == [items[1]]
+    assert teacher.usable() == [(items[0], "x")] and teacher.failed() == [(items[2], teacher.results[2])]
+
+
+def test_an_item_a_side_has_no_answer_to_is_left_out_with_the_candidates_reason_first(make_ctx):
+    ctx = make_ctx()
+    items = [Instruction.make(f"q{i}") for i in range(3)]
+    judging = judge_answers(ctx.roles.judge, "judge", ctx.cfg.judge, "judge", items,
+                            [LeftOut("no reference"), LeftOut("no reference"), "a"],
+                            [LeftOut("no candidate"), "b", LeftOut("no candidate")])
+    assert judging.left_out == ["no candidate", "no reference", "no candidate"]
+    assert judging.verdicts == [None] * 3 and judging.judged.verdicts == []  # nothing was asked
