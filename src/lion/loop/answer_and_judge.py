@@ -5,6 +5,7 @@ A pair is judged only when both sides have an answer; an item that either side h
 left out with the reason and never judged, so no score is invented for it. The teacher has no
 answer where the server rejected the request and where its answer is empty: a verdict against
 nothing means nothing, and for the same reason imitation never trains on an empty answer.
+`lion eval` judges against its reference's answers as the source gives them, empty or not.
 """
 
 from __future__ import annotations
