@@ -29,9 +29,9 @@ from lion.data.questions import Question, read_questions
 from lion.evaluation.sources import Sources, check_source, endpoint_roles, resolve
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import BudgetExceeded, Failed, Ledger, Role
-from lion.llm.judging import PairItem, judge_pairs
 from lion.llm.roles import Roles, check_models
 from lion.llm.scoring import RESAMPLES, CandidateResult, Item, Score, tabulate
+from lion.loop.answer_and_judge import LeftOut, judge_answers
 
 
 def items_of(questions: list[Question], turns: int) -> list[tuple[int, Item]]:
@@ -47,12 +47,12 @@ def items_of(questions: list[Question], turns: int) -> list[tuple[int, Item]]:
     return out
 
 
-def _side(answers: list[str | Failed], turn: int) -> str | None:
+def _side(answers: list[str | Failed], turn: int, missing: str) -> str | LeftOut:
     """What the judge is shown of one side for a turn: its answer, or for a later turn all its
-    answers so far; None when it has no answer."""
+    answers so far; `missing` and why, when it has no answer."""
     said = answers[:turn]
     if len(said) < turn or any(isinstance(a, Failed) for a in said):
-        return None
+        return LeftOut(f"{missing}: {_failure(answers)}")
     return said[0] if turn == 1 else "\n\n".join(f"Turn {k}: {a}" for k, a in enumerate(said, 1))
 
 
@@ -63,18 +63,15 @@ def judge_candidate(
     """Judge one candidate against the reference on every item both answered; the per-item
     verdicts go to `out/judgements/NAME.jsonl`. Also returns why items were left out, with how
     often, so that a candidate of which nothing could be judged can say why."""
-    sides = [(it, _side(reference[q], it.turn), _side(candidate[q], it.turn)) for q, it in items]
-    left_out: Counter[str] = Counter()
-    for (q, _), (_, ref, cand) in zip(items, sides):
-        if cand is None:
-            left_out[f"no answer: {_failure(candidate[q])}"] += 1
-        elif ref is None:
-            left_out[f"the reference has no answer: {_failure(reference[q])}"] += 1
-    answered = [(it, a, b) for it, a, b in sides if a is not None and b is not None]
-    pairs = [PairItem(it.id, it.instruction, it.input, a, b) for it, a, b in answered]
-    judged = judge_pairs(judge, "judge", pairs, judge_cfg, f"{name}: judge, both orders") if pairs else None
+    asked = [it for _, it in items]
+    judging = judge_answers(judge, "judge", judge_cfg, f"{name}: judge, both orders", asked,
+                            [_side(reference[q], it.turn, "the reference has no answer") for q, it in items],
+                            [_side(candidate[q], it.turn, "no answer") for q, it in items])
+    left_out = Counter(why for why in judging.left_out if why is not None)
     rows, kept = [], []
-    for (it, _, _), v in zip(answered, judged.verdicts if judged else []):
+    for it, v in zip(asked, judging.verdicts):
+        if v is None:
+            continue
         rows.append({"id": it.id, "category": it.category, "turn": it.turn, "reference_score": v.a_score,
                      "candidate_score": v.b_score, "reference_first": v.a_first, "candidate_first": v.b_first,
                      "raw_reference_first": v.raw_a_first, "raw_candidate_first": v.raw_b_first, "error": v.error})
@@ -83,7 +80,7 @@ def judge_candidate(
         else:
             left_out[v.error] += 1
     write_jsonl(out / "judgements" / f"{name}.jsonl", rows)
-    return tabulate(name, kept, [it for _, it in items]), left_out
+    return tabulate(name, kept, asked), left_out
 
 
 def _failure(answers: list[str | Failed]) -> str:

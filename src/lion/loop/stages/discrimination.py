@@ -17,10 +17,9 @@ from pathlib import Path
 
 from lion.core import atomic
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl, write_jsonl
-from lion.llm.dispatch import Failed
-from lion.llm.judging import PairItem, judge_pairs
 from lion.llm.position_bias import bias_stats, describe_bias
-from lion.loop.answers import failure_record, student_answers, teacher_answers
+from lion.loop.answer_and_judge import EMPTY_TEACHER_ANSWER, ask_teacher, judge_answers
+from lion.loop.answers import failure_record, student_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import RunFolder
@@ -34,25 +33,23 @@ def split(teacher_score: float, student_score: float, tau: float) -> tuple[float
 def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: Path, what: str) -> dict:
     """Judge `student` against the teacher on `items`; `what` names their pool in messages."""
     out = ctx.run.iteration(k).discrimination
-    t = teacher_answers(ctx, items, f"iter {k} discrimination: teacher answers")
-    answered = [(it, c) for it, c in zip(items, t) if not isinstance(c, Failed)]
-    failed = [failure_record(it, c) for it, c in zip(items, t) if isinstance(c, Failed)]
+    teacher = ask_teacher(ctx, items, f"iter {k} discrimination: teacher answers")
+    failed = [failure_record(it, c) for it, c in teacher.failed()]
     write_jsonl(
         out.teacher_answers,
-        [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason) for i, c in answered],
+        [Response(id=i.id, instruction=i.instruction, input=i.input, text=c.text, finish_reason=c.finish_reason)
+         for i, c in teacher.answered()],
     )
-    # an empty answer leaves the referee nothing to compare: no verdict on it means anything
-    failed += [{"id": i.id, "reason": "the teacher's answer is empty"} for i, c in answered if not c.text.strip()]
-    answered = [(i, c) for i, c in answered if c.text.strip()]
-    pool = [it for it, _ in answered]
+    failed += [{"id": i.id, "reason": EMPTY_TEACHER_ANSWER} for i in teacher.empty()]
+    usable = teacher.usable()
+    pool = [it for it, _ in usable]
     s = student_answers(ctx, student, pool, f"iter {k} discrimination: student answers")
     write_jsonl(
         out.student_answers,
         [Response(id=i.id, instruction=i.instruction, input=i.input, text=a) for i, a in zip(pool, s)],
     )
-    pairs = [PairItem(i.id, i.instruction, i.input, c.text, a) for (i, c), a in zip(answered, s)]
-    judged = judge_pairs(ctx.roles.referee, "referee", pairs, ctx.cfg.referee, f"iter {k} discrimination: referee",
-                         both_orders=ctx.cfg.loop.both_orders)
+    judged = judge_answers(ctx.roles.referee, "referee", ctx.cfg.referee, f"iter {k} discrimination: referee", pool,
+                           [t for _, t in usable], s, both_orders=ctx.cfg.loop.both_orders).judged
     for note in judged.notes:
         ctx.say(f"  note: {note}")
     verdicts = judged.verdicts

@@ -19,11 +19,11 @@ from lion.core import atomic
 from lion.core.config import RunConfig
 from lion.core.records import Instruction, write_jsonl
 from lion.data.questions import read_questions
-from lion.llm.dispatch import Failed
-from lion.llm.judging import PairItem, Verdict, judge_pairs
+from lion.llm.judging import Verdict
 from lion.llm.position_bias import bias_stats
 from lion.llm.scoring import Item, tabulate
-from lion.loop.answers import student_answers, teacher_answers
+from lion.loop.answer_and_judge import ask_teacher, judge_answers
+from lion.loop.answers import student_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import HeldoutFiles
@@ -93,21 +93,16 @@ class HeldoutResult(BaseModel):
 def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: HeldoutFiles) -> HeldoutResult:
     """Score one student on the held-out set; per-item results go beside the scores."""
     instrs = [it.as_instruction() for it in items]
-    t = teacher_answers(ctx, instrs, f"{name}: teacher answers (held-out)")
+    teacher = ask_teacher(ctx, instrs, f"{name}: teacher answers (held-out)")
     s = student_answers(ctx, student_dir, instrs, f"{name}: student answers (held-out)")
-    # an empty teacher answer is no reference: scoring the student against it means nothing
-    judged = [i for i, c in enumerate(t) if not isinstance(c, Failed) and c.text.strip()]
-    pairs = [PairItem(items[i].id, items[i].instruction, items[i].input, t[i].text, s[i]) for i in judged]
-    verdicts: list[Verdict | None] = [None] * len(items)
-    judging = judge_pairs(ctx.roles.judge, "judge", pairs, ctx.cfg.judge, f"{name}: judge (held-out)")
-    for i, v in zip(judged, judging.verdicts):
-        verdicts[i] = v
+    judging = judge_answers(ctx.roles.judge, "judge", ctx.cfg.judge, f"{name}: judge (held-out)", items,
+                            teacher.reference(), s)
     rows, scored, em = [], [], 0
-    for it, c, a, v in zip(items, t, s, verdicts):
+    for it, c, a, v, why in zip(items, teacher.results, s, judging.verdicts, judging.left_out):
         hit = exact_match(a, it.references) if it.references else None
         em += bool(hit)
         if v is None:
-            v = Verdict(it.id, error=f"no teacher answer: {c.reason}" if isinstance(c, Failed) else "the teacher's answer is empty")
+            v = Verdict(it.id, error=why)
         elif v.error is None:
             scored.append((it.category, 1, v.a_score, v.b_score))
         rows.append(
@@ -125,7 +120,7 @@ def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], 
         categories={c: score.relative for c, score in table.categories.items()},
         questions=len(items),
         failed_judgements=sum(r["error"] is not None for r in rows),
-        judge_bias={"mode": judging.mode, **bias_stats(judging.verdicts, ctx.cfg.loop.tau)},
+        judge_bias={"mode": judging.judged.mode, **bias_stats(judging.judged.verdicts, ctx.cfg.loop.tau)},
     )
     atomic.write_json(out.scores, result.model_dump(mode="json"))
     if items and not scored:

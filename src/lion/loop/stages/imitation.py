@@ -21,6 +21,7 @@ from lion.core import atomic
 from lion.core.config import LoopConfig
 from lion.core.records import Instruction, Response, read_jsonl, write_jsonl
 from lion.llm.dispatch import Failed
+from lion.loop.answer_and_judge import is_empty
 from lion.loop.answers import failure_record, teacher_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
@@ -37,7 +38,7 @@ CUT_OFF = "cut off at max_tokens"
 
 def answer_problem(r: Response) -> str | None:
     """What is wrong with a teacher answer as a training example, or None."""
-    if not r.text.strip():
+    if is_empty(r.text):
         return EMPTY
     if r.finish_reason == "length":
         return CUT_OFF
