@@ -21,8 +21,8 @@ def test_small_loop_end_to_end(tmp_path):
     summary = run_loop(load_config(CONFIG, SMALL), out, lines.append)
 
     assert summary.before.exact_match is not None and summary.before.relative_score is not None
-    its = summary.iterations
-    assert [it.iteration for it in its] == [1, 2]
+    *its, closing = summary.iterations
+    assert [it.iteration for it in its] == [1, 2] and (closing.iteration, closing.closing) == (3, True)
     for it in its:
         assert None not in (it.train_pool, it.cache_pool, it.hard, it.easy, it.generated, it.kept)
         assert it.hard + it.easy + it.failed_judgements == it.cache_pool
@@ -50,6 +50,20 @@ def test_small_loop_end_to_end(tmp_path):
                   "discrimination/judgements.jsonl", "discrimination/split.jsonl",
                   "generation/candidates.jsonl", "student/model.safetensors", "heldout.json"):
             assert (d / f).exists(), f
+    # the closing imitation: the last generation's instructions answered and trained on, the student scored;
+    # nothing judged or generated after it, so the run asks the teacher for the seeds and N per iteration only
+    trained = json.loads((out / "iter-03" / "imitation" / "train.json").read_text())
+    cumulative = len(seeds) + sum(it.kept for it in its)  # every Train Pool so far, retrained from the base
+    assert trained["examples"] == cumulative - closing.teacher_empty - closing.teacher_cut_off - sum(
+        it.teacher_empty + it.teacher_cut_off for it in its)
+    assert (closing.train_pool, closing.cache_pool, closing.hard, closing.generated) == (its[1].kept, cumulative, None, None)
+    assert closing.heldout.relative_score is not None and not (out / "iter-03" / "discrimination").exists()
+    cache = ResponseCache(out / "cache.sqlite", read_only=True)
+    try:
+        teacher = cache.spend()["by_role"]["teacher"]["calls"]
+    finally:
+        cache.close()
+    assert teacher == cumulative + summary.before.questions
     assert not list(out.rglob(f"*{atomic.TMP_SUFFIX}"))
 
     # running it again is a no-op: nothing is asked again, the summary is the same
@@ -70,7 +84,7 @@ def test_the_budget_stops_the_run_before_it_is_passed_and_a_raised_budget_goes_o
     assert "1.imitation" in done and "1.discrimination" not in done
 
     summary = run_loop(load_config(CONFIG, [*priced, "budget.max_usd=1000"]), out, lambda m: None)
-    assert len(summary.iterations) == 2
+    assert len(summary.iterations) == 3  # and the closing imitation
     spend = summary.spend
     assert set(spend.by_role) == {"teacher", "referee", "generator", "judge"}
     assert spend.total.cost_usd == spend.by_role["referee"].cost_usd > stopped_at

@@ -37,7 +37,7 @@ def test_loop_over_http_with_faults_answers_each_call_once_and_leaks_no_key(tmp_
         cfg = load_config(CONFIGS / "arena-http.yaml", http_overrides(server.url, "LION_TEST_ARENA_KEY"))
         summary = run_loop(cfg, out, lines.append)
         stats = server.stats()
-        assert len(summary.iterations) == 2
+        assert [it.closing for it in summary.iterations] == [False, False, True]
         assert all(stats["faults"].get(k, 0) > 0 for k in ("429", "500", "hang", "truncated", "malformed"))
         cache = ResponseCache(out / "cache.sqlite")
         fetched = sum(u["calls"] for u in cache.usage())

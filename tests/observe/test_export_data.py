@@ -25,14 +25,16 @@ def test_the_sft_data_is_every_trained_answer_with_its_lineage_and_verdict(small
     out = tmp_path / "data"
     rows = exporter.export_data(small_run, out, "alpaca")
     run = RunFolder(small_run)
-    pools = [{i.id: i for i in read_jsonl(run.pools(j).train, Instruction)} for j in (0, 1)]
-    answers = [r for j in (1, 2) for r in read_jsonl(run.iteration(j).imitation.teacher_answers, Response)
-               if r.text.strip() and r.finish_reason == "stop"]
+    # the closing imitation (iteration 3) trained on the last generation's instructions: they are exported too
+    pools = [{i.id: i for i in read_jsonl(run.pools(j).train, Instruction)} for j in (0, 1, 2)]
+    answers = {r.id: r for j in (1, 2, 3) for r in read_jsonl(run.iteration(j).imitation.teacher_answers, Response)
+               if r.text.strip() and r.finish_reason == "stop"}.values()
+    assert any(a.id in pools[2] for a in answers)
     sft = load(out, "sft")
     assert rows["sft"] == len(sft) == len(answers)
     assert {"instruction", "input", "output", "origin", "parent", "iteration", "kind", "judged_in", "d", "hard"} <= set(sft.column_names)
     by_id = {r["id"]: r for r in sft}
-    for j, answer in ((1 if answer.id in pools[0] else 2, answer) for answer in answers):
+    for j, answer in ((next(j for j in (1, 2, 3) if answer.id in pools[j - 1]), answer) for answer in answers):
         row, source = by_id[answer.id], pools[j - 1][answer.id]
         assert (row["instruction"], row["input"], row["output"]) == (source.instruction, source.input, answer.text)
         assert (row["origin"], row["parent"], row["iteration"], row["kind"]) == (source.origin, source.parent,
@@ -80,7 +82,7 @@ def test_the_card_says_how_the_data_was_made(small_run, tmp_path):
     text = (out / "README.md").read_text()
     cfg = load_config(small_run / "config.yaml")
     for needed in ("config_name: sft", "config_name: preference", "| teacher | arena | arena-teacher | 0.7 |",
-                   f"τ = {cfg.loop.tau}", f"ROUGE-L above {cfg.loop.rouge_threshold}", "iterations: 1 exported of 2",
+                   f"τ = {cfg.loop.tau}", f"ROUGE-L above {cfg.loop.rouge_threshold}", "iterations: 1 exported of 3 planned",
                    "| referee |", "lion-distill", "held-out relative score"):
         assert needed in text, needed
     assert str(small_run.parent) not in text  # no path of this machine
@@ -91,7 +93,7 @@ def test_the_card_says_how_the_data_was_made(small_run, tmp_path):
 
 
 def test_bad_input_is_one_sentence_and_writes_nothing(small_run, tmp_path):
-    with pytest.raises(LionError, match=r"iteration 5 has not finished \(finished: 1, 2\)"):
+    with pytest.raises(LionError, match=r"iteration 5 has not finished \(finished: 1, 2, 3\)"):
         exporter.export_data(small_run, tmp_path / "a", iteration=5)
     busy = tmp_path / "busy"
     busy.mkdir()

@@ -51,7 +51,7 @@ def test_one_iteration_with_teacher_and_generator_on_transformers_serve(tmp_path
     assert first.returncode == 0, first.stdout + first.stderr
     out = tmp_path / "run"
     summary = json.loads((out / "summary.json").read_text())
-    assert [r["iteration"] for r in summary["iterations"]] == [1]
+    assert [(r["iteration"], r["closing"]) for r in summary["iterations"]] == [(1, False), (2, True)]
     assert summary["iterations"][0]["kept"] >= 1  # some of the tiny model's replies passed the generator's filters
 
     # every answer the run paid for is one request the server answered, with the server's own token counts
@@ -71,9 +71,10 @@ def test_one_iteration_with_teacher_and_generator_on_transformers_serve(tmp_path
         cache.close()
     for role in ("teacher", "generator"):
         assert {k: spend[role][k] for k in ("calls", "prompt_tokens", "completion_tokens")} == served[role], role
-    # one request per Train Pool instruction and held-out question, each asked once in the whole run
-    # (discrimination finds the Train Pool's answers cached)
-    assert served["teacher"]["calls"] == len(rows(out / "pools" / "00" / "train.jsonl")) + len(rows(out / "heldout.jsonl"))
+    # one request per Train Pool instruction (the closing imitation's too) and held-out question, each asked
+    # once in the whole run (discrimination finds the Train Pool's answers cached)
+    trained = sum(len(rows(out / "pools" / f"{k:02d}" / "train.jsonl")) for k in (0, 1))
+    assert served["teacher"]["calls"] == trained + len(rows(out / "heldout.jsonl"))
 
     # the same command again: the run is finished, and neither server hears a single request for an answer
     arena_before = arena.stats()["requests"]
@@ -96,11 +97,14 @@ def test_temperature_0_empty_answers_are_counted_and_never_trained_on(tmp_path, 
     out = tmp_path / "run"
     run_loop(load_config(CONFIGS / "arena-http.yaml", sets), out, lambda m: None)
 
+    seeds = len(rows(out / "pools" / "00" / "train.jsonl"))
     replies = [e.reply["choices"][0] for e in proxy.completions()]
+    assert len(replies) == seeds + len(rows(out / "pools" / "01" / "train.jsonl"))  # and the closing imitation's
+    replies = replies[:seeds]  # iteration 1's imitation asked first
     empty = [r for r in replies if r["message"]["content"] == ""]
     said = [r for r in replies if r["message"]["content"].strip()]
     # the model's part: both kinds of answer came back from the server, as designed
-    assert len(replies) == len(rows(out / "pools" / "00" / "train.jsonl")) and empty and said, replies
+    assert empty and said, replies
     assert all(r["finish_reason"] == "length" for r in empty) and all(r["finish_reason"] == "stop" for r in said)
 
     imitation = out / "iter-01" / "imitation"

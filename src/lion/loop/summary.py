@@ -68,7 +68,7 @@ class IterationRecord(BaseModel):
     notes: list[str] | None = None
     heldout: HeldoutResult | None = None
     spend: Spend = Spend()
-    position_bias: dict | None = None  # see lion.llm.judging.bias_stats
+    position_bias: dict | None = None  # see lion.llm.position_bias.bias_stats
     failed_items: dict[str, int] = Field(default_factory=dict)  # step -> items left out
 
     @property

@@ -52,7 +52,7 @@ def test_discrimination_leaves_out_failed_and_empty_teacher_answers_and_judges_t
     out = ctx.run.iteration(1).discrimination
     ids = [[p.id for i, p in enumerate(pool) if i % 3 == shape] for shape in range(3)]
     empty, rejected, whole = ids
-    assert (stats["judged"], stats["failed"]) == (3, 6)
+    assert (stats.judged, stats.failed) == (3, 6)
     # the empty answers are kept as answered, but only the whole ones are given to the student and judged
     assert [r.id for r in read_jsonl(out.teacher_answers, Response)] == sorted(empty + whole, key=[p.id for p in pool].index)
     assert [r.id for r in read_jsonl(out.student_answers, Response)] == whole

@@ -80,7 +80,7 @@ def test_both_orders_cancel_a_position_bias_into_hand_computed_scores(make_ctx):
         {"teacher": 9.0, "student": 4.0}, {"teacher": 9.0, "student": 6.0}, {"teacher": 9.0, "student": 7.0}]
     assert [j["student_first"]["scores"] for j in raw[:3]] == [
         {"teacher": 7.0, "student": 6.0}, {"teacher": 7.0, "student": 8.0}, {"teacher": 7.0, "student": 9.0}]
-    assert stats == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3)}
+    assert stats.model_dump() == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3)}
 
     bias = json.loads(out.bias.read_text())
     # merits average 176 / 24; the first place adds 1, the second takes 1
@@ -96,10 +96,10 @@ def test_discrimination_stage_judges_every_instruction_in_both_orders(make_ctx):
     out = ctx.run.iteration(1).discrimination
     records = read_jsonl(out.split, SplitRecord)
     judgements = [json.loads(line) for line in out.judgements.read_text().splitlines()]
-    assert len(judgements) == 30 and stats["judged"] + stats["failed"] == 30
+    assert len(judgements) == 30 and stats.judged + stats.failed == 30
     # a malformed reply is asked again, so every pair ends with scores from both orders
     assert json.loads(out.bias.read_text())["asked_again"] > 0
     assert [j["id"] for j in judgements if j["error"] is None] == [r.id for r in records]
     assert all(j["teacher_first"]["scores"] and j["student_first"]["scores"] for j in judgements if j["error"] is None)
     # an untrained student loses to the teacher almost everywhere
-    assert stats["hard"] >= 0.8 * stats["judged"]
+    assert stats.hard >= 0.8 * stats.judged

@@ -3,7 +3,7 @@
 The pool is the Cache Pool, judged with the student just trained on it (the paper); with
 `loop.judged: unseen` the new Train Pool, judged with the student of the iteration before,
 which has not trained on it; with `loop.judged: held_back` the slice of the Train Pool that
-imitation kept out of the training of the student just trained. A student that fits its
+imitation kept out of the training of the student just trained (see `lion.core.modes`). A student that fits its
 training data looks perfect on the Cache Pool, while on instructions it has not seen its weak
 kinds show.
 
@@ -23,6 +23,7 @@ from lion.loop.answers import failure_record, student_answers
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
 from lion.loop.run_folder import RunFolder
+from lion.loop.stage_results import DiscriminationResult
 
 
 def split(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:
@@ -30,7 +31,7 @@ def split(teacher_score: float, student_score: float, tau: float) -> tuple[float
     return d, d >= tau
 
 
-def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: Path, what: str) -> dict:
+def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: Path, what: str) -> DiscriminationResult:
     """Judge `student` against the teacher on `items`; `what` names their pool in messages."""
     out = ctx.run.iteration(k).discrimination
     teacher = ask_teacher(ctx, items, f"iter {k} discrimination: teacher answers")
@@ -74,17 +75,17 @@ def run_discrimination(ctx: Context, k: int, items: list[Instruction], student: 
     write_jsonl(out.split, records)
     write_jsonl(out.failed, failed)
     hard = sum(r.hard for r in records)
-    stats = {
-        "judged": len(records),
-        "hard": hard,
-        "easy": len(records) - hard,
-        "failed": len(failed),
-        "mean_d": sum(r.d for r in records) / len(records) if records else None,
-    }
+    stats = DiscriminationResult(
+        judged=len(records),
+        hard=hard,
+        easy=len(records) - hard,
+        failed=len(failed),
+        mean_d=sum(r.d for r in records) / len(records) if records else None,
+    )
     bias = {"mode": judged.mode, "asked_again": judged.asked_again, **bias_stats(verdicts, ctx.cfg.loop.tau)}
     atomic.write_json(out.bias, bias)
     ctx.say(describe_bias(bias, "referee"))
-    atomic.write_json(out.stats, stats)
+    stats.write(out.stats)
     if items and not records:
         raise nothing_usable("referee", f"none of the {len(items)} instructions of iteration {k}'s {what} was judged",
                              [f["reason"] for f in failed])

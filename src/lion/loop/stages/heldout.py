@@ -87,7 +87,7 @@ class HeldoutResult(BaseModel):
     categories: dict[str, float | None] = Field(default_factory=dict)
     questions: int = 0
     failed_judgements: int = 0
-    judge_bias: dict = Field(default_factory=dict)  # see lion.llm.judging.bias_stats
+    judge_bias: dict = Field(default_factory=dict)  # see lion.llm.position_bias.bias_stats
 
 
 def evaluate_heldout(ctx: Context, student_dir: Path, items: list[HeldoutItem], name: str, out: HeldoutFiles) -> HeldoutResult:
