@@ -51,6 +51,7 @@ CONFIGS = [
     ("out-of-range", "c.yaml", b"loop:\n  hard_share: 1.5\n", r"{f}, line 2, field 'loop\.hard_share': "),
     ("config-latin-1", "c.yaml", "# café\nloop: {iterations: 1}\n".encode("latin-1"), r"{f}: config file is not UTF-8 text\."),
     ("missing-config", "absent.yaml", None, r"{f}: config file not found\."),
+    ("config-a-folder", "configs", "dir", r"{f}: is a folder, not a config file\."),
 ]
 
 QUESTIONS = [
