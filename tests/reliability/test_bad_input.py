@@ -1,5 +1,6 @@
 """Malformed inputs of every kind a user hands us: each gets one sentence naming the file (and
-the line and field where there is one), exit status 2, no traceback, and no output folder."""
+the line and field where there is one), exit status 2, no traceback, and no output folder; an
+--out that cannot be written leaves whatever is there as it was."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lion.cli import main
+from small_run import SMALL
 
 ROOT = Path(__file__).resolve().parents[2]
 ARENA = ROOT / "configs" / "arena.yaml"
@@ -140,6 +142,42 @@ def test_bad_answer_file(tmp_path, monkeypatch, capsys, name, content, pattern):
     code, output, out = _eval(tmp_path, monkeypatch, capsys, _write(tmp_path, "q.jsonl", GOOD_Q.encode()), path)
     _refused(code, output, pattern, path)
     assert not out.exists()
+
+
+@pytest.fixture
+def notes(tmp_path) -> Path:
+    """A regular file a user names as --out by mistake."""
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes\n", encoding="utf-8")
+    return path
+
+
+def _out_commands(small_run: Path, tmp_path: Path) -> dict[str, list[str]]:
+    """Every command that writes a folder named by --out, with otherwise good arguments."""
+    q = _write(tmp_path, "q.jsonl", GOOD_Q.encode())
+    a = _write(tmp_path, "a.jsonl", GOOD_A.encode())
+    return {
+        "run": ["run", str(ARENA), *(x for s in SMALL for x in ("--set", s))],
+        "demo": ["demo", "--iterations", "1", "--threads", "1"],
+        "report": ["report", str(small_run)],
+        "eval": ["eval", "--questions", str(q), "--reference", f"ref={a}", "--candidate", f"cand={a}", "--judge", str(ARENA)],
+        "eval-harness": ["eval-harness", str(small_run), "--tasks", "no_such_task", "--threads", "1"],
+        "export": ["export", str(small_run)],
+    }
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "report", "eval", "eval-harness", "export"])
+def test_out_naming_a_file_is_refused_and_the_file_kept(small_run, tmp_path, monkeypatch, capsys, notes, command):
+    args = _out_commands(small_run, tmp_path)[command]
+    code, output = _lion(monkeypatch, capsys, *args, "--out", str(notes))
+    _refused(code, output, r"{f} is a file, not a folder; choose another --out\.", notes)
+    assert notes.read_bytes() == b"my notes\n"
+
+
+def test_out_under_a_file_is_refused(small_run, tmp_path, monkeypatch, capsys, notes):
+    code, output = _lion(monkeypatch, capsys, "report", str(small_run), "--out", str(notes / "report"))
+    _refused(code, output, r"{f} is a file, not a folder, so .*report cannot be a folder", notes)
+    assert notes.read_bytes() == b"my notes\n"
 
 
 def test_the_corpus_is_large_enough():
