@@ -144,12 +144,29 @@ def test_bad_answer_file(tmp_path, monkeypatch, capsys, name, content, pattern):
     assert not out.exists()
 
 
+def _contents(path: Path) -> dict[str, bytes | None]:
+    """Every file under `path` (or `path` itself) with its bytes; folders as None."""
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
 @pytest.fixture
 def notes(tmp_path) -> Path:
     """A regular file a user names as --out by mistake."""
     path = tmp_path / "notes.txt"
     path.write_text("my notes\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def models(tmp_path) -> Path:
+    """A folder that already holds another model and a notes file."""
+    root = tmp_path / "models"
+    (root / "other-model").mkdir(parents=True)
+    (root / "other-model" / "config.json").write_text('{"model_type": "llama"}\n', encoding="utf-8")
+    (root / "notes.md").write_text("which model is which\n", encoding="utf-8")
+    return root
 
 
 def _out_commands(small_run: Path, tmp_path: Path) -> dict[str, list[str]]:
@@ -178,6 +195,14 @@ def test_out_under_a_file_is_refused(small_run, tmp_path, monkeypatch, capsys, n
     code, output = _lion(monkeypatch, capsys, "report", str(small_run), "--out", str(notes / "report"))
     _refused(code, output, r"{f} is a file, not a folder, so .*report cannot be a folder", notes)
     assert notes.read_bytes() == b"my notes\n"
+
+
+def test_export_into_a_folder_of_other_files_is_refused_and_they_survive(small_run, monkeypatch, capsys, models):
+    before = _contents(models)
+    code, output = _lion(monkeypatch, capsys, "export", str(small_run), "--out", str(models))
+    _refused(code, output, r"{f} exists and is not empty; choose a new or empty --out folder\.", models)
+    assert _contents(models) == before
+    assert [p.name for p in models.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
 
 
 def test_the_corpus_is_large_enough():
