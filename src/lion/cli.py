@@ -66,7 +66,9 @@ def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
 
     cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
     _check_out(out)
-    RunFolder(out).check_free()
+    folder = RunFolder(out)
+    folder.check_place()
+    folder.check_free()
     from lion.loop.runner import run_loop
 
     summary = run_loop(cfg, out, _say)

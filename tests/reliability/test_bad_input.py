@@ -5,12 +5,14 @@ the line and field where there is one), exit status 2, no traceback, and no outp
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from lion.cli import main
+from run_cli import lion
 from small_run import SMALL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +205,30 @@ def test_export_into_a_folder_of_other_files_is_refused_and_they_survive(small_r
     _refused(code, output, r"{f} exists and is not empty; choose a new or empty --out folder\.", models)
     assert _contents(models) == before
     assert [p.name for p in models.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+
+
+def test_run_into_a_folder_of_other_files_is_refused(tmp_path, monkeypatch, capsys, models):
+    before = _contents(models)
+    code, output = _lion(monkeypatch, capsys, "run", str(ARENA), "--out", str(models), "--set", "threads=1")
+    _refused(code, output, r"{f} is not empty and holds no lion run; choose a new or empty --out folder\.", models)
+    assert _contents(models) == before
+
+
+def test_run_into_an_empty_folder_gets_past_the_folder_check(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "empty"
+    out.mkdir()
+    seeds = tmp_path / "absent.jsonl"
+    code, output = _lion(monkeypatch, capsys, "run", str(ARENA), "--out", str(out), "--set", f"data.seeds={seeds}")
+    _refused(code, output, r"{f}: seed file not found\.", seeds)  # the next check along, not the folder
+    assert list(out.iterdir()) == []
+
+
+def test_an_existing_run_folder_still_resumes(small_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    r = lion("run", str(ARENA), "--out", str(copy), *(x for s in SMALL for x in ("--set", s)), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"run folder: {copy}" in r.stdout
 
 
 def test_the_corpus_is_large_enough():
