@@ -231,5 +231,15 @@ def test_an_existing_run_folder_still_resumes(small_run, tmp_path):
     assert f"run folder: {copy}" in r.stdout
 
 
+@pytest.mark.parametrize("command", ["eval-harness", "export"])
+@pytest.mark.parametrize("missing", ["runs/demo", "./demo", "~/lion-no-such-run"])
+def test_a_missing_student_is_refused_before_the_hub_is_asked(tmp_path, monkeypatch, capsys, command, missing):
+    monkeypatch.chdir(tmp_path)
+    extra = ["--tasks", "bbh_zeroshot"] if command == "eval-harness" else []
+    code, output = _lion(monkeypatch, capsys, command, missing, *extra, "--out", "out")
+    _refused(code, output, r"{f}: no such run or model folder\.", Path(missing))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_corpus_is_large_enough():
     assert len(SEEDS) + len(CONFIGS) + len(QUESTIONS) + len(ANSWERS) >= 25
