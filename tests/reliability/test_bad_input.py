@@ -241,5 +241,23 @@ def test_a_missing_student_is_refused_before_the_hub_is_asked(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_harness_task_whose_data_set_is_out_of_reach_is_one_sentence(small_run, tmp_path):
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is the optional [harness] extra")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "hub.yaml").write_text(
+        "task: lion_on_the_hub\ndataset_path: lion-distill/no-such-dataset\ntest_split: test\n"
+        "output_type: multiple_choice\ndoc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: '{{answer}}'\nmetric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n",
+        encoding="utf-8")
+    r = lion("eval-harness", str(small_run), "--tasks", "lion_on_the_hub", "--include-path", str(tasks), "--out", "out",
+             "--threads", "1", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    last = " ".join(r.stderr.strip().splitlines()[-1:])
+    assert last.startswith("error: harness task lion_on_the_hub could not be loaded: "), r.stderr
+    assert "lion-distill/no-such-dataset" in last
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_corpus_is_large_enough():
     assert len(SEEDS) + len(CONFIGS) + len(QUESTIONS) + len(ANSWERS) >= 25
