@@ -338,7 +338,7 @@ def eval_harness(
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="a run folder, or one student folder")],
-    out: Annotated[Path, typer.Option(help="the folder to write the student to, as full weights")],
+    out: Annotated[Path, typer.Option(help="the folder to write the student to, as full weights (new or empty)")],
     iteration: Annotated[int | None, typer.Option(min=1, help="the run's iteration (default: the last trained)")] = None,
 ) -> None:
     """Write a student as a plain Hugging Face model folder, merging a LoRA adapter into its base."""
