@@ -51,12 +51,24 @@ def _print_summary(summary: Summary, out: Path) -> None:
     print(f"run folder: {out}")
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot become a folder, before anything is read or written: a file
+    there (or at a parent) would otherwise end in a traceback, often after the work was done."""
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        where = "" if blocker == out else f", so {out} cannot be a folder"
+        raise LionError(f"{blocker} is a file, not a folder{where}; choose another --out.")
+
+
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
     from lion.core.config import load_config
     from lion.loop.run_folder import RunFolder
 
     cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
-    RunFolder(out).check_free()
+    _check_out(out)
+    folder = RunFolder(out)
+    folder.check_place()
+    folder.check_free()
     from lion.loop.runner import run_loop
 
     summary = run_loop(cfg, out, _say)
@@ -137,6 +149,8 @@ def report(
     """Write a run's report: Markdown and a self-contained HTML page with plots."""
     from lion.observe.report import write_report
 
+    if out is not None:
+        _check_out(out)
     page = write_report(run, out, hardest)
     print(f"wrote {page} and {page.with_suffix('.md')}")
 
@@ -288,6 +302,7 @@ def evaluate(
         print(f"spent in this run (a source's answers, and a candidate's judging): {spent}")
         print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'chart.png'}")
 
+    _check_out(out)
     try:
         evaluation = run_evaluation(questions, reference, candidate, judge, set_ or [], out, turns)
     except EvaluationFailed as e:  # the others were judged and written: show them, then the failure
@@ -312,6 +327,7 @@ def eval_harness(
     from lion.evaluation.harness import metric_rows, run_harness
     from lion.evaluation.sources import student_of
 
+    _check_out(out)
     result = run_harness(student_of(source, iteration), [t.strip() for t in tasks.split(",") if t.strip()], out, include_path, num_fewshot,
                          batch_size, limit, threads or os.cpu_count() or 1)
     for task, metrics in result["results"].items():
@@ -322,13 +338,14 @@ def eval_harness(
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="a run folder, or one student folder")],
-    out: Annotated[Path, typer.Option(help="the folder to write the student to, as full weights")],
+    out: Annotated[Path, typer.Option(help="the folder to write the student to, as full weights (new or empty)")],
     iteration: Annotated[int | None, typer.Option(min=1, help="the run's iteration (default: the last trained)")] = None,
 ) -> None:
     """Write a student as a plain Hugging Face model folder, merging a LoRA adapter into its base."""
     from lion.evaluation.sources import student_of
     from lion.student.export import export_student
 
+    _check_out(out)
     student = student_of(source, iteration)
     merged = export_student(student, out)
     print(f"wrote {out} from {student}" + (" (the LoRA adapter merged into its base model)" if merged else ""))

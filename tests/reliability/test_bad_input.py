@@ -1,15 +1,19 @@
 """Malformed inputs of every kind a user hands us: each gets one sentence naming the file (and
-the line and field where there is one), exit status 2, no traceback, and no output folder."""
+the line and field where there is one), exit status 2, no traceback, and no output folder; an
+--out that cannot be written leaves whatever is there as it was."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from lion.cli import main
+from run_cli import lion
+from small_run import SMALL
 
 ROOT = Path(__file__).resolve().parents[2]
 ARENA = ROOT / "configs" / "arena.yaml"
@@ -51,6 +55,7 @@ CONFIGS = [
     ("out-of-range", "c.yaml", b"loop:\n  hard_share: 1.5\n", r"{f}, line 2, field 'loop\.hard_share': "),
     ("config-latin-1", "c.yaml", "# café\nloop: {iterations: 1}\n".encode("latin-1"), r"{f}: config file is not UTF-8 text\."),
     ("missing-config", "absent.yaml", None, r"{f}: config file not found\."),
+    ("config-a-folder", "configs", "dir", r"{f}: is a folder, not a config file\."),
 ]
 
 QUESTIONS = [
@@ -139,6 +144,119 @@ def test_bad_answer_file(tmp_path, monkeypatch, capsys, name, content, pattern):
     code, output, out = _eval(tmp_path, monkeypatch, capsys, _write(tmp_path, "q.jsonl", GOOD_Q.encode()), path)
     _refused(code, output, pattern, path)
     assert not out.exists()
+
+
+def _contents(path: Path) -> dict[str, bytes | None]:
+    """Every file under `path` (or `path` itself) with its bytes; folders as None."""
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
+@pytest.fixture
+def notes(tmp_path) -> Path:
+    """A regular file a user names as --out by mistake."""
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def models(tmp_path) -> Path:
+    """A folder that already holds another model and a notes file."""
+    root = tmp_path / "models"
+    (root / "other-model").mkdir(parents=True)
+    (root / "other-model" / "config.json").write_text('{"model_type": "llama"}\n', encoding="utf-8")
+    (root / "notes.md").write_text("which model is which\n", encoding="utf-8")
+    return root
+
+
+def _out_commands(small_run: Path, tmp_path: Path) -> dict[str, list[str]]:
+    """Every command that writes a folder named by --out, with otherwise good arguments."""
+    q = _write(tmp_path, "q.jsonl", GOOD_Q.encode())
+    a = _write(tmp_path, "a.jsonl", GOOD_A.encode())
+    return {
+        "run": ["run", str(ARENA), *(x for s in SMALL for x in ("--set", s))],
+        "demo": ["demo", "--iterations", "1", "--threads", "1"],
+        "report": ["report", str(small_run)],
+        "eval": ["eval", "--questions", str(q), "--reference", f"ref={a}", "--candidate", f"cand={a}", "--judge", str(ARENA)],
+        "eval-harness": ["eval-harness", str(small_run), "--tasks", "no_such_task", "--threads", "1"],
+        "export": ["export", str(small_run)],
+    }
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "report", "eval", "eval-harness", "export"])
+def test_out_naming_a_file_is_refused_and_the_file_kept(small_run, tmp_path, monkeypatch, capsys, notes, command):
+    args = _out_commands(small_run, tmp_path)[command]
+    code, output = _lion(monkeypatch, capsys, *args, "--out", str(notes))
+    _refused(code, output, r"{f} is a file, not a folder; choose another --out\.", notes)
+    assert notes.read_bytes() == b"my notes\n"
+
+
+def test_out_under_a_file_is_refused(small_run, tmp_path, monkeypatch, capsys, notes):
+    code, output = _lion(monkeypatch, capsys, "report", str(small_run), "--out", str(notes / "report"))
+    _refused(code, output, r"{f} is a file, not a folder, so .*report cannot be a folder", notes)
+    assert notes.read_bytes() == b"my notes\n"
+
+
+def test_export_into_a_folder_of_other_files_is_refused_and_they_survive(small_run, monkeypatch, capsys, models):
+    before = _contents(models)
+    code, output = _lion(monkeypatch, capsys, "export", str(small_run), "--out", str(models))
+    _refused(code, output, r"{f} exists and is not empty; choose a new or empty --out folder\.", models)
+    assert _contents(models) == before
+    assert [p.name for p in models.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+
+
+def test_run_into_a_folder_of_other_files_is_refused(tmp_path, monkeypatch, capsys, models):
+    before = _contents(models)
+    code, output = _lion(monkeypatch, capsys, "run", str(ARENA), "--out", str(models), "--set", "threads=1")
+    _refused(code, output, r"{f} is not empty and holds no lion run; choose a new or empty --out folder\.", models)
+    assert _contents(models) == before
+
+
+def test_run_into_an_empty_folder_gets_past_the_folder_check(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "empty"
+    out.mkdir()
+    seeds = tmp_path / "absent.jsonl"
+    code, output = _lion(monkeypatch, capsys, "run", str(ARENA), "--out", str(out), "--set", f"data.seeds={seeds}")
+    _refused(code, output, r"{f}: seed file not found\.", seeds)  # the next check along, not the folder
+    assert list(out.iterdir()) == []
+
+
+def test_an_existing_run_folder_still_resumes(small_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    r = lion("run", str(ARENA), "--out", str(copy), *(x for s in SMALL for x in ("--set", s)), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"run folder: {copy}" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["eval-harness", "export"])
+@pytest.mark.parametrize("missing", ["runs/demo", "./demo", "~/lion-no-such-run"])
+def test_a_missing_student_is_refused_before_the_hub_is_asked(tmp_path, monkeypatch, capsys, command, missing):
+    monkeypatch.chdir(tmp_path)
+    extra = ["--tasks", "bbh_zeroshot"] if command == "eval-harness" else []
+    code, output = _lion(monkeypatch, capsys, command, missing, *extra, "--out", "out")
+    _refused(code, output, r"{f}: no such run or model folder\.", Path(missing))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_harness_task_whose_data_set_is_out_of_reach_is_one_sentence(small_run, tmp_path):
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is the optional [harness] extra")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "hub.yaml").write_text(
+        "task: lion_on_the_hub\ndataset_path: lion-distill/no-such-dataset\ntest_split: test\n"
+        "output_type: multiple_choice\ndoc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: '{{answer}}'\nmetric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n",
+        encoding="utf-8")
+    r = lion("eval-harness", str(small_run), "--tasks", "lion_on_the_hub", "--include-path", str(tasks), "--out", "out",
+             "--threads", "1", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    last = " ".join(r.stderr.strip().splitlines()[-1:])
+    assert last.startswith("error: harness task lion_on_the_hub could not be loaded: "), r.stderr
+    assert "lion-distill/no-such-dataset" in last
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_corpus_is_large_enough():

@@ -469,6 +469,8 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> RunConfig:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise LionError(f"{path}: config file not found.") from None
+        except IsADirectoryError:
+            raise LionError(f"{path}: is a folder, not a config file.") from None
         except UnicodeDecodeError:
             raise LionError(f"{path}: config file is not UTF-8 text.") from None
         try:

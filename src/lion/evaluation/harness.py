@@ -7,13 +7,18 @@ added with `--include-path`. An optional extra: `pip install 'lion-distill[harne
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from lion.core import atomic
 from lion.core.errors import LionError
 from lion.student.model import cuda_bf16, is_adapter, library_bars_off
+
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
 
 
 def model_args(model: Path) -> str:
@@ -42,6 +47,7 @@ def run_harness(
     if unknown:
         raise LionError(f"unknown harness task{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
                         "(a task of your own needs --include-path to the folder of its YAML file).")
+    check_tasks_load(tasks, manager)
     torch.set_num_threads(threads)
     with library_bars_off():
         found = lm_eval.simple_evaluate(
@@ -57,6 +63,22 @@ def run_harness(
     atomic.write_json(out / "harness.json", result)
     atomic.write_text(out / "harness.md", markdown(result))
     return result
+
+
+def check_tasks_load(tasks: list[str], manager: TaskManager) -> None:
+    """Build each task before the model is loaded, so that a data set out of reach (offline, or
+    unknown to the Hub) is one sentence naming its task, at once, not a traceback after the
+    model has loaded. The harness builds them again; the data sets are cached by then."""
+    from lm_eval.tasks import get_task_dict
+
+    for task in tasks:
+        try:
+            with warnings.catch_warnings():  # deprecated in newer releases, but the one call all of them have
+                warnings.simplefilter("ignore", DeprecationWarning)
+                get_task_dict([task], manager)
+        except OSError as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise LionError(f"harness task {task} could not be loaded: {reason}.") from None
 
 
 def markdown(result: dict) -> str:

@@ -193,7 +193,10 @@ def check_source(name: str, spec: str, questions: list[Question], turns: int) ->
 
 
 def student_of(source: Path, iteration: int | None) -> Path:
-    """The student a source names: a run folder's (see `run_student`), or a model folder itself."""
+    """The student a source names: a run folder's (see `run_student`), or a model folder itself.
+    A missing folder is refused here: loaded as it is, its name would be looked up on the Hub."""
+    if not source.is_dir():
+        raise LionError(f"{source}: {'not a' if source.exists() else 'no such'} run or model folder.")
     if RunFolder.looks_like_run(source):
         return run_student(source, iteration)
     if iteration is not None:

@@ -71,6 +71,16 @@ class RunFolder:
         if self.in_use():
             raise self._in_use_error()
 
+    def check_place(self) -> None:
+        """Refuse a folder that holds other things and no run: a new run written into it would
+        mix its files with them. An empty folder is fine, and so is a run's own, to resume it."""
+        if self.root.is_dir() and not self.began() and any(self.root.iterdir()):
+            raise LionError(f"{self.root} is not empty and holds no lion run; choose a new or empty --out folder.")
+
+    def began(self) -> bool:
+        """Whether a run began here: `lock` writes the lock file first, then the config is bound."""
+        return any(p.exists() for p in (self.lock_path, self.config_path, self.state_path))
+
     def in_use(self) -> bool:
         """Whether a lion process holds this run now; asks the kernel, so a killed run reads as stopped."""
         try:

@@ -13,11 +13,15 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from lion.core.atomic import replace_dir
+from lion.core.errors import LionError
 from lion.student.model import is_adapter, library_bars_off, load_model
 
 
 def export_student(source: Path, out: Path) -> bool:
-    """Write the student at `source` to `out` as full weights; True when an adapter was merged."""
+    """Write the student at `source` to `out` as full weights; True when an adapter was merged.
+    `out` is replaced whole, so it must be new or empty: anything else in it would be lost."""
+    if out.is_dir() and any(out.iterdir()):
+        raise LionError(f"{out} exists and is not empty; choose a new or empty --out folder.")
     merged = is_adapter(source)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
