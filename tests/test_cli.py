@@ -59,11 +59,12 @@ def test_estimate_predicts_a_run_without_touching_anything(tmp_path):
     r = lion("estimate", str(CONFIG), "--json", *sets("teacher.price.input_per_mtok=1", "teacher.price.output_per_mtok=2"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rows = {row["role"]: row for row in json.loads(r.stdout)}
-    # SMALL: 60 seeds, N = 20, 2 iterations; the held-out set is what is left of 40 after seeds
-    heldout = rows["teacher"]["calls"] - 60 - 20
+    # SMALL: 60 seeds, N = 20, 2 iterations: the teacher answers the seeds and N per iteration, every
+    # answer trained on (the last N by the closing imitation); the held-out set is what is left of 40 after seeds
+    heldout = rows["teacher"]["calls"] - 60 - 2 * 20
     assert 0 < heldout <= 40
     assert rows["referee"]["calls"] == 2 * (60 + 80) and rows["referee"]["calls_at_most"] == 4 * 2 * (60 + 80)
-    assert rows["generator"]["calls"] == 40 and rows["judge"]["calls"] == 2 * heldout * 3
+    assert rows["generator"]["calls"] == 40 and rows["judge"]["calls"] == 2 * heldout * 4  # before, 1, 2, closing
     assert rows["teacher"]["cost_usd_at_most"] > 0 and rows["teacher"]["completion_tokens"] is None
     table = lion("estimate", str(CONFIG), *sets(), cwd=tmp_path)
     assert table.returncode == 0 and "max calls" in table.stdout and "teacher" in table.stdout
