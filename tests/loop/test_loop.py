@@ -112,3 +112,34 @@ def test_a_missing_question_file_is_refused_before_the_run_starts(tmp_path):
     with pytest.raises(LionError, match="missing.jsonl: question file not found"):
         run_loop(load_config(CONFIG, [*SMALL, f"evaluation.heldout={tmp_path / 'missing.jsonl'}"]), tmp_path / "run", print)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_held_back_run_extended_after_its_closing_imitation_asks_no_question_again(tmp_path):
+    """Its closing imitation trained on the last slice too, so it is not iteration 2's imitation:
+    raised to two iterations, the run trains iteration 2's student again with its slice held back
+    (the teacher's answers come from the cache), judges the slice, and closes once more."""
+    import sqlite3
+
+    def paid(out: Path) -> dict[str, int]:
+        db = sqlite3.connect(out / "cache.sqlite")
+        try:
+            return dict(db.execute("SELECT stage, COUNT(*) FROM responses WHERE role != '' GROUP BY stage").fetchall())
+        finally:
+            db.close()
+
+    out = tmp_path / "run"
+    held = [*SMALL, "loop.judged=held_back", "evaluation.heldout=none"]
+    first = run_loop(load_config(CONFIG, [*held, "loop.iterations=1"]), out, lambda m: None)
+    assert [(it.iteration, it.closing, it.held_back) for it in first.iterations] == [(1, False, 15), (2, True, None)]
+    closed = paid(out)
+    assert json.loads((out / "iter-02" / "imitation" / "train.json").read_text())["examples"] == 60 + 20
+
+    second = run_loop(load_config(CONFIG, [*held, "loop.iterations=2"]), out, lambda m: None)
+    assert [(it.iteration, it.closing, it.held_back) for it in second.iterations] == [
+        (1, False, 15), (2, False, 5), (3, True, None)]
+    after = paid(out)
+    assert {stage: n for stage, n in after.items() if stage in closed} == closed  # nothing asked again
+    assert set(after) - set(closed) <= {"2.discrimination", "2.generation", "3.imitation:closing"}
+    assert json.loads((out / "iter-02" / "imitation" / "train.json").read_text())["examples"] == 60 + 15
+    done = json.loads((out / "state.json").read_text())["done"]
+    assert "2.imitation:closing" not in done and {"2.imitation", "3.imitation:closing"} <= set(done)

@@ -16,7 +16,7 @@ from lion.data.seeds import load_seeds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Role
 from lion.loop.estimate import estimate, measured_completion_tokens
-from lion.loop.plan import Sizes, calls, iteration_of, steps
+from lion.loop.plan import Calls, Sizes, calls, iteration_of, predicted_sizes, steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutItem, build_heldout
@@ -232,3 +232,18 @@ def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, va
             assert paid[r.role] == r.calls
         if r.role in measured:  # calibrated: the expected answer tokens are the measured mean's
             assert r.completion_tokens == round(r.calls * measured[r.role])
+
+
+@pytest.mark.parametrize("variant", list(BUILT_IN))
+def test_every_answer_the_teacher_is_paid_for_reaches_the_final_student(variant):
+    """The teacher answers the seeds and N per iteration (and the held-out questions), and every
+    generation's instructions are trained on by a later imitation: no step's output goes unread."""
+    cfg = load_config(CONFIG, [*BUILT_IN[variant], "loop.iterations=3", "loop.new_per_iteration=40"])
+    plan = steps(cfg, True)
+    seeds, heldout = 100, 30
+    teacher = sum(calls(s, cfg, predicted_sizes(cfg, seeds, heldout, max(s.iteration, 1))).get("teacher", Calls(0, 0)).paid
+                  for s in plan)
+    assert teacher == seeds + 3 * 40 + heldout
+    imitated = {s.iteration for s in plan if s.kind == "imitation"}
+    assert all(s.iteration + 1 in imitated for s in plan if s.kind == "generation")
+    assert plan[-2].kind == "imitation" and plan[-2].closing and plan[-1].kind == "heldout"
