@@ -19,11 +19,15 @@ def value(x: object) -> str:
     return "" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
-def iteration_label(r: IterationRecord) -> str:
-    """How a row names its iteration: before training, its number, or the closing imitation's."""
-    if not r.iteration:
+def iteration_name(k: int, closing: bool) -> str:
+    """How a row names iteration k: before training, its number, or the closing imitation's."""
+    if not k:
         return "before"
-    return f"{r.iteration} (closing)" if r.closing else str(r.iteration)
+    return f"{k} (closing)" if closing else str(k)
+
+
+def iteration_label(r: IterationRecord) -> str:
+    return iteration_name(r.iteration, r.closing)
 
 
 def _hard_share(r: IterationRecord) -> str | None:

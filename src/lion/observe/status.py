@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lion.core.config import RunConfig, load_config
 from lion.core.errors import LionError
 from lion.core.progress import duration
-from lion.loop.describe import LEGEND, SPEND_HEADERS, STATUS, cells, dropped_text, headers, spend_rows, usd
+from lion.loop.describe import LEGEND, SPEND_HEADERS, STATUS, cells, dropped_text, headers, iteration_name, spend_rows, usd
 from lion.loop.plan import Step, run_steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
@@ -171,8 +171,7 @@ def show(st: Status, console) -> None:
         steps.add_column(col)
     cell = {(s.iteration, s.kind): s for s in st.steps}
     for k, group in groupby((s for s in st.steps if s.iteration), key=lambda s: s.iteration):
-        label = f"{k} (closing)" if next(group).closing else str(k)
-        steps.add_row(label, *(_cell(cell.get((k, kind))) for kind in kinds))
+        steps.add_row(iteration_name(k, next(group).closing), *(_cell(cell.get((k, kind))) for kind in kinds))
     console.print(steps)
 
     if st.iterations:
