@@ -10,6 +10,7 @@ from lion.core.records import Instruction, read_jsonl
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import BudgetExceeded
 from lion.loop.runner import run_loop
+from paid_calls import paid_per_step
 from small_run import SMALL
 
 CONFIG = Path(__file__).parents[2] / "configs" / "arena.yaml"
@@ -118,26 +119,17 @@ def test_a_held_back_run_extended_after_its_closing_imitation_asks_no_question_a
     """Its closing imitation trained on the last slice too, so it is not iteration 2's imitation:
     raised to two iterations, the run trains iteration 2's student again with its slice held back
     (the teacher's answers come from the cache), judges the slice, and closes once more."""
-    import sqlite3
-
-    def paid(out: Path) -> dict[str, int]:
-        db = sqlite3.connect(out / "cache.sqlite")
-        try:
-            return dict(db.execute("SELECT stage, COUNT(*) FROM responses WHERE role != '' GROUP BY stage").fetchall())
-        finally:
-            db.close()
-
     out = tmp_path / "run"
     held = [*SMALL, "loop.judged=held_back", "evaluation.heldout=none"]
     first = run_loop(load_config(CONFIG, [*held, "loop.iterations=1"]), out, lambda m: None)
     assert [(it.iteration, it.closing, it.held_back) for it in first.iterations] == [(1, False, 15), (2, True, None)]
-    closed = paid(out)
+    closed = paid_per_step(out)
     assert json.loads((out / "iter-02" / "imitation" / "train.json").read_text())["examples"] == 60 + 20
 
     second = run_loop(load_config(CONFIG, [*held, "loop.iterations=2"]), out, lambda m: None)
     assert [(it.iteration, it.closing, it.held_back) for it in second.iterations] == [
         (1, False, 15), (2, False, 5), (3, True, None)]
-    after = paid(out)
+    after = paid_per_step(out)
     assert {stage: n for stage, n in after.items() if stage in closed} == closed  # nothing asked again
     assert set(after) - set(closed) <= {"2.discrimination", "2.generation", "3.imitation:closing"}
     assert json.loads((out / "iter-02" / "imitation" / "train.json").read_text())["examples"] == 60 + 15

@@ -6,23 +6,16 @@ stopped before it, and resuming trains on the instructions its last generation w
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 from lion.core.config import load_config
 from lion.loop.runner import run_loop
 from lion.observe.report import write_report
 from lion.observe.status import collect
+from paid_calls import paid_per_step
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "run-033ecac"  # one iteration of a tiny arena run
 
-
-def _calls(run: Path) -> dict[str, int]:
-    db = sqlite3.connect(run / "cache.sqlite")
-    try:
-        return dict(db.execute("SELECT stage, COUNT(*) FROM responses WHERE role != '' GROUP BY stage").fetchall())
-    finally:
-        db.close()
 
 
 def test_an_old_run_folder_shows_its_status_reports_and_resumes(tmp_path):
@@ -40,10 +33,10 @@ def test_an_old_run_folder_shows_its_status_reports_and_resumes(tmp_path):
     assert st.before.model_dump(mode="json") == old["before"]
     assert write_report(run).read_text().count("<img") >= 3
 
-    asked = _calls(run)
+    asked = paid_per_step(run)
     summary = run_loop(load_config(run / "config.yaml"), run, lambda m: None)
     assert [(it.iteration, it.closing) for it in summary.iterations] == [(1, False), (2, True)]
-    closed = _calls(run)
+    closed = paid_per_step(run)
     assert {stage: n for stage, n in closed.items() if stage in asked} == asked  # iteration 1 was not asked again
     assert set(closed) - set(asked) <= {"2.imitation", "2.heldout"} and "2.imitation" in closed
     assert collect(run).state == "finished"
@@ -51,7 +44,7 @@ def test_an_old_run_folder_shows_its_status_reports_and_resumes(tmp_path):
     # raising loop.iterations goes on from there: the closing imitation was iteration 2's
     summary = run_loop(load_config(run / "config.yaml", ["loop.iterations=2"]), run, lambda m: None)
     assert [(it.iteration, it.closing) for it in summary.iterations] == [(1, False), (2, False), (3, True)]
-    after = _calls(run)
+    after = paid_per_step(run)
     assert {stage: n for stage, n in after.items() if stage in closed} == closed  # nothing asked again
     # (its tiny student answers every question alike, so the cache may hold the verdicts already)
     assert {"2.generation", "3.imitation"} <= set(after) - set(closed) <= {"2.discrimination", "2.generation",

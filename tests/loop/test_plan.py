@@ -13,7 +13,6 @@ from lion.core.config import load_config
 from lion.core.errors import LionError
 from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.data.seeds import load_seeds
-from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Role
 from lion.loop.estimate import estimate, measured_completion_tokens
 from lion.loop.plan import Calls, Sizes, calls, iteration_of, predicted_sizes, steps
@@ -22,6 +21,7 @@ from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutItem, build_heldout
 from lion.loop.variants import BUILT_IN
 from lion.observe.status import collect
+from paid_calls import paid_calls
 
 CONFIG = Path(__file__).parents[2] / "configs" / "arena.yaml"
 TINY = [
@@ -160,18 +160,6 @@ def test_a_run_whose_questions_are_all_seeds_is_finished_when_its_steps_are(tmp_
     assert [s.name for s in st.steps] == ["setup", "1.imitation", "1.discrimination", "1.generation", "2.imitation"]
 
 
-def _paid(run: RunFolder) -> dict[str, dict[str, int]]:
-    """Calls per step and role that reached a model, as the run's cache recorded them."""
-    cache = ResponseCache(run.cache_path, read_only=True)
-    try:
-        paid: dict[str, dict[str, int]] = {}
-        for row in cache.usage():
-            paid.setdefault(row["stage"], {})[row["role"]] = row["calls"]
-        return paid
-    finally:
-        cache.close()
-
-
 def _sizes(run: RunFolder, k: int) -> Sizes:
     pools = run.pools(max(k, 1) - 1)
     return Sizes(train=len(read_jsonl(pools.train, Instruction)), cache=len(read_jsonl(pools.cache, Instruction)),
@@ -209,7 +197,7 @@ def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, va
         assert set(asked.get(step.name, {})) <= set(counted), step.name
         for role, c in counted.items():
             got = asked.get(step.name, {}).get(role, 0)
-            assert _paid(run).get(step.name, {}).get(role, 0) <= got - c.answered_before
+            assert paid_calls(run.root).get(step.name, {}).get(role, 0) <= got - c.answered_before
             if role == "generator":  # dropped replies are asked again, within the budget
                 assert c.expected <= got <= c.at_most, (step.name, role)
             else:
@@ -218,7 +206,7 @@ def test_the_plan_counts_the_calls_every_variant_makes(tmp_path, monkeypatch, va
     seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
     heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
     paid: dict[str, int] = {}
-    for row in _paid(run).values():
+    for row in paid_calls(run.root).values():
         for role, n in row.items():
             paid[role] = paid.get(role, 0) + n
     measured = measured_completion_tokens(run.root)

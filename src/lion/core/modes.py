@@ -88,6 +88,7 @@ class Judged:
     pays_teacher: ClassVar[bool] = False  # its teacher answers are new (else imitation paid for them)
     needs_referee: ClassVar[bool] = True  # meaningful only when the referee's split chooses the parents
     holds_back: ClassVar[bool] = False  # imitation keeps a slice of the Train Pool out of training
+    report_note: ClassVar[str] = ""  # said after the pool's name in the report
 
     def kinds(self, referee: bool) -> list[str]:
         """An iteration's training and judging steps, in order; generation and the held-out
@@ -126,10 +127,6 @@ class Judged:
         """Why the seeds cannot be the first Train Pool in this mode; None when they can."""
         return None
 
-    @property
-    def report_note(self) -> str:
-        return ""
-
 
 class AllTrained(Judged):
     """The paper: the student just trained on every Cache Pool instruction, judged on all of them."""
@@ -148,7 +145,7 @@ class Unseen(Judged):
     """The new Train Pool, judged with the student so far, before it trains on it: the teacher's
     answers are paid for here and imitation finds them in the cache."""
 
-    name, pool_label = "unseen", "Train Pool"
+    name, pool_label, report_note = "unseen", "Train Pool", " (judged before training on it)"
     before_imitation, pays_teacher = True, True
 
     def pool(self, train, cache, held_back):
@@ -164,10 +161,6 @@ class Unseen(Judged):
         # with DPO, iteration N + 1's imitation would also learn from its own discrimination's pairs
         return PREFERENCES[settings.get("preference", "none")].trains_on_pairs
 
-    @property
-    def report_note(self) -> str:
-        return " (judged before training on it)"
-
 
 class HeldBack(Judged):
     """A slice of the Train Pool kept out of the training of the student just trained, judged by
@@ -180,7 +173,7 @@ class HeldBack(Judged):
         return held_back
 
     def judged_count(self, share, train, cache):
-        return held_back_count(share, train)
+        return self.held_back(share, train)
 
     def held_back(self, share, train):
         return held_back_count(share, train)
