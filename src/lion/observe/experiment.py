@@ -40,6 +40,7 @@ from lion.loop.variants import BASELINES, BUILT_IN
 class Variant(BaseModel):
     name: str
     overrides: list[str]
+    command: list[str] | None = None  # what runs it in place of `python -m lion` (a benchmark's own entry)
 
 
 class Plan(BaseModel):
@@ -127,7 +128,7 @@ def run_all(plan: Plan, out: Path, jobs: int, threads: int | None, say: Callable
         log = out / "logs" / f"{variant.name}-seed-{seed}.log"
         log.parent.mkdir(exist_ok=True)
         sets = [*variant.overrides, *seed_overrides(seed), f"threads={threads}"]
-        cmd = [sys.executable, "-m", "lion", "--quiet", "run", plan.config, "--out", str(folder)]
+        cmd = [*(variant.command or [sys.executable, "-m", "lion"]), "--quiet", "run", plan.config, "--out", str(folder)]
         cmd += [arg for item in sets for arg in ("--set", item)]
         name = f"{variant.name} seed {seed}"
         if stopping:

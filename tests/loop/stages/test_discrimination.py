@@ -6,19 +6,20 @@ from lion.arena import corpus, seed_set
 from lion.arena.chat import _read_comparison
 from lion.core.chat import Completion, Usage
 from lion.core.prompts import defuse
-from lion.core.records import Instruction, SplitRecord, read_jsonl
+from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.dispatch import Role
 from lion.loop.answers import teacher_answers
-from lion.loop.stages.discrimination import run_discrimination, split
+from lion.loop.signals import referee_gap
+from lion.loop.stages.discrimination import run_discrimination
 from lion.student.tiny import build_tiny_student
 
 TINY = ["student.tiny.hidden_size=32", "student.tiny.layers=1"]
 
 
 def test_tau_boundary_is_hard():
-    assert split(8.0, 7.0, 1.0) == (1.0, True)
-    assert split(8.0, 7.5, 1.0) == (0.5, False)
-    assert split(5.0, 9.0, 1.0) == (-4.0, False)
+    assert referee_gap(8.0, 7.0, 1.0) == (1.0, True)
+    assert referee_gap(8.0, 7.5, 1.0) == (0.5, False)
+    assert referee_gap(5.0, 9.0, 1.0) == (-4.0, False)
 
 
 def stage_context(make_ctx, n, *overrides):
@@ -80,7 +81,7 @@ def test_both_orders_cancel_a_position_bias_into_hand_computed_scores(make_ctx):
         {"teacher": 9.0, "student": 4.0}, {"teacher": 9.0, "student": 6.0}, {"teacher": 9.0, "student": 7.0}]
     assert [j["student_first"]["scores"] for j in raw[:3]] == [
         {"teacher": 7.0, "student": 6.0}, {"teacher": 7.0, "student": 8.0}, {"teacher": 7.0, "student": 9.0}]
-    assert stats.model_dump() == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3)}
+    assert stats.model_dump() == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3), "mean_ifd": None}
 
     bias = json.loads(out.bias.read_text())
     # merits average 176 / 24; the first place adds 1, the second takes 1
@@ -103,3 +104,34 @@ def test_discrimination_stage_judges_every_instruction_in_both_orders(make_ctx):
     assert all(j["teacher_first"]["scores"] and j["student_first"]["scores"] for j in judgements if j["error"] is None)
     # an untrained student loses to the teacher almost everywhere
     assert stats.hard >= 0.8 * stats.judged
+
+
+def test_the_student_loss_signal_splits_by_ifd_and_asks_no_llm_but_the_teacher(make_ctx):
+    ctx, pool = stage_context(make_ctx, 13, "loop.judged=held_back", "loop.signal=student_loss",
+                              "loop.loss_hard_share=0.3")
+    from lion.student.loss import answer_losses
+
+    stats = run_discrimination(ctx, 1, pool, ctx.student_dir(1), "held-back slice")
+    out = ctx.run.iteration(1).discrimination
+    records = read_jsonl(out.split, SplitRecord)
+    assert [r.id for r in records] == [it.id for it in pool]
+    assert all(r.d is None and r.teacher_score is None and r.loss > 0 and r.loss_alone > 0 for r in records)
+    assert all(r.ifd == pytest.approx(r.loss / r.loss_alone) for r in records)
+    # the top 30% by IFD, round(0.3 * 13) = 4 of them, are hard
+    hard = sorted(records, key=lambda r: -r.ifd)[:4]
+    assert {r.id for r in records if r.hard} == {r.id for r in hard} and (stats.hard, stats.easy) == (4, 9)
+    assert stats.mean_ifd == pytest.approx(sum(r.ifd for r in records) / 13) and stats.mean_d is None
+    # the losses are the student's own on the teacher's answers, as lion.student.loss computes them
+    teacher = {r.id: r.text for r in read_jsonl(out.teacher_answers, Response)}
+    direct = answer_losses(ctx.student_dir(1), [(it.instruction, it.input, teacher[it.id]) for it in pool], "auto", 4, 1, "x")
+    assert [r.loss for r in records] == pytest.approx([d.given for d in direct], rel=1e-4)
+    # no student answer, no referee: the teacher's answers are the only LLM calls
+    assert not out.student_answers.exists() and not out.judgements.exists()
+    assert ctx.cache.spend()["by_role"].keys() == {"teacher"}
+
+
+def test_a_share_calls_at_least_one_instruction_hard_and_never_all():
+    from lion.loop.signals import hard_count
+
+    assert [hard_count(0.5, n) for n in (0, 1, 2, 3, 10)] == [0, 1, 1, 2, 5]
+    assert (hard_count(0.01, 10), hard_count(0.99, 10)) == (1, 9)

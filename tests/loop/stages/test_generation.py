@@ -112,3 +112,32 @@ def test_without_a_referee_parents_come_from_the_whole_cache_pool(make_ctx):
         seeded = Counter(it.kind for it in pool)
         if parents == "even":  # every kind of the pool gets about the same number of calls
             assert set(kinds) == set(seeded) and max(kinds.values()) - min(kinds.values()) <= 4
+
+
+def test_learnable_gives_no_children_to_a_line_the_student_failed_again(make_ctx):
+    from lion.loop.stages.generation import choose_sides, stalled
+
+    seed_a, seed_b, seed_c = (Instruction.make(f"Name the capital of land number {i}.") for i in range(3))
+    child_a = Instruction.make("Name the capital of the land number one.", origin="from-hard", parent=seed_a.id, iteration=1)
+    child_c = Instruction.make("Name the largest city of land number three.", origin="from-easy", parent=seed_c.id, iteration=1)
+    pool = [seed_a, seed_b, seed_c, child_a, child_c]
+    split = [SplitRecord(id=it.id, hard=it is not seed_c) for it in pool]  # seed_c easy, the rest hard
+    hard = [it for it in pool if it is not seed_c]
+    is_stalled = stalled(hard)
+    # child_a was written from a hard parent and is hard again; seed_a's hard child is hard again
+    assert [is_stalled(it) for it in hard] == [True, False, True, False]
+
+    paper = make_ctx("loop.new_per_iteration=10", "loop.judged=held_back", folder="hard").cfg.loop
+    learnable = make_ctx("loop.new_per_iteration=10", "loop.judged=held_back", "loop.allocation=learnable",
+                         folder="learnable").cfg.loop
+    sides, notes = choose_sides(paper, pool, split)
+    assert [it.id for it in sides["hard"].parents] == [it.id for it in hard] and notes == []
+    sides, notes = choose_sides(learnable, pool, split)
+    assert [it.id for it in sides["hard"].parents] == [seed_b.id, child_c.id]
+    assert [it.id for it in sides["easy"].parents] == [seed_c.id] and (sides["hard"].quota, sides["easy"].quota) == (5, 5)
+    assert notes == ["2 of the 4 hard instructions have stalled (written from a hard parent, or with hard children hard "
+                     "again) and get no children (loop.allocation: learnable)"]
+    # every hard line stalled: the easy side takes the whole budget, and says so
+    sides, notes = choose_sides(learnable, pool, [SplitRecord(id=it.id, hard=it in (seed_a, child_a))
+                                                  for it in pool])
+    assert (sides["hard"].quota, sides["easy"].quota) == (0, 10) and len(notes) == 2
