@@ -181,3 +181,17 @@ def test_the_batch_cost_is_half_the_list_price_unless_the_role_names_its_own(tmp
     shown = lion("estimate", str(CONFIGS / "openai.yaml"), *[x for s in SMALL for x in ("--set", s)],
                  "--set", "data.seeds=arena", "--set", "evaluation.heldout=arena", cwd=tmp_path).stdout
     assert re.search(r"max cost\s*┃\s*max batch cost\s*┃\s*hours", shown), shown
+
+
+def test_the_student_loss_signal_costs_no_referee_call_and_only_the_referee_changes():
+    held_back = ["loop.judged=held_back"]
+    rows = {}
+    for name, extra in (("referee", held_back), ("student_loss", [*held_back, "loop.signal=student_loss"])):
+        cfg = load_config(CONFIGS / "openai.yaml", ["data.seeds=arena", "data.arena_size=40", *extra])
+        seeds, _ = load_seeds(cfg.data, 0)
+        heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+        rows[name] = {r.role: r for r in estimate(cfg, seeds, heldout)}
+    assert rows["referee"]["referee"].calls > 0
+    assert (rows["student_loss"]["referee"].calls, rows["student_loss"]["referee"].cost_usd_at_most) == (0, 0)
+    for role in ("teacher", "generator", "judge"):
+        assert rows["student_loss"][role] == rows["referee"][role]
