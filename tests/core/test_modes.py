@@ -14,9 +14,10 @@ from lion.core.config import LoopConfig, load_config
 
 PACKAGE = Path(modes.__file__).resolve().parents[1]
 REGISTRY = {PACKAGE / "core" / "modes.py"}
-FIELDS = {"judged", "parents", "preference"}  # the loop fields that name a mode (even_kinds is a plain switch)
-# names that only a mode choice uses; 'none', 'random' and 'referee' also name other settings and roles
-NAMES = (set(modes.JUDGED) | set(modes.OLD_PARENTS) | set(modes.PREFERENCES)) - {"none"}
+FIELDS = {"judged", "parents", "preference", "signal", "allocation"}  # the loop fields that name a mode (even_kinds is a plain switch)
+# names that only a mode choice uses; 'none', 'random', 'referee' and 'hard' also name other settings, roles and sides
+NAMES = (set(modes.JUDGED) | set(modes.OLD_PARENTS) | set(modes.PREFERENCES) | set(modes.SIGNALS)
+         | set(modes.ALLOCATIONS)) - {"none", "referee", "hard"}
 
 
 def _mode_choices(path: Path) -> list[str]:
@@ -53,9 +54,20 @@ def test_the_check_finds_a_comparison_and_a_read(tmp_path):
 
 def test_the_config_offers_exactly_the_registered_modes():
     fields = LoopConfig.model_fields
-    for field, registry in (("judged", modes.JUDGED), ("parents", modes.PARENTS), ("preference", modes.PREFERENCES)):
+    for field, registry in (("judged", modes.JUDGED), ("parents", modes.PARENTS), ("preference", modes.PREFERENCES),
+                            ("allocation", modes.ALLOCATIONS)):
         assert set(fields[field].annotation.__args__) == set(registry)
         assert LoopConfig(**{field: fields[field].default}).model_dump()[field] in registry
+    # the signal is checked against its registry when read, so the benchmark's oracle can join it
+    assert fields["signal"].default in modes.SIGNALS
+    with pytest.raises(ValueError, match="unknown signal 'oracle'; choose one of referee, student_loss"):
+        LoopConfig(signal="oracle", judged="held_back")
+
+
+def test_every_signal_has_its_splitter():
+    from lion.loop.signals import SPLITTERS
+
+    assert set(SPLITTERS) == set(modes.SIGNALS)
 
 
 @pytest.mark.parametrize(("old", "parents", "even"), [("referee-even", "referee", True), ("even", "random", True),
@@ -64,7 +76,7 @@ def test_the_old_parents_spelling_reads_as_the_new_pair(tmp_path, old, parents, 
     config = tmp_path / "run.yaml"
     config.write_text(f"loop:\n  parents: {old}\n")
     loop = load_config(config).loop
-    assert (loop.parents, loop.even_kinds, loop.uses_referee) == (parents, even, parents == "referee")
+    assert (loop.parents, loop.even_kinds, loop.uses_split) == (parents, even, parents == "referee")
     assert load_config(None, [f"loop.parents={old}"]).loop == loop
 
 

@@ -94,6 +94,20 @@ def test_judged_held_back_judges_a_slice_of_the_train_pool_whose_answers_imitati
     ("loop:\n  parents: even\n  judged: held_back\n", r"line 3, field 'loop.judged': 'held_back' needs a referee"),
     ("loop:\n  parents: random\n  preference: dpo\n",
      r"line 3, field 'loop.preference': 'dpo' trains on the referee's verdicts, and loop.parents 'random' has no referee"),
+    ("loop:\n  signal: student_loss\n", r"line 2, field 'loop.signal': 'student_loss' needs instructions the student "
+     r"has not trained on, and with loop.judged 'cache_pool' it has trained on every one it judges: set loop.judged"),
+    ("loop:\n  parents: random\n  judged: unseen\n  signal: student_loss\n",
+     r"line 3, field 'loop.judged': 'unseen' needs a referee"),
+    ("loop:\n  parents: random\n  signal: student_loss\n", r"line 3, field 'loop.signal': 'student_loss' splits "
+     r"instructions for the generator's parents, and loop.parents 'random' draws them at random"),
+    ("loop:\n  judged: held_back\n  signal: student_loss\n  preference: dpo\n", r"line 4, field 'loop.preference': "
+     r"'dpo' trains on pairs of the teacher's and the student's answers, and loop.signal 'student_loss' compares none"),
+    ("loop:\n  parents: random\n  allocation: learnable\n", r"line 3, field 'loop.allocation': 'learnable' chooses "
+     r"among the hard instructions, and loop.parents 'random' has no hardness signal"),
+    ("loop:\n  judged: held_back\n  signal: student_loss\n  loss_hard_share: 1.5\n",
+     r"line 4, field 'loop.loss_hard_share': Input should be less than 1"),
+    ("loop:\n  signal: oracle\n", r"line 2, field 'loop.signal': unknown signal 'oracle'; choose one of referee, "
+     r"student_loss"),
 ])
 def test_a_loop_setting_that_cannot_work_is_refused_with_its_line(tmp_path, config, problem):
     path = tmp_path / "run.yaml"

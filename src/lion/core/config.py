@@ -252,17 +252,14 @@ class LoopConfig(Strict):
     tau: float = Field(1.0, description="an instruction is hard when d = T - S >= tau")
     parents: Literal[tuple(modes.PARENTS)] = Field(
         "referee",
-        description="where new instructions come from: 'referee' (Lion: the referee's hard and easy ones) or 'random' "
+        description="where new instructions come from: 'referee' (Lion: the hard and easy ones of the split that "
+        "loop.signal makes, the referee's by default) or 'random' "
         "(one-way: any Cache Pool instruction, no referee); the old 'referee-even' and 'even' read as 'referee' "
         "and 'random' with even_kinds",
     )
     even_kinds: bool = Field(
         False, description="draw each side's parents evenly over the kinds it holds, so no kind takes more than its "
         "share of the generator's calls however many of the parents it holds",
-    )
-    preference: Literal[tuple(modes.PREFERENCES)] = Field(
-        "none", description="'dpo': after each imitation, a DPO step (student.dpo) on the pairs the referee has "
-        "judged hard so far, the teacher's answer chosen over the student's; 'none': imitation only, as in the paper",
     )
     judged: Literal[tuple(modes.JUDGED)] = Field(
         "cache_pool",
@@ -275,6 +272,25 @@ class LoopConfig(Strict):
     held_back: float = Field(
         0.25, gt=0, lt=1, description="with loop.judged: held_back, the share of each Train Pool kept out of this "
         "iteration's training and judged; it joins training in the next iteration",
+    )
+    signal: str = Field(
+        "referee", description="what says a judged instruction is hard: 'referee' (the paper: the referee scores the "
+        "teacher's and the student's answers, hard when d >= tau) or 'student_loss' (no LLM call: the student's loss "
+        "on the teacher's answer given the instruction, divided by its loss on the answer alone, the IFD; the "
+        "instructions with the highest IFD are hard); student_loss needs loop.judged 'held_back' or 'unseen'",
+    )
+    loss_hard_share: float = Field(
+        0.5, gt=0, lt=1, description="with loop.signal: student_loss, the share of the judged instructions, highest "
+        "IFD first, that count as hard",
+    )
+    allocation: Literal[tuple(modes.ALLOCATIONS)] = Field(
+        "hard", description="which hard instructions the generator builds on: 'hard' (the paper: all of them) or "
+        "'learnable' (not those whose line the student has trained on and fails again: a hard instruction written "
+        "from a hard parent, or one whose hard children are hard again)",
+    )
+    preference: Literal[tuple(modes.PREFERENCES)] = Field(
+        "none", description="'dpo': after each imitation, a DPO step (student.dpo) on the pairs the referee has "
+        "judged hard so far, the teacher's answer chosen over the student's; 'none': imitation only, as in the paper",
     )
     both_orders: bool = Field(
         True, description="the referee judges each pair in both orders; false: teacher's answer first only (an ablation)"
@@ -301,7 +317,16 @@ class LoopConfig(Strict):
             data = {**data, "parents": parents, "even_kinds": even}
         return data
 
-    @field_validator("judged", "preference", "held_back")
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, name: str) -> str:
+        if name not in modes.SIGNALS:
+            raise PydanticCustomError(
+                "unknown_signal", "unknown signal {name}; choose one of {known}", {"name": repr(name), "known": ", ".join(modes.SIGNALS)}
+            )
+        return name
+
+    @field_validator("judged", "preference", "held_back", "signal", "allocation")
     @classmethod
     def _modes_agree(cls, value: Any, info: ValidationInfo) -> Any:
         problem = modes.problem(info.field_name, {**info.data, info.field_name: value})
@@ -325,9 +350,24 @@ class LoopConfig(Strict):
         return modes.PREFERENCES[self.preference]
 
     @property
-    def uses_referee(self) -> bool:
-        """Whether new instructions come from the referee's split, so the discrimination stage runs."""
-        return self.parent_source.uses_referee
+    def hardness(self) -> modes.Signal:
+        """What says an instruction is hard (loop.signal)."""
+        return modes.SIGNALS[self.signal]
+
+    @property
+    def allocating(self) -> modes.Allocation:
+        """Which hard instructions the generator builds on (loop.allocation)."""
+        return modes.ALLOCATIONS[self.allocation]
+
+    @property
+    def uses_split(self) -> bool:
+        """Whether new instructions come from a hard/easy split, so the discrimination stage runs."""
+        return self.parent_source.uses_split
+
+    @property
+    def calls_referee(self) -> bool:
+        """Whether the discrimination stage asks the referee."""
+        return self.uses_split and self.hardness.calls_referee
 
     @property
     def closing_differs(self) -> bool:

@@ -1,12 +1,16 @@
 """The loop's modes, one object each: the only place a mode's name is compared.
 
-A run chooses three things, each a field of `loop`:
+A run chooses five things, each a field of `loop`:
   - `judged`: where discrimination looks (the Cache Pool, the unseen Train Pool, or a slice of
     the Train Pool held back from training), which fixes where discrimination stands among an
     iteration's steps, which student it judges, what it costs and how it is named;
   - `parents`: where the generator's parents come from (the referee's split, or the Cache Pool
     at random), which fixes whether discrimination runs at all;
-  - `preference`: whether a DPO step on the referee's hard pairs follows imitation.
+  - `preference`: whether a DPO step on the referee's hard pairs follows imitation;
+  - `signal`: what says a judged instruction is hard (the referee's verdict, or the student's own
+    loss on the teacher's answer, which calls no LLM);
+  - `allocation`: which hard instructions the generator builds on (all of them, or only those
+    whose line the student has not already failed to learn).
 
 Each mode says what it needs of the others (`problems`), so the config refuses a combination
 that cannot run with the field's file and line. A new mode is a class here and a line in its
@@ -15,7 +19,7 @@ registry; the plan, the runner, the stages and every view ask the chosen object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
@@ -43,7 +47,7 @@ def held_back_problem(share: float, pool: int, what: str) -> str | None:
 
 class Parents:
     name: ClassVar[str]
-    uses_referee: ClassVar[bool]  # whether the referee's split chooses the parents, so discrimination runs
+    uses_split: ClassVar[bool]  # whether a hard/easy split chooses the parents, so discrimination runs
     label: ClassVar[str]  # how the report and the dataset card name the choice
 
     def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
@@ -55,8 +59,8 @@ class Parents:
 
 
 class FromReferee(Parents):
-    name, uses_referee = "referee", True
-    label = "the referee's hard and easy instructions (Lion)"
+    name, uses_split = "referee", True  # the paper's name: the referee's split, or loop.signal's
+    label = "the hard and easy instructions of loop.signal's split (Lion)"
 
     def sides(self, cache_pool, hard, easy):
         return {"hard": hard, "easy": easy}
@@ -66,7 +70,7 @@ class AtRandom(Parents):
     """No referee: both sides draw from the whole Cache Pool, so the ratio of the two prompts
     (same task; rarer topic) stays as configured."""
 
-    name, uses_referee = "random", False
+    name, uses_split = "random", False
     label = "any Cache Pool instruction, no referee (one-way distillation)"
 
     def sides(self, cache_pool, hard, easy):
@@ -88,6 +92,7 @@ class Judged:
     pays_teacher: ClassVar[bool] = False  # its teacher answers are new (else imitation paid for them)
     needs_referee: ClassVar[bool] = True  # meaningful only when the referee's split chooses the parents
     holds_back: ClassVar[bool] = False  # imitation keeps a slice of the Train Pool out of training
+    unseen_by_student: ClassVar[bool] = True  # the student judged has not trained on the pool
     report_note: ClassVar[str] = ""  # said after the pool's name in the report
 
     def kinds(self, referee: bool) -> list[str]:
@@ -119,7 +124,7 @@ class Judged:
 
     def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
         parents = settings.get("parents")
-        if self.needs_referee and parents in PARENTS and not PARENTS[parents].uses_referee:
+        if self.needs_referee and parents in PARENTS and not PARENTS[parents].uses_split:
             return {"judged": f"'{self.name}' needs a referee, and loop.parents '{parents}' has none"}
         return {}
 
@@ -133,6 +138,7 @@ class AllTrained(Judged):
 
     name, pool_label = "cache_pool", "Cache Pool"
     needs_referee = False  # the default, so a run without a referee keeps it
+    unseen_by_student = False
 
     def pool(self, train, cache, held_back):
         return cache
@@ -206,9 +212,12 @@ class Preference:
     report_note: ClassVar[str]
 
     def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
-        parents = settings.get("parents")
-        if self.trains_on_pairs and parents in PARENTS and not PARENTS[parents].uses_referee:
+        parents, signal = settings.get("parents"), settings.get("signal")
+        if self.trains_on_pairs and parents in PARENTS and not PARENTS[parents].uses_split:
             return {"preference": f"'{self.name}' trains on the referee's verdicts, and loop.parents '{parents}' has no referee"}
+        if self.trains_on_pairs and signal in SIGNALS and not SIGNALS[signal].compares_answers:
+            return {"preference": f"'{self.name}' trains on pairs of the teacher's and the student's answers, and "
+                                  f"loop.signal '{signal}' compares none"}
         return {}
 
 
@@ -223,10 +232,95 @@ class Dpo(Preference):
 PREFERENCES: dict[str, Preference] = {m.name: m for m in (ImitationOnly(), Dpo())}
 
 
+# --- what says an instruction is hard ------------------------------------------------------
+
+
+class Signal:
+    name: ClassVar[str]
+    calls_referee: ClassVar[bool]  # the referee judges each pair, so the plan and the estimate count its calls
+    compares_answers: ClassVar[bool]  # the student answers the judged pool, to be compared with the teacher
+    label: ClassVar[str]  # how the report and the dataset card name it
+
+    def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        return {}
+
+
+class RefereeVerdict(Signal):
+    """The paper: the referee scores both answers; hard when d = teacher - student >= tau."""
+
+    name, calls_referee, compares_answers = "referee", True, True
+    label = "the referee's verdict, hard when d = teacher - student >= tau"
+
+
+class StudentLoss(Signal):
+    """The student's loss on the teacher's answer with and without the instruction (IFD); the
+    judged instructions with the highest IFD are hard. No LLM call, no student answer."""
+
+    name, calls_referee, compares_answers = "student_loss", False, False
+    label = "the student's loss (IFD), hard in the top loop.loss_hard_share"
+
+    def problems(self, settings):
+        parents, judged = settings.get("parents"), settings.get("judged")
+        if parents in PARENTS and not PARENTS[parents].uses_split:
+            return {"signal": f"'{self.name}' splits instructions for the generator's parents, and loop.parents "
+                              f"'{parents}' draws them at random, so nothing would use it: set loop.parents to 'referee'"}
+        if judged in JUDGED and not JUDGED[judged].unseen_by_student:
+            return {"signal": f"'{self.name}' needs instructions the student has not trained on, and with loop.judged "
+                              f"'{judged}' it has trained on every one it judges: set loop.judged to 'held_back' or 'unseen'"}
+        return {}
+
+
+SIGNALS: dict[str, Signal] = {m.name: m for m in (RefereeVerdict(), StudentLoss())}
+
+
+# --- which hard instructions the generator builds on ----------------------------------------
+
+
+class Allocation:
+    name: ClassVar[str]
+    label: ClassVar[str]
+
+    def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
+        return {}
+
+    def hard_side(self, hard: Sequence[T], stalled: Callable[[T], bool]) -> list[T]:
+        """The hard side's parents, from the instructions the signal calls hard."""
+        raise NotImplementedError
+
+
+class AllHard(Allocation):
+    name, label = "hard", "every hard instruction (Lion)"
+
+    def hard_side(self, hard, stalled):
+        return list(hard)
+
+
+class Learnable(Allocation):
+    """Hard, but not stalled: an instruction is stalled when the student has trained on its line
+    and fails it again (see `lion.loop.stages.generation.stalled`), so more of the same would
+    not teach it. Whatever the split, the easy side keeps its share."""
+
+    name, label = "learnable", "hard instructions whose line the student has not failed again (learnable)"
+
+    def problems(self, settings):
+        parents = settings.get("parents")
+        if parents in PARENTS and not PARENTS[parents].uses_split:
+            return {"allocation": f"'{self.name}' chooses among the hard instructions, and loop.parents '{parents}' "
+                                  "has no hardness signal: set loop.parents to 'referee'"}
+        return {}
+
+    def hard_side(self, hard, stalled):
+        return [h for h in hard if not stalled(h)]
+
+
+ALLOCATIONS: dict[str, Allocation] = {m.name: m for m in (AllHard(), Learnable())}
+
+
 def problem(field: str, settings: Mapping[str, Any]) -> str | None:
     """What the chosen modes find wrong with `field`, given the loop's settings read so far."""
     chosen = (PARENTS.get(settings.get("parents", "")), JUDGED.get(settings.get("judged", "")),
-              PREFERENCES.get(settings.get("preference", "")))
+              PREFERENCES.get(settings.get("preference", "")), SIGNALS.get(settings.get("signal", "")),
+              ALLOCATIONS.get(settings.get("allocation", "")))
     for mode in chosen:
         if mode is not None and (found := mode.problems(settings).get(field)):
             return found

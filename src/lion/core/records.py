@@ -87,14 +87,19 @@ class Response(BaseModel):
 
 
 class SplitRecord(BaseModel):
-    """The referee's verdict on one Cache Pool instruction: each side's score over both orders,
-    the gap d = teacher - student, and whether d reaches tau (hard)."""
+    """A judged instruction's place in the split, with what the signal measured: the referee's
+    scores over both orders and the gap d = teacher - student (hard when d >= tau), or the
+    student's mean token loss on the teacher's answer given the instruction and alone, and
+    their ratio, the IFD (hard in the top share)."""
 
     id: str
-    teacher_score: float
-    student_score: float
-    d: float
     hard: bool
+    teacher_score: float | None = None
+    student_score: float | None = None
+    d: float | None = None
+    loss: float | None = None
+    loss_alone: float | None = None
+    ifd: float | None = None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,7 +12,8 @@ Train and Cache Pools the iteration starts from:
   - discrimination: the teacher answers the Cache Pool, every instruction of which it answered
     when it was in a Train Pool (the same request, so the cache answers and nothing is paid);
     the referee judges every Cache Pool pair, in both orders unless `loop.both_orders` is off.
-    Other modes of `loop.judged` judge other pools (see `lion.core.modes`);
+    Other modes of `loop.judged` judge other pools (see `lion.core.modes`), and with
+    `loop.signal: student_loss` the referee is not called at all;
   - generation: one generator call per new instruction when every reply is kept, up to
     max_attempts_factor times the quota of each side (hard and easy);
   - held-out after an iteration: the teacher's answers again (cached) and the judge, 2 * H;
@@ -100,7 +101,7 @@ def steps(cfg: RunConfig, evaluates: bool) -> list[Step]:
     heldout: list[Kind] = ["heldout"] if evaluates else []
     plan = [SETUP, *([Step("before", "heldout", 0)] if evaluates else [])]
     for k in range(1, loop.iterations + 1):
-        kinds = [*loop.judging.kinds(loop.uses_referee), "generation", *heldout]
+        kinds = [*loop.judging.kinds(loop.uses_split), "generation", *heldout]
         plan += [Step(step_name(k, kind), kind, k) for kind in kinds]
     last = loop.iterations + 1
     suffix = CLOSING if loop.closing_differs else ""
@@ -154,8 +155,10 @@ def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:
         return {"teacher": Calls(sizes.train, sizes.train, answered_before=sizes.train if paid_before else 0)}
     if step.kind == "discrimination":
         pool = loop.judging.judged_count(loop.held_back, sizes.train, sizes.cache)
-        return {"teacher": Calls(pool, pool, answered_before=0 if loop.judging.pays_teacher else pool),
-                "referee": judged("referee", (2 if loop.both_orders else 1) * pool)}
+        teacher = {"teacher": Calls(pool, pool, answered_before=0 if loop.judging.pays_teacher else pool)}
+        if not loop.hardness.calls_referee:  # the student's own loss: no LLM call
+            return teacher
+        return {**teacher, "referee": judged("referee", (2 if loop.both_orders else 1) * pool)}
     if step.kind == "generation":  # each side, hard and easy, has its own budget of attempts
         n, hard = loop.new_per_iteration, round(loop.new_per_iteration * loop.hard_share)
         return {"generator": Calls(n, sum(math.ceil(q * loop.max_attempts_factor) for q in (hard, n - hard)))}

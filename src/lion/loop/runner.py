@@ -177,7 +177,7 @@ class _Iteration:
 
     def generation(self, step: Step) -> None:
         ctx, k, run = self.ctx, self.k, self.ctx.run
-        split = read_jsonl(run.iteration(k).discrimination.split, SplitRecord) if ctx.cfg.loop.uses_referee else []
+        split = read_jsonl(run.iteration(k).discrimination.split, SplitRecord) if ctx.cfg.loop.uses_split else []
         new, _ = run_generation(ctx, k, self.cache_pool, split, {h.id for h in self.questions}, self.guard)
         write_jsonl(run.pools(k).train, new)  # X_A is replaced ...
         write_jsonl(run.pools(k).cache, self.cache_pool + new)  # ... X_B is extended

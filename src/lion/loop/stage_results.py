@@ -51,6 +51,7 @@ class DiscriminationResult(_Result):
     easy: int
     failed: int  # items left out: a rejected call, an empty teacher answer, or no verdict
     mean_d: float | None
+    mean_ifd: float | None = None  # with loop.signal: student_loss
 
 
 class GenerationResult(_Result):

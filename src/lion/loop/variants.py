@@ -16,5 +16,10 @@ BUILT_IN: dict[str, tuple[str, ...]] = {
     "lion-unseen": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=unseen"),
     "lion-held-back": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back"),
     "lion-dpo": ("loop.parents=referee", "loop.hard_share=0.5", "loop.preference=dpo"),
+    "lion-held-back-learnable": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back",
+                                 "loop.allocation=learnable"),
+    "student-loss": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back", "loop.signal=student_loss"),
+    "student-loss-learnable": ("loop.parents=referee", "loop.hard_share=0.5", "loop.judged=held_back",
+                               "loop.signal=student_loss", "loop.allocation=learnable"),
 }
 BASELINES = ("one-way", "balanced")  # the variants every other one is compared with

@@ -48,7 +48,7 @@ def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int 
     summary = read_summary(run)
     done = [it.iteration for it in summary.iterations] if summary else []
     k = _iteration(root, done, iteration)
-    if preference and not cfg.loop.uses_referee:
+    if preference and not cfg.loop.uses_split:
         raise LionError(f"{root}: --preference needs the referee's verdicts, and this run has no referee "
                         f"(its parents are {cfg.loop.parent_source.label}).")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

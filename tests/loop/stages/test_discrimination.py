@@ -9,16 +9,17 @@ from lion.core.prompts import defuse
 from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.llm.dispatch import Role
 from lion.loop.answers import teacher_answers
-from lion.loop.stages.discrimination import run_discrimination, split
+from lion.loop.signals import referee_gap
+from lion.loop.stages.discrimination import run_discrimination
 from lion.student.tiny import build_tiny_student
 
 TINY = ["student.tiny.hidden_size=32", "student.tiny.layers=1"]
 
 
 def test_tau_boundary_is_hard():
-    assert split(8.0, 7.0, 1.0) == (1.0, True)
-    assert split(8.0, 7.5, 1.0) == (0.5, False)
-    assert split(5.0, 9.0, 1.0) == (-4.0, False)
+    assert referee_gap(8.0, 7.0, 1.0) == (1.0, True)
+    assert referee_gap(8.0, 7.5, 1.0) == (0.5, False)
+    assert referee_gap(5.0, 9.0, 1.0) == (-4.0, False)
 
 
 def stage_context(make_ctx, n, *overrides):
@@ -80,7 +81,7 @@ def test_both_orders_cancel_a_position_bias_into_hand_computed_scores(make_ctx):
         {"teacher": 9.0, "student": 4.0}, {"teacher": 9.0, "student": 6.0}, {"teacher": 9.0, "student": 7.0}]
     assert [j["student_first"]["scores"] for j in raw[:3]] == [
         {"teacher": 7.0, "student": 6.0}, {"teacher": 7.0, "student": 8.0}, {"teacher": 7.0, "student": 9.0}]
-    assert stats.model_dump() == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3)}
+    assert stats.model_dump() == {"judged": 12, "hard": 8, "easy": 4, "failed": 0, "mean_d": pytest.approx(4 / 3), "mean_ifd": None}
 
     bias = json.loads(out.bias.read_text())
     # merits average 176 / 24; the first place adds 1, the second takes 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,21 +126,37 @@ def _quotas(n: int, hard_share: float, n_hard: int, n_easy: int) -> tuple[int, i
     return want_hard, want_easy, None
 
 
-def choose_sides(loop: LoopConfig, cache_pool: list[Instruction], split: list[SplitRecord]) -> tuple[dict[str, Side], str | None]:
-    """Each side's parents, quota and attempt budget, and a note when one side has no parents.
+def stalled(hard: list[Instruction]) -> Callable[[Instruction], bool]:
+    """Whether a hard instruction's line has stalled: the student has trained on it and fails it
+    again. A hard instruction written from a hard parent is one (the student trained on the
+    parent, and still fails its kind of task), and so is a parent whose children of the hard
+    side are hard again. `loop.allocation: learnable` gives such lines no more children."""
+    failed_again = {h.parent for h in hard if h.origin == "from-hard"}
+    return lambda it: it.origin == "from-hard" or it.id in failed_again
 
-    With a referee the split decides the parents; without one both sides draw from the whole
-    Cache Pool, so the hard:easy ratio of prompts stays as configured.
+
+def choose_sides(loop: LoopConfig, cache_pool: list[Instruction], split: list[SplitRecord]) -> tuple[dict[str, Side], list[str]]:
+    """Each side's parents, quota and attempt budget, and notes: when one side has no parents,
+    and what the allocation left out.
+
+    With a split the signal decides the parents (and `loop.allocation` which hard ones); without
+    one both sides draw from the whole Cache Pool, so the hard:easy ratio of prompts stays as
+    configured.
     """
     by_id = {it.id: it for it in cache_pool}
     hard, easy = ([by_id[r.id] for r in split if r.hard is want] for want in (True, False))
-    parents = loop.parent_source.sides(cache_pool, hard, easy)
+    notes = []
+    chosen = loop.allocating.hard_side(hard, stalled(hard))
+    if len(chosen) < len(hard):
+        notes.append(f"{len(hard) - len(chosen)} of the {len(hard)} hard instructions have stalled (written from a hard "
+                     "parent, or with hard children hard again) and get no children (loop.allocation: learnable)")
+    parents = loop.parent_source.sides(cache_pool, chosen, easy)
     q_hard, q_easy, note = _quotas(loop.new_per_iteration, loop.hard_share, len(parents["hard"]), len(parents["easy"]))
     quotas = {"hard": q_hard, "easy": q_easy}
     sides = {
         name: Side(name, parents[name], quotas[name], math.ceil(quotas[name] * loop.max_attempts_factor)) for name in SIDES
     }
-    return sides, note
+    return sides, notes + [note] if note else notes
 
 
 @dataclass(frozen=True)
@@ -295,8 +312,8 @@ def run_generation(
     asks only for what is still missing.
     """
     loop = ctx.cfg.loop
-    sides, note = choose_sides(loop, cache_pool, split)
-    if note:
+    sides, notes = choose_sides(loop, cache_pool, split)
+    for note in notes:
         ctx.say(f"  note: {note}")
     screen = Screen(loop, cache_pool, heldout_ids, guard)
     draws = {name: ParentDraw(side.parents, loop.even_kinds, f"{loop.seed}:{k}:{name}") for name, side in sides.items()}
@@ -310,7 +327,7 @@ def run_generation(
     if short:
         ctx.say("  note: the generator ran out of attempts before filling the quota (" + "; ".join(short) + ")")
     new_items = sides["hard"].kept + sides["easy"].kept
-    stats = tally(loop.new_per_iteration, candidates, sides, [n for n in [note] if n] + short)
+    stats = tally(loop.new_per_iteration, candidates, sides, notes + short)
     write_outputs(ctx.run.iteration(k).generation, candidates, new_items, stats)
     if candidates and not new_items:
         raise nothing_usable("generator", f"none of the {len(candidates)} replies of iteration {k} was kept",
