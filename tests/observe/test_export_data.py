@@ -127,3 +127,12 @@ def test_push_to_hub_uploads_the_folder_as_a_dataset_with_the_token_from_the_env
     assert calls[0] == ("create", "hf_secret_token", "me/lion-data", {"repo_type": "dataset", "private": True, "exist_ok": True})
     assert calls[1][0] == "upload" and calls[1][2]["folder_path"] == str(out) and calls[1][2]["repo_type"] == "dataset"
     assert "hf_secret_token" not in json.dumps([p.read_text() for p in [out / "README.md"]])
+
+
+def test_an_sft_row_carries_the_ifd_of_a_student_loss_verdict_and_no_d():
+    it = Instruction.make("Name a colour.")
+    answer = Response(id=it.id, instruction=it.instruction, text="Blue.")
+    verdict = SplitRecord(id=it.id, hard=True, loss=1.5, loss_alone=2.0, ifd=0.75)
+    row = exporter._sft_row(it, answer, (2, verdict), "alpaca")
+    assert (row["judged_in"], row["hard"], row["ifd"], row["d"], row["teacher_score"]) == (2, True, 0.75, None, None)
+    assert exporter._sft_row(it, answer, None, "alpaca")["ifd"] is None

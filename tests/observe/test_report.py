@@ -77,3 +77,32 @@ def test_the_hard_share_per_kind_counts_each_judged_instruction_of_its_kind(smal
             assert f"| {hard}/{judged} → {from_hard} |" in rows[text_cell(kind)] + " |", kind
             counted += 1
     assert counted == min(8, len({family[r["id"]] for r in split}))
+
+
+def test_a_student_loss_run_draws_its_ifd_and_shows_the_student_losses_of_its_hardest(judged_run, tmp_path):
+    root = judged_run(2, 58, "loop.signal=student_loss", "loop.judged=held_back", "loop.loss_hard_share=0.03")
+    assert not (root / "iter-01" / "discrimination" / "student_answers.jsonl").exists()  # no student answer to show
+    out = tmp_path / "report"
+    markdown = write_report(root, out, hardest=2).with_suffix(".md").read_text()
+    assert {p.stem for p in (out / "plots").glob("*.png")} == {"split", "ifd_histogram", "hard_by_kind"}
+    assert "### Hard share and mean IFD" in markdown and "### The IFD, per iteration" in markdown
+    assert "top 3% by IFD" in markdown and "(loop.loss_hard_share) are hard" in markdown and "τ" not in markdown
+    # the iteration table's mean IFD, and the sentence on a split with 2 hard of 60 under it
+    table = markdown.split("## Is the student catching up?")[1].split("###")[0]
+    assert "| mean d | mean IFD |" in table and "| 0.35 |" in table
+    assert "**Warning:** iteration 1's split is 2 hard of 60 judged" in table
+    assert "set loop.loss\\_hard\\_share nearer 0.5" in table  # escaped like any text cell
+    hardest = markdown.split("## The hardest instructions")[1]
+    assert "| # | IFD | loss | loss alone | instruction | teacher |" in hardest  # no student column
+    rows = [line for line in hardest.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert [r.split(" | ")[1:4] for r in rows] == [["0.500", "1.000", "2.000"], ["0.495", "0.990", "2.000"]]
+    assert "The teacher on 0." in rows[0] and "Describe the number 0 in words." in rows[0]
+
+
+def test_a_referee_run_with_a_split_that_says_something_has_no_warning(judged_run, tmp_path):
+    markdown = write_report(judged_run(20, 40), tmp_path / "report", hardest=1).with_suffix(".md").read_text()
+    assert "**Warning:**" not in markdown and "d ≥ τ = 1" in markdown
+    assert {p.stem for p in (tmp_path / "report" / "plots").glob("*.png")} == {"split", "d_histogram", "hard_by_kind"}
+    rows = [line for line in markdown.split("## The hardest instructions")[1].splitlines()
+            if line.startswith("| ") and not line.startswith("| #")]
+    assert len(rows) == 1 and rows[0].startswith("| 1 | +4.0 |") and "The student on" in rows[0]

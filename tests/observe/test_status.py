@@ -1,16 +1,18 @@
+import io
 import json
 import os
 import sqlite3
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from lion.core.config import load_config
 from lion.core.errors import LionError
 from lion.llm.dispatch import BudgetExceeded
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
-from lion.observe.status import collect
+from lion.observe.status import collect, show
 from run_cli import lion
 from small_run import SMALL
 
@@ -120,3 +122,24 @@ def test_not_a_run_folder(tmp_path):
     assert shown.returncode == 2 and "not a run folder (no config.yaml)" in shown.stderr
     assert "Traceback" not in shown.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_status_says_when_a_split_says_nothing(judged_run):
+    root = judged_run(1, 59)  # the referee on the Cache Pool, as configs/arena.yaml judges it
+    st = collect(root)
+    sentence = ("iteration 1's split is 1 hard of 60 judged, so the hard side's half of the generator's budget "
+                "(loop.hard_share 0.5) goes to 1 parent: lower loop.tau, or judge instructions the student has not "
+                "trained on (loop.judged: held_back).")
+    assert st.state == "stopped" and (st.iterations[0].hard, st.iterations[0].easy) == (1, 59)
+    assert st.split_warnings == [sentence]
+    out = io.StringIO()
+    show(st, Console(file=out, width=400))
+    assert sentence in out.getvalue()
+
+
+def test_status_says_nothing_of_a_split_that_says_something(judged_run):
+    st = collect(judged_run(20, 40, "loop.signal=student_loss", "loop.judged=held_back"))
+    assert st.split_warnings == [] and st.iterations[0].mean_ifd is not None
+    out = io.StringIO()
+    show(st, Console(file=out, width=400))
+    assert "split is" not in out.getvalue() and "mean IFD" in out.getvalue()

@@ -240,9 +240,18 @@ class Signal:
     calls_referee: ClassVar[bool]  # the referee judges each pair, so the plan and the estimate count its calls
     compares_answers: ClassVar[bool]  # the student answers the judged pool, to be compared with the teacher
     label: ClassVar[str]  # how the report and the dataset card name it
+    measure: ClassVar[str | None] = None  # the SplitRecord field that says how hard an instruction is, as the report draws it
+    # what to change when a split is almost all easy (more_hard) or almost all hard (fewer_hard)
+    more_hard: ClassVar[str] = "make loop.signal call more instructions hard"
+    fewer_hard: ClassVar[str] = "make loop.signal call fewer instructions hard"
 
     def problems(self, settings: Mapping[str, Any]) -> dict[str, str]:
         return {}
+
+    def split_advice(self, almost_all_hard: bool, judged: Judged) -> str:
+        """What to change when this signal's split of the pool that `judged` names leaves one side
+        nearly empty: almost all hard, or almost all easy."""
+        return self.fewer_hard if almost_all_hard else self.more_hard
 
 
 class RefereeVerdict(Signal):
@@ -250,6 +259,14 @@ class RefereeVerdict(Signal):
 
     name, calls_referee, compares_answers = "referee", True, True
     label = "the referee's verdict, hard when d = teacher - student >= tau"
+    measure, more_hard, fewer_hard = "d", "lower loop.tau", "raise loop.tau"
+
+    def split_advice(self, almost_all_hard, judged):
+        advice = super().split_advice(almost_all_hard, judged)
+        if not almost_all_hard and not judged.unseen_by_student:
+            # a student judged on what it has just trained on answers nearly all of it as the teacher does
+            advice += ", or judge instructions the student has not trained on (loop.judged: held_back)"
+        return advice
 
 
 class StudentLoss(Signal):
@@ -258,6 +275,7 @@ class StudentLoss(Signal):
 
     name, calls_referee, compares_answers = "student_loss", False, False
     label = "the student's loss (IFD), hard in the top loop.loss_hard_share"
+    measure, more_hard, fewer_hard = "ifd", "set loop.loss_hard_share nearer 0.5", "set loop.loss_hard_share nearer 0.5"
 
     def problems(self, settings):
         parents, judged = settings.get("parents"), settings.get("judged")

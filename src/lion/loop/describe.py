@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lion.core.config import LoopConfig
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord, RunSpend, Spend
 
@@ -56,6 +57,7 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "easy": ("easy", lambda r: r.easy),
     "hard_share": ("hard %", _hard_share),
     "mean_d": ("mean d", lambda r: r.mean_d),
+    "mean_ifd": ("mean IFD", lambda r: r.mean_ifd),
     "generated": ("generated", lambda r: r.generated),
     "kept": ("kept", lambda r: r.kept),
     "exact_match": ("exact match %", _score("exact_match")),
@@ -65,14 +67,15 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
 }
 RUN_END = ("iteration", "train_pool", "cache_pool", "hard", "easy", "kept", "exact_match", "relative_score")
 STATUS = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "mean_d",
-          "generated", "kept", "relative_score", "failed", "cost")
+          "mean_ifd", "generated", "kept", "relative_score", "failed", "cost")
 REPORT = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
-          "mean_d", "generated", "kept", "relative_score", "failed")
+          "mean_d", "mean_ifd", "generated", "kept", "relative_score", "failed")
 LEGEND = ("Train/Cache Pool: the pools the iteration started from (the closing imitation trains on the last "
           "generation's instructions); held back: the Train Pool's slice kept out of "
           "training for the referee (loop.judged: held_back); empty/cut off: the teacher's answers to the Train "
           "Pool that were empty or cut off at max_tokens (see iter-KK/imitation/left_out.jsonl); generated/kept: new "
-          "instructions written by the generator and kept by the filters; held-out %: the student's relative score "
+          "instructions written by the generator and kept by the filters; mean d / mean IFD: the judged instructions' mean "
+          "gap d (loop.signal: referee) or IFD (loop.signal: student_loss); held-out %: the student's relative score "
           "against the teacher; failed: items left out (see iter-KK/*/failed.jsonl)")
 
 
@@ -126,6 +129,36 @@ SPEND_HEADERS = ["role", "calls", "tokens in", "tokens out", "cost"]
 def _left_out_text(r: IterationRecord) -> str:
     parts = [f"{n} {what}" for n, what in ((r.teacher_empty, "empty"), (r.teacher_cut_off, "cut off")) if n]
     return f"teacher answers {', '.join(parts)}; " if parts else ""
+
+
+# A split whose smaller side is under this share of the judged says little: with a few hard
+# instructions the hard side's budget (loop.hard_share) goes to a handful of parents, so the
+# generator writes near-copies of them; with a few easy ones nearly everything is "hard" and the
+# hard side is drawn almost like random growth. Under 1 in 20 the smaller side is a few
+# instructions on any pool worth judging, and a ranked split (loop.loss_hard_share) reaches it
+# only when the share itself is set that far from 0.5.
+DEGENERATE_SIDE = 0.05
+
+
+def split_warning(r: IterationRecord, loop: LoopConfig) -> str | None:
+    """One sentence when iteration r's split leaves one side (nearly) empty, under DEGENERATE_SIDE
+    of the judged: what the split is, what it does to the generator, and what to change. None for
+    a split that says something, and for one not made yet."""
+    judged = r.judged
+    if judged is None or judged < 2 or min(r.hard, r.easy) >= DEGENERATE_SIDE * judged:
+        return None
+    almost_all_hard = r.easy < r.hard
+    if not r.easy or not r.hard:  # the generation's notes say it too: the other side takes the whole budget
+        effect = ("so it says nothing about where the student is weak and every new instruction is written from "
+                  + ("a hard one, as in random growth" if almost_all_hard else "an easy one"))
+    elif almost_all_hard:
+        effect = "so it says little about where the student is weak and the hard side is drawn almost like random growth"
+    else:
+        share = "half" if loop.hard_share == 0.5 else f"{loop.hard_share:.0%}"
+        effect = (f"so the hard side's {share} of the generator's budget (loop.hard_share {loop.hard_share:g}) goes to "
+                  f"{r.hard} parent{'s' if r.hard > 1 else ''}")
+    advice = loop.hardness.split_advice(almost_all_hard, loop.judging)
+    return f"iteration {r.iteration}'s split is {r.hard} hard of {judged} judged, {effect}: {advice}."
 
 
 def iteration_line(r: IterationRecord) -> str:

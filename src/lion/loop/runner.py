@@ -21,14 +21,14 @@ from lion.data.similarity import NoveltyIndex
 from lion.llm.cache import ResponseCache
 from lion.llm.roles import Roles, check_endpoints, shared_model_warning
 from lion.loop.context import Context
-from lion.loop.describe import heldout_text, iteration_line
+from lion.loop.describe import heldout_text, iteration_line, split_warning
 from lion.loop.plan import SETUP, Step, run_steps, steps, student_steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
 from lion.loop.stages.heldout import HeldoutItem, build_heldout, evaluate_heldout
 from lion.loop.stages.imitation import held_back, run_imitation
-from lion.loop.summary import Summary, summarize
+from lion.loop.summary import IterationRecord, Summary, summarize
 
 
 def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
@@ -173,7 +173,10 @@ class _Iteration:
     def discrimination(self, step: Step) -> None:
         ctx, k, judging = self.ctx, self.k, self.ctx.cfg.loop.judging
         items = judging.pool(self.train, self.cache_pool, held_back(ctx, k))
-        run_discrimination(ctx, k, list(items), ctx.student_dir(judging.student(k)), judging.pool_label)
+        stats = run_discrimination(ctx, k, list(items), ctx.student_dir(judging.student(k)), judging.pool_label)
+        warning = split_warning(IterationRecord(iteration=k, hard=stats.hard, easy=stats.easy), ctx.cfg.loop)
+        if warning:
+            ctx.say(f"[yellow]{warning}[/yellow]")
 
     def generation(self, step: Step) -> None:
         ctx, k, run = self.ctx, self.k, self.ctx.run

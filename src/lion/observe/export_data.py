@@ -51,6 +51,9 @@ def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int 
     if preference and not cfg.loop.uses_split:
         raise LionError(f"{root}: --preference needs the referee's verdicts, and this run has no referee "
                         f"(its parents are {cfg.loop.parent_source.label}).")
+    if preference and not cfg.loop.hardness.compares_answers:
+        raise LionError(f"{root}: --preference needs pairs of the teacher's and the student's answers, and this run's "
+                        f"signal ({cfg.loop.hardness.label}) compares none.")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LionError(f"{out} exists and is not empty; choose a new --out folder.")
     verdicts = _verdicts(run, k)
@@ -124,7 +127,7 @@ def _sft_row(it: Instruction, answer: Response, verdict: tuple[int, SplitRecord]
         "id": it.id, **text, "origin": it.origin, "parent": it.parent, "iteration": it.iteration, "kind": it.kind,
         "finish_reason": answer.finish_reason, "judged_in": judged_in,
         "teacher_score": v.teacher_score if v else None, "student_score": v.student_score if v else None,
-        "d": v.d if v else None, "hard": v.hard if v else None,
+        "d": v.d if v else None, "ifd": v.ifd if v else None, "hard": v.hard if v else None,
     }
 
 
@@ -138,7 +141,7 @@ def _pairs(run: RunFolder, k: int, fmt: Format) -> list[dict]:
         orders = {j["id"]: j for j in (json.loads(line) for line in files.judgements.read_text(encoding="utf-8").splitlines()
                                        if line.strip())} if files.judgements.exists() else {}
         for v, t, s in judged_pairs(run, j):
-            if v.d <= 0:
+            if v.d is None or v.d <= 0:  # a signal that judged no pair (loop.signal: student_loss) has no d
                 continue
             prompt = _prompt(t.instruction, t.input)
             if fmt == "messages":
@@ -202,9 +205,11 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
               f"- iterations: {k} exported of {loop.iterations + 1} planned ({loop.iterations} with generation, then "
               f"the closing imitation); {loop.new_per_iteration} new instructions asked per iteration",
               f"- parents of new instructions: {loop.parent_source.label}" + (", evenly over their kinds" if loop.even_kinds else ""),
-              f"- discrimination: the referee judges the {loop.judging.pool_label}"
+              "- discrimination: the " + ("referee judges" if loop.calls_referee else "student scores the teacher's answers to")
+              + f" the {loop.judging.pool_label}"
               + (f" (held back {loop.held_back} of each Train Pool)" if loop.judging.holds_back else "")
-              + f"; hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}",
+              + (f"; hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}" if loop.calls_referee
+                 else f"; split by {loop.hardness.label} ({loop.loss_hard_share})"),
               f"- hard share of new instructions: {loop.hard_share}",
               f"- novelty filter: ROUGE-L above {loop.rouge_threshold} to the pool drops an instruction; contamination "
               f"guard: {len(loop.guard)} question file(s)" + (f", ROUGE-L above {loop.guard_threshold}" if loop.guard else ""),
@@ -230,7 +235,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
         lines.append(f"| {role} | {s.calls:,} | {s.prompt_tokens:,} | {s.completion_tokens:,} | {cost} |")
     lines += ["", "Rows of `sft` hold `id`, the text, `origin` (seed, from-hard, from-easy), `parent`, `iteration` (when "
               "it was written), `kind`, `finish_reason`, and where judged `judged_in`, `teacher_score`, `student_score`, "
-              "`d` and `hard`.", ""]
+              "`d` (loop.signal: referee), `ifd` (loop.signal: student_loss) and `hard`.", ""]
     return "\n".join(lines)
 
 

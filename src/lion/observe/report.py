@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from markdown_it import MarkdownIt
 
 from lion.core import atomic
-from lion.core.config import RunConfig
+from lion.core.config import LoopConfig, RunConfig
 from lion.core.plots import plt, save
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
@@ -44,25 +45,76 @@ def text_cell(text: str, limit: int = ANSWER_CHARS) -> str:
     return "<br>".join(line.translate(_ESCAPE) for line in text.splitlines()) or "*(empty)*"
 
 
+@dataclass(frozen=True)
+class Measure:
+    """What a signal's split records measure (loop.signal's `measure`), as the report draws and words it."""
+
+    key: str  # the SplitRecord field
+    name: str  # in headings: "the gap d"
+    symbol: str  # in table headers and axis labels: "d"
+    axis: str  # the histogram's x axis
+    line: str  # the mean's axis
+    reference: float  # the value that means no difference, drawn as a thin line
+    bin_width: float | None  # the histogram's bins, aligned on whole numbers; None: 20 across the range
+    rule: Callable[[LoopConfig], str]  # which judged instructions are hard, in a few words
+    cutoff: Callable[[LoopConfig], tuple[float, str] | None]  # a fixed line between hard and easy, with its label
+    trend: str  # what the hard share and the mean say over the iterations
+    histogram_note: Callable[[LoopConfig], str]
+    hardest_note: str  # how the hardest instructions are chosen
+
+
+GAP = Measure(
+    key="d", name="the gap d", symbol="d", axis="d = teacher score − student score (both orders averaged)",
+    line="line: mean gap d (teacher − student)", reference=0.0,
+    bin_width=0.5, rule=lambda loop: f"d ≥ τ = {loop.tau:g}", cutoff=lambda loop: (loop.tau, f"τ = {loop.tau:g}"),
+    trend="A student that catches up moves both down: fewer instructions where the teacher wins by τ or more, and a "
+          "smaller mean lead.",
+    histogram_note=lambda loop: "Each instruction's d; the dashed line is τ, right of it is hard.",
+    hardest_note="with the largest gap d, the referee's scores in bold",
+)
+IFD = Measure(
+    key="ifd", name="the IFD", symbol="IFD", reference=1.0, bin_width=None,
+    axis="IFD = the student's loss on the teacher's answer with the instruction / without it",
+    line="line: mean IFD (1: the instruction does not help)",
+    rule=lambda loop: f"top {loop.loss_hard_share:.0%} by IFD", cutoff=lambda loop: None,
+    trend="The hard share is loop.loss_hard_share whatever the student, so only the mean moves: a student that "
+          "catches up finds more help in each instruction for predicting the teacher's answer, and its mean IFD falls "
+          "(at 1 the instruction does not help at all).",
+    histogram_note=lambda loop: f"Each instruction's IFD; in each iteration the top {loop.loss_hard_share:.0%} "
+                                "(loop.loss_hard_share) are hard, so no fixed line parts hard from easy.",
+    hardest_note="with the highest IFD (the instruction helped the student least to predict the teacher's answer), "
+                 "the student's loss on the answer with and without the instruction beside it",
+)
+MEASURES = {m.key: m for m in (GAP, IFD)}
+
+
+def measure_of(cfg: RunConfig) -> Measure | None:
+    """What this run's signal measures, as the report draws it; None for a signal it cannot draw."""
+    return MEASURES.get(cfg.loop.hardness.measure or "")
+
+
 @dataclass
 class Iteration:
     """What the report draws for one iteration, read from its step outputs."""
 
     k: int
     facts: IterationRecord
-    d: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)  # each judged instruction's measure (d or IFD)
+    hard_share: float = 0.0  # of the judged instructions, as the split file says
     kept: list[Instruction] = field(default_factory=list)
     by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (hard, judged)
 
 
-def _read_iterations(run: RunFolder, records: list[IterationRecord]) -> list[Iteration]:
+def _read_iterations(run: RunFolder, records: list[IterationRecord], measure: Measure | None) -> list[Iteration]:
     out = []
     for f in records:
         it = Iteration(f.iteration, f)
         files = run.iteration(it.k)
         if files.discrimination.split.exists():
             split = read_jsonl(files.discrimination.split, SplitRecord)
-            it.d = [r.d for r in split]
+            if measure:
+                it.values = [v for r in split if (v := getattr(r, measure.key)) is not None]
+            it.hard_share = sum(r.hard for r in split) / len(split) if split else 0.0
             it.by_kind = _hard_by_kind(split, read_jsonl(run.pools(it.k - 1).cache, Instruction))
         if files.generation.new_instructions.exists():
             it.kept = read_jsonl(files.generation.new_instructions, Instruction)
@@ -98,25 +150,25 @@ def _top_kinds(its: list[Iteration]) -> list[str]:
 # --- plots --------------------------------------------------------------------------------------
 
 
-def plot_split(its: list[Iteration], tau: float, path: Path) -> None:
-    its = [it for it in its if it.d]
+def plot_split(its: list[Iteration], measure: Measure, loop: LoopConfig, path: Path) -> None:
+    its = [it for it in its if it.values]
     ks = [it.k for it in its]
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     red = "#d62728"
-    ax.bar(ks, [100 * np.mean(np.array(it.d) >= tau) for it in its], 0.6, color=red, alpha=0.75)
+    ax.bar(ks, [100 * it.hard_share for it in its], 0.6, color=red, alpha=0.75)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"bars: hard share, d ≥ {tau:g} (%)", color=red)
+    ax.set_ylabel(f"bars: hard share, {measure.rule(loop)} (%)", color=red)
     ax.tick_params(axis="y", colors=red)
     ax.set_xticks(ks)
     right = ax.twinx()
-    right.plot(ks, [np.mean(it.d) for it in its], "o-", color="black")
-    right.set_ylabel("line: mean gap d (teacher − student)")
-    right.axhline(0, color="grey", linewidth=0.6)
+    right.plot(ks, [np.mean(it.values) for it in its], "o-", color="black")
+    right.set_ylabel(measure.line)
+    right.axhline(measure.reference, color="grey", linewidth=0.6)
     save(fig, path)
 
 
 def plot_hard_by_kind(its: list[Iteration], path: Path) -> None:
-    """The hard share of each kind the referee judged most, per iteration: where the hard
+    """The hard share of each kind judged most, per iteration: where the hard
     budget goes, and which kinds the student is catching up on."""
     its = [it for it in its if it.by_kind]
     ks = [it.k for it in its]
@@ -132,17 +184,24 @@ def plot_hard_by_kind(its: list[Iteration], path: Path) -> None:
     save(fig, path)
 
 
-def plot_d_histogram(its: list[Iteration], tau: float, path: Path) -> None:
-    its = [it for it in its if it.d]
-    low = min(min(it.d) for it in its)
-    high = max(max(it.d) for it in its)
-    bins = np.arange(np.floor(low), np.ceil(high) + 1.0, 0.5) if high > low else np.array([low - 0.5, low + 0.5])
+def plot_histogram(its: list[Iteration], measure: Measure, loop: LoopConfig, path: Path) -> None:
+    its = [it for it in its if it.values]
+    low = min(min(it.values) for it in its)
+    high = max(max(it.values) for it in its)
+    if high <= low:
+        bins = np.array([low - 0.5, low + 0.5])
+    elif measure.bin_width:
+        bins = np.arange(np.floor(low), np.ceil(high) + 1.0, measure.bin_width)
+    else:
+        bins = np.linspace(low, high, 21)
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for it in its:
-        ax.hist(it.d, bins=bins, histtype="step", linewidth=1.5, label=f"iteration {it.k} ({len(it.d)})")
-    ax.axvline(tau, color="black", linestyle="--", linewidth=0.9, label=f"τ = {tau:g}")
+        ax.hist(it.values, bins=bins, histtype="step", linewidth=1.5, label=f"iteration {it.k} ({len(it.values)})")
+    cutoff = measure.cutoff(loop)
+    if cutoff:
+        ax.axvline(cutoff[0], color="black", linestyle="--", linewidth=0.9, label=cutoff[1])
     ax.set_yscale("log")
-    ax.set_xlabel("d = teacher score − student score (both orders averaged)")
+    ax.set_xlabel(measure.axis)
     ax.set_ylabel("instructions (log scale)")
     ax.legend(fontsize=8)
     save(fig, path)
@@ -299,22 +358,40 @@ class _Writer:
         return result
 
 
-def _hardest(run: RunFolder, its: list[Iteration], n: int) -> tuple[int, list[list[str]]] | None:
-    last = next((it for it in reversed(its) if it.d), None)
-    if last is None:
+def _hardest(run: RunFolder, its: list[Iteration], measure: Measure | None,
+             n: int) -> tuple[int, list[str], list[list[str]]] | None:
+    """The last split's hard instructions, hardest first by the signal's measure: the iteration,
+    the table's header and its rows (the referee's scores and both answers, or the student's losses
+    and the teacher's answer: a signal that compares no answers has no student answer to show)."""
+    last = next((it for it in reversed(its) if it.values), None)
+    if last is None or measure is None:
         return None
     disc = run.iteration(last.k).discrimination
-    hard = [r for r in read_jsonl(disc.split, SplitRecord) if r.hard]
-    split = sorted(hard, key=lambda r: (-r.d, -r.teacher_score))[:n]
+    hard = [r for r in read_jsonl(disc.split, SplitRecord) if r.hard and getattr(r, measure.key) is not None]
     teacher = {r.id: r for r in read_jsonl(disc.teacher_answers, Response)}
-    student = {r.id: r.text for r in read_jsonl(disc.student_answers, Response)}
+    student = {r.id: r.text for r in read_jsonl(disc.student_answers, Response)} if disc.student_answers.exists() else {}
     rows = []
-    for j, r in enumerate(split, 1):
-        t = teacher[r.id]
-        asked = t.instruction + (f"\n{t.input}" if t.input else "")
-        rows.append([str(j), f"{r.d:+.1f}", text_cell(asked, 300), f"**{r.teacher_score:g}** " + text_cell(t.text),
-                     f"**{r.student_score:g}** " + text_cell(student.get(r.id, ""))])
-    return last.k, rows
+    if measure is GAP:
+        header = ["#", "d", "instruction", "teacher", "student"]
+        for j, r in enumerate(sorted(hard, key=lambda r: (-r.d, -(r.teacher_score or 0)))[:n], 1):
+            t = teacher[r.id]
+            rows.append([str(j), f"{r.d:+.1f}", _asked(t), f"**{r.teacher_score:g}** " + text_cell(t.text),
+                         f"**{r.student_score:g}** " + text_cell(student.get(r.id, ""))])
+    else:
+        header = ["#", measure.symbol, "loss", "loss alone", "instruction", "teacher"]
+        for j, r in enumerate(sorted(hard, key=lambda r: (-getattr(r, measure.key), r.id))[:n], 1):
+            t = teacher[r.id]
+            rows.append([str(j), f"{getattr(r, measure.key):.3f}", _number(r.loss), _number(r.loss_alone), _asked(t),
+                         text_cell(t.text)])
+    return last.k, header, rows
+
+
+def _number(x: float | None) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def _asked(t: Response) -> str:
+    return text_cell(t.instruction + (f"\n{t.input}" if t.input else ""), 300)
 
 
 def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) -> Path:
@@ -323,27 +400,28 @@ def write_report(root: Path, out: Path | None = None, hardest: int = HARDEST) ->
     st = collect(root)
     run, cfg = open_run(root)
     out = Path(out) if out else run.report_dir
-    its = _read_iterations(run, st.iterations)
+    measure = measure_of(cfg)
+    its = _read_iterations(run, st.iterations, measure)
     w = _Writer(out)
-    _header(w, st, cfg)
-    _progress_section(w, st, its, cfg)
+    _header(w, st, cfg, measure)
+    _progress_section(w, st, its, cfg, measure)
     _heldout_section(w, st)
     _novelty_section(w, its)
     _lineage_section(w, run, its)
     _bias_section(w, its)
     _spend_section(w, run, st)
-    rows = _hardest(run, its, hardest)
-    if rows:
-        k, table = rows
+    found = _hardest(run, its, measure, hardest)
+    if found:
+        k, header, table = found
         w.add("## The hardest instructions", "")
         if not table:
             w.add(f"No instruction of iteration {k}'s {judged_pool(cfg)} was hard.", "")
         else:
             which = "The only hard instruction" if len(table) == 1 else f"The {len(table)} hard instructions"
-            w.add(f"{which} of iteration {k}'s {judged_pool(cfg)} with the largest gap d, the "
-                  f"referee's scores in bold; answers are cut at {ANSWER_CHARS} characters (whole ones are in "
+            w.add(f"{which} of iteration {k}'s {judged_pool(cfg)} {measure.hardest_note}; answers are cut at "
+                  f"{ANSWER_CHARS} characters (whole ones are in "
                   f"`{run.iteration(k).discrimination.root.relative_to(run.root)}/`).", "",
-                  *_table(["#", "d", "instruction", "teacher", "student"], table))
+                  *_table(header, table))
     markdown = "\n".join(w.lines) + "\n"
     atomic.write_text(out / "report.md", markdown)
     atomic.write_text(out / "report.html", to_html(markdown, out, f"lion report: {root.name}"))
@@ -355,7 +433,7 @@ def judged_pool(cfg: RunConfig) -> str:
     return cfg.loop.judging.pool_label + cfg.loop.judging.report_note
 
 
-def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
+def _header(w: _Writer, st: Status, cfg: RunConfig, measure: Measure | None) -> None:
     total = st.spend.total
     done = sum(1 for it in st.iterations if it.kept is not None)
     w.add(f"# Lion run `{text_cell(st.run, 200)}`", "",
@@ -364,7 +442,8 @@ def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
           f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
           f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}"
           + cfg.loop.preference_step.report_note + "). "
-          f"τ = {cfg.loop.tau:g}, ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
+          + (f"Hard: {measure.rule(cfg.loop)}; " if measure and cfg.loop.uses_split else "")
+          + f"ROUGE-L threshold {cfg.loop.rouge_threshold:g}, "
           f"{cfg.loop.new_per_iteration} new instructions per iteration, {cfg.loop.hard_share:.0%} from hard ones.", "")
     if total.calls:
         budget = f" of a {usd(st.budget_usd)} budget" if st.budget_usd else ""
@@ -376,19 +455,22 @@ def _header(w: _Writer, st: Status, cfg: RunConfig) -> None:
               f"{text_cell(st.last_error['message'], 400)}", "")
 
 
-def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConfig) -> None:
+def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConfig, measure: Measure | None) -> None:
+    split = (f"the split of the {judged_pool(cfg)} into hard ({measure.rule(cfg.loop)}) and easy, the mean "
+             f"{measure.symbol}" if measure else f"the split of the {judged_pool(cfg)} into hard and easy")
     w.add("## Is the student catching up?", "",
-          f"Per iteration: the pools it started from, the referee's split of the {judged_pool(cfg)} into hard (d ≥ τ) and "
-          "easy, the mean gap d, and the generator's replies kept.", "")
+          f"Per iteration: the pools it started from, {split}, and the generator's replies kept.", "")
     w.add(*_table(headers(REPORT), [cells(f, REPORT) for f in st.iterations]))
-    if any(it.d for it in its):
-        w.add("### Hard share and mean gap", "", "A student that catches up moves both down: fewer instructions where "
-              "the teacher wins by τ or more, and a smaller mean lead.", "")
-        w.plot("split", "hard share and mean gap d per iteration", plot_split, its, cfg.loop.tau)
-        w.add("### The gap d, per iteration", "", "Each instruction's d; the dashed line is τ, right of it is hard.", "")
-        w.plot("d_histogram", "histogram of d per iteration", plot_d_histogram, its, cfg.loop.tau)
+    for warning in st.split_warnings:  # a split (nearly) all hard or all easy, and what to change
+        w.add(f"**Warning:** {text_cell(warning, 1000)}", "")
+    if measure and any(it.values for it in its):
+        w.add(f"### Hard share and mean {measure.symbol}", "", measure.trend, "")
+        w.plot("split", f"hard share and mean {measure.symbol} per iteration", plot_split, its, measure, cfg.loop)
+        w.add(f"### {measure.name[0].upper()}{measure.name[1:]}, per iteration", "", measure.histogram_note(cfg.loop), "")
+        w.plot(f"{measure.key}_histogram", f"histogram of {measure.symbol} per iteration", plot_histogram, its, measure,
+               cfg.loop)
         judged = [it for it in its if it.by_kind]
-        w.add("### Hard share per kind", "", f"The {min(TOP_GROUPS, len(_top_kinds(judged)))} kinds the referee judged "
+        w.add("### Hard share per kind", "", f"The {min(TOP_GROUPS, len(_top_kinds(judged)))} kinds judged "
               "most (a kind is the seed's category, else its first word), as hard / judged per iteration: the hard "
               "side of the generator's budget goes to the kinds high here.", "")
         w.plot("hard_by_kind", "hard share per kind and iteration", plot_hard_by_kind, judged)

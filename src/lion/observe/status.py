@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lion.core.config import RunConfig, load_config
 from lion.core.errors import LionError
 from lion.core.progress import duration
-from lion.loop.describe import LEGEND, SPEND_HEADERS, STATUS, cells, dropped_text, headers, iteration_name, spend_rows, usd
+from lion.loop.describe import LEGEND, SPEND_HEADERS, STATUS, cells, dropped_text, headers, iteration_name, spend_rows, split_warning, usd
 from lion.loop.plan import Step, run_steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
@@ -48,6 +48,7 @@ class Status(BaseModel):
     current: dict | None  # the running bar, from progress.json
     before: HeldoutResult | None
     iterations: list[IterationRecord]
+    split_warnings: list[str] = []  # one sentence per iteration whose split is (nearly) all hard or all easy
     spend: RunSpend
     budget_usd: float | None
     eta: Eta | None
@@ -109,6 +110,7 @@ def collect(root: Path) -> Status:
     spend = run_spend(run)
     started = {s.iteration: s.closing for s in steps if s.state != "pending" and s.iteration}
     finished = all(s.state == "done" for s in steps)
+    iterations = [iteration_record(run, k, spend, closing) for k, closing in started.items()]
     return Status(
         run=str(root),
         state="running" if running else "finished" if finished else "stopped",
@@ -116,7 +118,8 @@ def collect(root: Path) -> Status:
         steps=steps,
         current=load_json(run.progress_path) if running else None,
         before=before_scores(run),
-        iterations=[iteration_record(run, k, spend, closing) for k, closing in started.items()],
+        iterations=iterations,
+        split_warnings=[w for it in iterations if (w := split_warning(it, cfg.loop))],
         spend=spend,
         budget_usd=cfg.budget.max_usd,
         eta=None if finished else _eta(steps, now),
@@ -185,6 +188,8 @@ def show(st: Status, console) -> None:
         last = next((it for it in reversed(st.iterations) if it.dropped), None)
         if last:
             console.print(f"dropped in iteration {last.iteration}: {dropped_text(last.dropped)}", highlight=False)
+        for warning in st.split_warnings:
+            console.print(warning, style="yellow", highlight=False, markup=False)
 
     if st.spend.total.calls:
         table = Table(title="LLM spend")
