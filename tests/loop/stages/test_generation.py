@@ -141,3 +141,7 @@ def test_learnable_gives_no_children_to_a_line_the_student_failed_again(make_ctx
     sides, notes = choose_sides(learnable, pool, [SplitRecord(id=it.id, hard=it in (seed_a, child_a))
                                                   for it in pool])
     assert (sides["hard"].quota, sides["easy"].quota) == (0, 10) and len(notes) == 2
+    # every line stalled and nothing easy: rather than no parents at all, the hard side keeps them
+    sides, notes = choose_sides(learnable, [seed_a, child_a], [SplitRecord(id=it.id, hard=True) for it in (seed_a, child_a)])
+    assert [it.id for it in sides["hard"].parents] == [seed_a.id, child_a.id] and sides["hard"].quota == 10
+    assert notes[0] == "all 2 hard instructions have stalled and none is easy, so the hard side keeps them all"

@@ -147,7 +147,10 @@ def choose_sides(loop: LoopConfig, cache_pool: list[Instruction], split: list[Sp
     hard, easy = ([by_id[r.id] for r in split if r.hard is want] for want in (True, False))
     notes = []
     chosen = loop.allocating.hard_side(hard, stalled(hard))
-    if len(chosen) < len(hard):
+    if hard and not chosen and not easy:  # nothing else to build on: the paper's rule, rather than nothing
+        notes.append(f"all {len(hard)} hard instructions have stalled and none is easy, so the hard side keeps them all")
+        chosen = hard
+    elif len(chosen) < len(hard):
         notes.append(f"{len(hard) - len(chosen)} of the {len(hard)} hard instructions have stalled (written from a hard "
                      "parent, or with hard children hard again) and get no children (loop.allocation: learnable)")
     parents = loop.parent_source.sides(cache_pool, chosen, easy)
