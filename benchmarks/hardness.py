@@ -44,8 +44,7 @@ CONFIG, PRICES = CONFIGS / "ablation.yaml", CONFIGS / "openai.yaml"
 # candidate worlds, cheapest first: overrides laid on configs/ablation.yaml
 WORLDS: dict[str, tuple[str, ...]] = {
     "mixed-200": ("data.arena_facts=true", "data.arena_size=200", "loop.iterations=4"),
-    "procedural-200-wide": ("data.arena_size=200", "loop.iterations=4", "student.tiny.hidden_size=256",
-                            "student.tiny.layers=4"),
+    "mixed-200-wide": ("data.arena_facts=true", "data.arena_size=200", "loop.iterations=4", "student.tiny.hidden_size=256"),
 }
 RISE = 5.0  # condition (a): points of relative score one-way gains from the first iteration to the last
 SEEDS_TO_RESOLVE = 5  # condition (b): the comparison's seed count
