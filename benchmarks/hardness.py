@@ -82,17 +82,21 @@ def resolvable(diffs: list[float]) -> tuple[bool, float]:
 
 
 def check_world(name: str, results: dict) -> bool:
+    """Conditions (a) and (b), printed with their numbers; (b) is judged on the better oracle,
+    the one with the higher mean gain, and the other's reading is printed beside it."""
     one_way = results["table"]["one-way"]
     first = next(r for r in one_way if r["iteration"] == 1)["relative_score"]["mean"]
     rise = one_way[-1]["relative_score"]["mean"] - first
-    best = max(ORACLES, key=lambda o: statistics.fmean(gains(results, o)))
-    diffs = gains(results, best)
-    ok_b, half = resolvable(diffs)
     print(f"world {name}: (a) one-way rises {rise:+.1f} points from iteration 1 to {one_way[-1]['iteration']} "
-          f"({'meets' if rise >= RISE else 'misses'} {RISE}); (b) {best} gains {statistics.fmean(diffs):+.1f} over "
-          f"one-way (seeds: {', '.join(f'{d:+.1f}' for d in diffs)}), a 5-seed interval's half-width would be "
-          f"{half:.1f} ({'resolved' if ok_b else 'not resolved'})")
-    return rise >= RISE and ok_b
+          f"({'meets' if rise >= RISE else 'misses'} {RISE})")
+    best = max(ORACLES, key=lambda o: statistics.fmean(gains(results, o)))
+    for o in ORACLES:
+        diffs = gains(results, o)
+        ok, half = resolvable(diffs)
+        print(f"  (b) {o}{' (the better)' if o == best else ''} gains {statistics.fmean(diffs):+.1f} over one-way "
+              f"(seeds: {', '.join(f'{d:+.1f}' for d in diffs)}); a 5-seed interval's half-width would be {half:.1f}: "
+              f"{'resolved' if ok else 'not resolved'}")
+    return rise >= RISE and resolvable(gains(results, best))[0]
 
 
 def share_table(results: dict) -> str:
