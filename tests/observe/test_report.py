@@ -87,6 +87,7 @@ def test_a_student_loss_run_draws_its_ifd_and_shows_the_student_losses_of_its_ha
     assert {p.stem for p in (out / "plots").glob("*.png")} == {"split", "ifd_histogram", "hard_by_kind"}
     assert "### Hard share and mean IFD" in markdown and "### The IFD, per iteration" in markdown
     assert "top 3% by IFD" in markdown and "(loop.loss_hard_share) are hard" in markdown and "τ" not in markdown
+    assert "no referee, generator" in markdown  # the header names no referee that was never asked
     # the iteration table's mean IFD, and the sentence on a split with 2 hard of 60 under it
     table = markdown.split("## Is the student catching up?")[1].split("###")[0]
     assert "| mean d | mean IFD |" in table and "| 0.35 |" in table

@@ -72,7 +72,7 @@ REPORT = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty",
           "mean_d", "mean_ifd", "generated", "kept", "relative_score", "failed")
 LEGEND = ("Train/Cache Pool: the pools the iteration started from (the closing imitation trains on the last "
           "generation's instructions); held back: the Train Pool's slice kept out of "
-          "training for the referee (loop.judged: held_back); empty/cut off: the teacher's answers to the Train "
+          "training to be judged (loop.judged: held_back); empty/cut off: the teacher's answers to the Train "
           "Pool that were empty or cut off at max_tokens (see iter-KK/imitation/left_out.jsonl); generated/kept: new "
           "instructions written by the generator and kept by the filters; mean d / mean IFD: the judged instructions' mean "
           "gap d (loop.signal: referee) or IFD (loop.signal: student_loss); held-out %: the student's relative score "

@@ -274,7 +274,7 @@ class ImitationFiles(_StepFolder):
     @property
     def held_back(self) -> Path:
         """With loop.judged: held_back, the slice of the Train Pool kept out of this iteration's
-        training for the referee; it is trained on in the next iteration."""
+        training to be judged; it is trained on in the next iteration."""
         return self.root / "held_back.jsonl"
 
     @property

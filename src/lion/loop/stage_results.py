@@ -41,7 +41,7 @@ class ImitationResult(Training):
     failed: int = 0  # instructions whose teacher call was rejected
     empty: int | None = None  # teacher answers that were empty (never trained on)
     cut_off: int | None = None  # ... and cut off at max_tokens (see loop.cut_off_answers)
-    held_back: int | None = None  # of the Train Pool, kept out of this training for the referee
+    held_back: int | None = None  # of the Train Pool, kept out of this training to be judged
     dpo: PreferenceTraining | None = None
 
 

@@ -439,7 +439,9 @@ def _header(w: _Writer, st: Status, cfg: RunConfig, measure: Measure | None) -> 
     w.add(f"# Lion run `{text_cell(st.run, 200)}`", "",
           f"State: **{st.state}**, {done} of {st.iterations_planned} iterations through generation"
           + (", and the closing imitation" if any(it.closing for it in st.iterations) else "") + ". "
-          f"Teacher `{cfg.teacher.model}`, referee `{cfg.referee.model}`, generator `{cfg.generator.model}`, "
+          f"Teacher `{cfg.teacher.model}`, "
+          + (f"referee `{cfg.referee.model}`, " if cfg.loop.calls_referee else "no referee, ")
+          + f"generator `{cfg.generator.model}`, "
           f"student `{cfg.student.model}` ({cfg.student.train.method}, {cfg.student.strategy}"
           + cfg.loop.preference_step.report_note + "). "
           + (f"Hard: {measure.rule(cfg.loop)}; " if measure and cfg.loop.uses_split else "")
