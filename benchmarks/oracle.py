@@ -28,7 +28,7 @@ from lion.core import atomic, modes
 from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.loop.answers import student_answers
 from lion.loop.context import Context
-from lion.loop.signals import SPLITTERS, Split, hard_count
+from lion.loop.signals import SPLITTERS, Split, hardest
 from lion.loop.stages.heldout import HeldoutItem
 
 PROBE_SIZE = 180  # 20 per procedural kind
@@ -82,9 +82,8 @@ def by_oracle(ctx: Context, k: int, usable: list[tuple[Instruction, str]], stude
     ctx.say("  oracle score by kind: " + ", ".join(f"{kind} {p:.2f}" for kind, p in scores.items()))
     mean = sum(scores.values()) / len(scores) if scores else 0.0
     score = [scores.get(kind_of(it) or "", mean) for it, _ in usable]
-    ranked = sorted(range(len(usable)), key=lambda i: (score[i], usable[i][0].id))
-    hard = set(ranked[: hard_count(ctx.cfg.loop.loss_hard_share, len(usable))])
-    return Split([SplitRecord(id=it.id, hard=i in hard) for i, (it, _) in enumerate(usable)])
+    hard = hardest(usable, [-p for p in score], ctx.cfg.loop.loss_hard_share)  # the lowest score is the hardest
+    return Split([SplitRecord(id=it.id, hard=h) for (it, _), h in zip(usable, hard)])
 
 
 def register() -> None:

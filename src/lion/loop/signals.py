@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lion.core import atomic
+from lion.core.modes import held_back_count
 from lion.core.records import Instruction, Response, SplitRecord, write_jsonl
 from lion.llm.position_bias import bias_stats, describe_bias
 from lion.loop.answer_and_judge import judge_answers
@@ -36,8 +37,16 @@ Splitter = Callable[[Context, int, list[tuple[Instruction, str]], Path], Split]
 
 def hard_count(share: float, judged: int) -> int:
     """How many of `judged` ranked instructions a share calls hard: at least one and never all,
-    so that a short pool still has both sides."""
-    return min(max(round(share * judged), 1), judged - 1) if judged > 1 else judged
+    so that a short pool still has both sides (the rule of a held-back slice; a lone instruction is hard)."""
+    return held_back_count(share, judged) if judged > 1 else judged
+
+
+def hardest(usable: list[tuple[Instruction, str]], hardness: list[float], share: float) -> list[bool]:
+    """Whether each instruction is among the `share` of them with the highest hardness (ties broken
+    by id, so a rerun splits the same)."""
+    ranked = sorted(range(len(usable)), key=lambda i: (-hardness[i], usable[i][0].id))
+    hard = set(ranked[: hard_count(share, len(usable))])
+    return [i in hard for i in range(len(usable))]
 
 
 def referee_gap(teacher_score: float, student_score: float, tau: float) -> tuple[float, bool]:
@@ -88,10 +97,9 @@ def by_student_loss(ctx: Context, k: int, usable: list[tuple[Instruction, str]],
     losses = answer_losses(student, [(it.instruction, it.input, answer) for it, answer in usable],
                            cfg.student.prompt_format, cfg.student.generate.batch_size, ctx.threads,
                            f"iter {k} discrimination: student loss")
-    ranked = sorted(range(len(usable)), key=lambda i: (-losses[i].ifd, usable[i][0].id))
-    hard = set(ranked[: hard_count(cfg.loop.loss_hard_share, len(usable))])
-    return Split([SplitRecord(id=it.id, loss=loss.given, loss_alone=loss.alone, ifd=loss.ifd, hard=i in hard)
-                  for i, ((it, _), loss) in enumerate(zip(usable, losses))])
+    hard = hardest(usable, [loss.ifd for loss in losses], cfg.loop.loss_hard_share)
+    return Split([SplitRecord(id=it.id, loss=loss.given, loss_alone=loss.alone, ifd=loss.ifd, hard=h)
+                  for (it, _), loss, h in zip(usable, losses, hard)])
 
 
 # loop.signal's name -> what it does; every signal of `lion.core.modes.SIGNALS` has one here
