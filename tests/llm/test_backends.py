@@ -99,6 +99,7 @@ def test_the_registry_keeps_each_backend_as_it_was():
         "arena": (False, False, True, False, False, True),
         "openai": (True, True, True, True, False, False),
         "azure": (True, True, True, True, False, False),
+        "anthropic": (True, True, True, True, False, False),
         "hf_local": (False, False, False, False, True, False),
     }
 
@@ -210,7 +211,7 @@ def test_remote_backends_name_their_api_root_and_in_process_ones_their_identity(
 
 @pytest.mark.parametrize("backend, line, field, readers", [
     ("openai", "api_version: '2024-10-21'", "api_version", "only the azure backend reads it"),
-    ("hf_local", "base_url: http://localhost:8000/v1", "base_url", "only the openai and azure backends read it"),
+    ("hf_local", "base_url: http://localhost:8000/v1", "base_url", "only the openai, azure and anthropic backends read it"),
     ("openai", "local: {batch_size: 4}", "local", "only the hf_local backend reads it"),
     ("azure", "arena: {noise: 0.5}", "arena", "only the arena backend reads it"),
     ("arena", "send_seed: false", "send_seed", "only the openai and azure backends read it"),
@@ -232,10 +233,10 @@ def test_an_option_set_on_the_command_line_is_refused_as_such():
 
 def test_an_unknown_backend_names_file_line_field_and_the_choices(tmp_path):
     p = tmp_path / "run.yaml"
-    p.write_text("teacher:\n  backend: anthropic\n")
+    p.write_text("teacher:\n  backend: cohere\n")
     with pytest.raises(LionError) as e:
         load_config(p)
-    assert str(e.value) == f"{p}, line 2, field 'teacher.backend': unknown backend 'anthropic'; choose one of {', '.join(BACKENDS)}."
+    assert str(e.value) == f"{p}, line 2, field 'teacher.backend': unknown backend 'cohere'; choose one of {', '.join(BACKENDS)}."
 
 
 def test_a_stored_config_with_every_field_written_out_loads_again(tmp_path):

@@ -26,8 +26,9 @@ from starlette.routing import Route
 
 from lion.arena.batches import BatchError, BatchOptions
 from lion.arena.server import ServeOptions, build_app
-from lion.core.config import load_config
+from lion.core.config import RoleConfig, load_config
 from lion.core.errors import LionError
+from lion.llm.backends.openai_compat import OpenAIChatModel
 from lion.llm.batches import BatchLedger, BatchSender, Entry, Request
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import BudgetExceeded, Call, CallsFailed
@@ -130,8 +131,7 @@ def test_a_run_killed_with_batches_in_flight_waits_for_them_instead_of_sending_a
         chunks = sender._chunks(requests)
         teacher.loop.run_until_complete(sender._submit(chunks[0][:3]))
         second = chunks[0][3:]
-        file_id = teacher.loop.run_until_complete(
-            teacher.model.upload_batch_file("f.jsonl", b"".join(line for _, line in second)))
+        file_id = teacher.loop.run_until_complete(teacher.model.open_batch("f.jsonl", [line for _, line in second]))
         teacher.batches.add(Entry(file_id, None, "teacher", teacher.endpoint, "", [r.key for r, _ in second], "uploaded", 0))
         roles.close()
         cache.close()
@@ -158,21 +158,19 @@ def test_a_server_without_the_batches_api_is_refused_before_the_run(tmp_path):
             check_role("teacher", url, "m", mode="batch")
 
 
-def test_a_line_that_cannot_be_read_fails_its_request_not_the_batch(tmp_path):
-    sender = BatchSender(None, None, None, "teacher", "e", "", 6)  # reading a line asks nothing of the server
-    wanted = {"k": Request("k", [], {})}
-    key, outcome = sender._read_line("{not json", wanted)
+def test_a_line_that_cannot_be_read_fails_its_request_not_the_batch():
+    model = OpenAIChatModel("teacher", RoleConfig(backend="openai", model="m"))  # reading a line asks nothing of the server
+    key, outcome = model.read_batch_line("{not json")
     assert key is None and outcome.retryable
-    key, outcome = sender._read_line(json.dumps({"custom_id": "k", "response": {"status_code": 400, "body": {
-        "error": {"message": "max_tokens is too large"}}}, "error": None}), wanted)
+    key, outcome = model.read_batch_line(json.dumps({"custom_id": "k", "response": {"status_code": 400, "body": {
+        "error": {"message": "max_tokens is too large"}}}, "error": None}))
     assert key == "k" and not outcome.retryable and "max_tokens is too large" in outcome.reason
-    key, outcome = sender._read_line(json.dumps({"custom_id": "k", "error": {"code": "batch_expired", "message": "x"}}),
-                                     wanted)
+    key, outcome = model.read_batch_line(json.dumps({"custom_id": "k", "error": {"code": "batch_expired", "message": "x"}}))
     assert key == "k" and outcome.retryable
 
 
 def test_batch_mode_is_refused_where_the_backend_has_no_batches():
-    with pytest.raises(LionError, match=r"--set teacher.mode: only the openai and azure backends read it"):
+    with pytest.raises(LionError, match=r"--set teacher.mode: only the openai, azure and anthropic backends read it"):
         load_config(None, ["teacher.mode=batch"])
 
 
@@ -248,8 +246,8 @@ def test_an_output_file_that_cannot_be_downloaded_stops_the_run_naming_its_batch
             return original(file_id)
 
         store.file = gone
-        with pytest.raises(LionError, match=r"^teacher: could not download file file-\w+ of batch batch-\w+: .*run the same "
-                                            r"command again to collect it"):
+        with pytest.raises(LionError, match=r"^teacher: could not download the results of batch batch-\w+: file file-\w+: "
+                                            r".*run the same command again to collect it"):
             roles.teacher.run(teacher_calls(3), "teacher")
         assert [e.state for e in roles.teacher.batches.entries()] == ["completed"]  # kept, to collect next time
         store.file = original

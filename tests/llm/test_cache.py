@@ -19,7 +19,7 @@ def test_persists_across_connections(tmp_path):
     c = ResponseCache(tmp_path / "c.sqlite")
     assert c.get("k") == Completion("hello", "length", Usage(3, 1))
     assert c.get("other") is None
-    assert c.spend()["total"] == {"calls": 1, "prompt_tokens": 3, "completion_tokens": 1, "cost_usd": 0.5}
+    assert c.spend()["total"] == {"calls": 1, "prompt_tokens": 3, "completion_tokens": 1, "cache_read_tokens": 0, "cost_usd": 0.5}
 
 
 def test_what_was_billed_for_prompts_is_kept_per_role_endpoint_and_model(tmp_path):

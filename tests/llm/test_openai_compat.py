@@ -73,7 +73,7 @@ def test_usage_and_cost_are_recorded_per_role_and_stage(tmp_path, loop):
         prompt = sum(o.usage.prompt_tokens for o in out)
         done = sum(o.usage.completion_tokens for o in out)
         assert row == {"role": "teacher", "stage": "1.imitation", "calls": 5, "prompt_tokens": prompt,
-                       "completion_tokens": done, "cost_usd": round((prompt * 1.0 + done * 2.0) / 1e6, 6)}
+                       "completion_tokens": done, "cache_read_tokens": 0, "cost_usd": round((prompt * 1.0 + done * 2.0) / 1e6, 6)}
         loop.run_until_complete(role.model.aclose())
         cache.close()
 

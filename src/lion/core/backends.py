@@ -37,7 +37,20 @@ class Capabilities:
     options: frozenset[str] = frozenset()
     # the option section that decides its answers as a server's weights would: part of its endpoint
     identity: str | None = None
+    # the environment variable its API key is read from when the role names none in api_key_env
+    key_env: str | None = None
+    # marks the shared start of a prompt (tools and system) for the provider's prompt cache, which
+    # then bills those tokens at its cache-write and cache-read prices (see lion.llm.pricing)
+    caches_prompts: bool = False
+    # its Batches API's documented limits: requests per batch, and bytes of requests per batch
+    batch_limits: tuple[int, int] | None = None
 
+
+# a request file of 200 MB and 50,000 requests (OpenAI's Batch API; Azure's global batches take the same),
+# kept a little under the byte limit for the file's own overhead
+_OPENAI_BATCHES = (50_000, 190 * 2**20)
+# a batch of 100,000 requests or 256 MB (Anthropic's Message Batches), kept under it for the body's overhead
+_ANTHROPIC_BATCHES = (100_000, 240 * 2**20)
 
 BACKENDS: dict[str, Capabilities] = {
     "arena": Capabilities(
@@ -46,11 +59,17 @@ BACKENDS: dict[str, Capabilities] = {
     "openai": Capabilities(
         "lion.llm.backends.openai_compat:OpenAIChatModel", remote=True, default_url="https://api.openai.com/v1",
         timeouts=True, structured=True, priced=True,
-        options=frozenset({"base_url", "api_key_env", "send_seed", "mode", "batch"}),
+        options=frozenset({"base_url", "api_key_env", "send_seed", "mode", "batch"}), batch_limits=_OPENAI_BATCHES,
     ),
     "azure": Capabilities(
         "lion.llm.backends.openai_compat:AzureChatModel", remote=True, timeouts=True, structured=True, priced=True,
         options=frozenset({"base_url", "api_key_env", "api_version", "send_seed", "mode", "batch"}),
+        batch_limits=_OPENAI_BATCHES,
+    ),
+    "anthropic": Capabilities(
+        "lion.llm.backends.anthropic_native:AnthropicChatModel", remote=True, default_url="https://api.anthropic.com",
+        timeouts=True, structured=True, priced=True, options=frozenset({"base_url", "api_key_env", "mode", "batch"}),
+        key_env="ANTHROPIC_API_KEY", caches_prompts=True, batch_limits=_ANTHROPIC_BATCHES,
     ),
     "hf_local": Capabilities(
         "lion.llm.backends.hf_local:HFLocalChatModel", shared_model=True, options=frozenset({"local"})

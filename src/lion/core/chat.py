@@ -32,8 +32,14 @@ class Decoding:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens billed for one answer. `prompt_tokens` is the whole prompt; of it, the provider's
+    prompt cache may have written `cache_write_tokens` and read `cache_read_tokens`, which it
+    bills at their own prices."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,30 +85,65 @@ class CountsPromptTokens(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BatchState:
+    """A provider's batch as the run's ledger follows it, whatever the provider's API calls things.
+
+    `status` is "in_progress" while it runs ("validating", "finalizing" and "cancelling" are
+    also still running), and one of `BATCH_ENDED` once no request of it will be answered any
+    more. `input_id` names what the batch was made from where the provider records it (an
+    uploaded file), so a batch whose creation a killed run never recorded can be found again.
+    """
+
+    id: str
+    status: str
+    done: int = 0  # requests answered so far (or, for providers that count only at the end, once ended)
+    failed: int = 0  # requests the provider failed
+    input_id: str | None = None
+    created: float = 0.0  # Unix time
+    size: int = 0  # requests in the batch
+
+
+BATCH_ENDED = ("completed", "expired", "cancelled", "failed")
+
+
 @runtime_checkable
 class SendsBatches(Protocol):
-    """An optional capability of a ChatModel: its provider's Files and Batches API, for a role in
-    `mode: batch`. Each method raises `CallError` as `complete` does."""
+    """An optional capability of a ChatModel: its provider's Batches API, for a role in `mode:
+    batch`. Each method raises `CallError` as `complete` does.
+
+    The ledger (`lion.llm.batches`) files a batch's requests under an input id before the
+    batch exists, so that a kill between the two leaves a trace: an uploaded file's id where the
+    provider takes a file (OpenAI), a fresh id of our own where the batch carries its requests
+    itself (Anthropic).
+    """
 
     def request_body(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> dict:
         """The request as one line of a batch carries it, the same as sent online."""
         ...
 
-    def read_reply(self, reply: object, messages: list[Message]) -> Completion:
-        """The answer in a reply body, from a batch's output as from an online call."""
+    def batch_line(self, key: str, body: dict) -> bytes:
+        """One request of a batch, as the provider counts its bytes against the batch's limit."""
         ...
 
-    async def upload_batch_file(self, name: str, data: bytes) -> str: ...
+    async def open_batch(self, name: str, lines: list[bytes]) -> str:
+        """The input id of a batch of these requests, uploading them where the provider needs that."""
+        ...
 
-    async def create_batch(self, file_id: str, metadata: dict[str, str]) -> dict: ...
+    async def create_batch(self, input_id: str, lines: list[bytes], metadata: dict[str, str]) -> BatchState: ...
 
-    async def retrieve_batch(self, batch_id: str) -> dict: ...
+    async def retrieve_batch(self, batch_id: str) -> BatchState: ...
 
-    async def cancel_batch(self, batch_id: str) -> dict: ...
+    async def cancel_batch(self, batch_id: str) -> BatchState: ...
 
-    async def list_batches(self) -> list[dict]: ...
+    async def list_batches(self) -> list[BatchState]:
+        """Every batch the key can see, newest first."""
+        ...
 
-    async def file_bytes(self, file_id: str) -> bytes: ...
+    async def batch_results(self, batch: BatchState) -> list[tuple[str | None, Completion | CallError]]:
+        """An ended batch's outcomes: each request's key and its answer or error; a key of None
+        for a result that names no request (which is then sent again)."""
+        ...
 
 
 class CallError(Exception):

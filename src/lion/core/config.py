@@ -46,6 +46,13 @@ class Price(Strict):
 
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
+    cache_write_per_mtok: float | None = Field(
+        None, ge=0, description="prompt tokens written to the provider's prompt cache; default: 1.25 x input_per_mtok, "
+        "as Anthropic bills its 5-minute cache",
+    )
+    cache_read_per_mtok: float | None = Field(
+        None, ge=0, description="prompt tokens read from the provider's prompt cache; default: 0.1 x input_per_mtok",
+    )
     batch_input_per_mtok: float | None = Field(
         None, ge=0, description="through the provider's batch API; default: half of input_per_mtok, as OpenAI bills"
     )
@@ -65,19 +72,25 @@ class LocalOptions(Strict):
 
 
 class BatchSettings(Strict):
-    """How a role in `mode: batch` sends its calls through the provider's Files and Batches API."""
+    """How a role in `mode: batch` sends its calls through the provider's Batches API."""
 
     poll_s: float = Field(10.0, gt=0, description="first wait between looks at a batch in flight; it doubles")
     poll_max_s: float = Field(300.0, gt=0, description="longest wait between looks")
-    max_requests: int = Field(50_000, ge=1, description="requests per batch (OpenAI's limit: 50,000)")
-    max_bytes: int = Field(190 * 2**20, ge=1024, description="bytes per request file (OpenAI's limit: 200 MB)")
+    max_requests: int | None = Field(
+        None, ge=1, description="requests per batch; default: the provider's limit (OpenAI 50,000, Anthropic 100,000)"
+    )
+    max_bytes: int | None = Field(
+        None, ge=1024, description="bytes of requests per batch; default: under the provider's limit (OpenAI 200 MB, "
+        "Anthropic 256 MB)",
+    )
 
 
 class RoleConfig(Strict):
     """One LLM role: which backend and model plays it, how it decodes, and how it is called.
 
     `openai` speaks to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server,
-    TGI), `azure` to Azure OpenAI (`model` is the deployment), `hf_local` runs a Hugging Face
+    TGI), `azure` to Azure OpenAI (`model` is the deployment), `anthropic` to Claude through
+    Anthropic's own Messages API (or a gateway that serves it), `hf_local` runs a Hugging Face
     chat model in-process, `arena` is the offline world; `lion.core.backends` registers them.
     A field that only some backends read may be set only where the role's backend reads it.
     """
@@ -85,10 +98,12 @@ class RoleConfig(Strict):
     backend: str = Field("arena", description="who plays the role: " + ", ".join(BACKENDS))
     model: str
     base_url: str | None = Field(
-        None, description="openai: the API root (default api.openai.com); azure: the resource endpoint"
+        None, description="openai: the API root (default api.openai.com/v1); azure: the resource endpoint; anthropic: "
+        "the API root (default api.anthropic.com)"
     )
     api_key_env: str | None = Field(
-        None, description="the environment variable holding the API key; none for servers without one"
+        None, description="the environment variable holding the API key; none for servers without one (anthropic: "
+        "ANTHROPIC_API_KEY)"
     )
     api_version: str | None = Field(None, description="azure only: the API version")
     send_seed: bool = Field(
@@ -140,12 +155,23 @@ class RoleConfig(Strict):
         if value == cls.model_fields[info.field_name].default:
             return value
         names = readers(info.field_name)
-        who = f"the {' and '.join(names)} backend" + ("s read it" if len(names) > 1 else " reads it")
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        who = f"the {listed} backend" + ("s read it" if len(names) > 1 else " reads it")
         raise PydanticCustomError("foreign_option", "only {who}", {"who": who})
 
     @property
     def capabilities(self) -> Capabilities:
         return BACKENDS[self.backend]
+
+    def key_env(self) -> str | None:
+        """The environment variable the role's API key is read from: its own, else its backend's."""
+        return self.api_key_env or self.capabilities.key_env
+
+    def batch_settings(self) -> BatchSettings:
+        """The role's batch settings with the limits it leaves unset taken from its provider's."""
+        requests, size = self.capabilities.batch_limits or (1, 1024)
+        return self.batch.model_copy(update={"max_requests": self.batch.max_requests or requests,
+                                             "max_bytes": self.batch.max_bytes or size})
 
     def url(self) -> str | None:
         """The API root a remote role calls: its own base_url, else its backend's default."""

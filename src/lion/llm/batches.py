@@ -1,16 +1,19 @@
 """A role's calls through its provider's Batches API: half the price, waited for, never paid twice.
 
-A stage's uncached calls are written as JSONL request files (split at `batch.max_requests` and
-`batch.max_bytes`), uploaded, and submitted as batches; each file and batch is recorded in the
-run's ledger (a table of `cache.sqlite`) before the run waits on it: the file as soon as it is
-uploaded, the batch as soon as the server names it. A run killed while batches are in flight
+A stage's uncached calls are cut into batches (at the role's `batch_limits`: the provider's
+documented requests and bytes per batch unless the role sets its own) and submitted; each is
+recorded in the run's ledger (a table of `cache.sqlite`) before the run waits on it: its input
+as soon as it exists (an uploaded file's id, or an id of our own where the batch carries its
+requests), the batch as soon as the server names it. A run killed while batches are in flight
 finds them there when it starts again and waits for those batches instead of sending their
-requests again; a file uploaded whose batch was never recorded is matched to the server's
-batches by its file id. When a batch ends, its output and error files are read into the
-response cache like online answers, each priced at the batch price. What a batch did not
-answer (it expired, was cancelled, or failed the request with a server error) is sent again in
-the next batch; a request the server refused for itself is failed at once. A line of the output
-that cannot be read fails that request, not the batch.
+requests again; an input whose batch was never recorded is matched to the server's batches (by
+the file it was made from, or, where the provider records none, by when it was made and how
+many requests it holds) and batched only if none matches. When a batch ends, its results are
+read into the response cache like online answers, each priced at the batch price. What a batch
+did not answer (it expired, was cancelled, or failed the request with a server error) is sent
+again in the next batch; a request the server refused for itself is failed at once. A result
+that cannot be read fails that request, not the batch. The backend (`SendsBatches`) speaks
+its provider's API; everything here is the same for every provider.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from lion.core.chat import CallError, Completion, Message, SendsBatches
+from lion.core.chat import BATCH_ENDED, BatchState, CallError, Completion, Message, SendsBatches
 from lion.core.config import BatchSettings, RunConfig
 from lion.core.errors import LionError
 from lion.llm.backends import build_model
 
-ENDED = ("completed", "expired", "cancelled", "failed")
 _DOWNLOAD_TRIES = 4
+# a batch the server made from an input we never saw named may carry a creation time this much
+# before the moment we recorded the input (clocks of two machines)
+_CLOCK_SLACK_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class Request:
 
 @dataclass
 class Entry:
-    """A ledger row: one uploaded request file and, once the server has named it, its batch."""
+    """A ledger row: one batch's input (`file_id`: an uploaded file's id, or our own) and, once
+    the server has named it, its batch."""
 
     file_id: str
     batch_id: str | None
@@ -103,7 +108,7 @@ class BatchSender:
     """One role's batches: `send` answers requests through the Batches API."""
 
     model: SendsBatches
-    settings: BatchSettings
+    settings: BatchSettings  # with its limits set (`RoleConfig.batch_settings`)
     ledger: BatchLedger
     role: str
     endpoint: str
@@ -122,7 +127,7 @@ class BatchSender:
         tries = dict.fromkeys(wanted, 0)
         entries = [e for e in self.ledger.entries(self.role, self.endpoint)
                    if e.state != "collected" and set(e.keys) & set(wanted)]
-        await self._attach(entries)
+        await self._attach(entries, wanted)
         while True:
             in_flight = {k for e in entries for k in e.keys}
             todo = [r for k, r in wanted.items() if k not in results and k not in in_flight]
@@ -143,13 +148,13 @@ class BatchSender:
                 del results[k]
 
     def _chunks(self, todo: list[Request]) -> list[list[tuple[Request, bytes]]]:
-        """The requests as batch lines, cut where a file would pass the request or byte limit."""
+        """The requests as batch lines, cut where a batch would pass the request or byte limit."""
+        max_requests, max_bytes = self.settings.max_requests, self.settings.max_bytes
         chunks: list[list[tuple[Request, bytes]]] = []
         size = 0
         for r in todo:
-            line = (json.dumps({"custom_id": r.key, "method": "POST", "url": "/v1/chat/completions", "body": r.body},
-                               ensure_ascii=False) + "\n").encode("utf-8")
-            if not chunks or len(chunks[-1]) >= self.settings.max_requests or size + len(line) > self.settings.max_bytes:
+            line = self.model.batch_line(r.key, r.body)
+            if not chunks or len(chunks[-1]) >= max_requests or size + len(line) > max_bytes:
                 chunks.append([])
                 size = 0
             chunks[-1].append((r, line))
@@ -158,121 +163,96 @@ class BatchSender:
 
     async def _submit(self, chunk: list[tuple[Request, bytes]]) -> Entry:
         name = f"lion-{self.role}-{self.stage or 'calls'}-{int(time.time())}.jsonl"
-        file_id = await self.model.upload_batch_file(name, b"".join(line for _, line in chunk))
-        entry = Entry(file_id, None, self.role, self.endpoint, self.stage, [r.key for r, _ in chunk], "uploaded", time.time())
+        lines = [line for _, line in chunk]
+        input_id = await self.model.open_batch(name, lines)
+        entry = Entry(input_id, None, self.role, self.endpoint, self.stage, [r.key for r, _ in chunk], "uploaded", time.time())
         self.ledger.add(entry)  # before the batch exists: a kill from here on leaves a trace to follow
-        await self._create(entry)
+        await self._create(entry, lines)
         return entry
 
-    async def _create(self, entry: Entry) -> None:
-        batch = await self.model.create_batch(entry.file_id, {"lion_role": self.role, "lion_stage": self.stage})
-        entry.batch_id, entry.state = batch["id"], batch["status"]
+    async def _create(self, entry: Entry, lines: list[bytes]) -> None:
+        batch = await self.model.create_batch(entry.file_id, lines, {"lion_role": self.role, "lion_stage": self.stage})
+        self._follow(entry, batch)
+
+    def _follow(self, entry: Entry, batch: BatchState) -> None:
+        entry.batch_id, entry.state = batch.id, batch.status
+        entry.counts = {"completed": batch.done, "failed": batch.failed}
         self.ledger.update(entry)
 
-    async def _attach(self, entries: list[Entry]) -> None:
-        """Entries whose batch was never named: the server's batch of that file, or a new one."""
+    async def _attach(self, entries: list[Entry], wanted: dict[str, Request]) -> None:
+        """Entries whose batch was never named: the server's batch of that input, or a new one."""
         unnamed = [e for e in entries if e.batch_id is None]
         if not unnamed:
             return
-        by_file = {b["input_file_id"]: b for b in await self.model.list_batches()}
+        listed = await self.model.list_batches()
+        known = {e.batch_id for e in self.ledger.entries() if e.batch_id}
         for e in unnamed:
-            if e.file_id in by_file:
-                e.batch_id, e.state = by_file[e.file_id]["id"], by_file[e.file_id]["status"]
-                self.ledger.update(e)
+            found = _made_from(e, [b for b in listed if b.id not in known])
+            if found is not None:
+                known.add(found.id)
+                self._follow(e, found)
             else:
-                await self._create(e)
+                await self._create(e, [self.model.batch_line(k, wanted[k].body) for k in e.keys if k in wanted])
 
     async def _wait(self, entries: list[Entry], show: Show) -> None:
         """Look at every batch until each has ended, waiting longer between looks."""
         start, pause = time.monotonic(), self.settings.poll_s
         while True:
             for e in entries:
-                if e.state not in ENDED:
-                    batch = await self.model.retrieve_batch(e.batch_id)
-                    e.state, e.counts = batch["status"], batch.get("request_counts")
-                    self.ledger.update(e)
+                if e.state not in BATCH_ENDED:
+                    self._follow(e, await self.model.retrieve_batch(e.batch_id))
             done = sum((e.counts or {}).get("completed", 0) for e in entries)
             failed = sum((e.counts or {}).get("failed", 0) for e in entries)
             total = sum(len(e.keys) for e in entries)
             elapsed = int(time.monotonic() - start)
             show(f"{len(entries)} batch{'es' if len(entries) > 1 else ''}: {done:,} done, {failed:,} failed of {total:,}, "
                  f"{elapsed // 60}m{elapsed % 60:02d}s")
-            if all(e.state in ENDED for e in entries):
+            if all(e.state in BATCH_ENDED for e in entries):
                 return
             await asyncio.sleep(pause)
             pause = min(pause * 2, self.settings.poll_max_s)
 
     async def _collect(self, e: Entry, wanted: dict[str, Request], results: dict, store: Store) -> None:
-        """Read an ended batch's files: answers into the cache (any request of the batch, wanted
+        """Read an ended batch's results: answers into the cache (any request of the batch, wanted
         now or not), outcomes of the wanted requests into `results`."""
-        batch = await self.model.retrieve_batch(e.batch_id)
-        if e.state == "failed" and batch.get("errors"):
-            first = (batch["errors"].get("data") or [{}])[0]
-            raise LionError(f"{self.role}: batch {e.batch_id} failed validation: {first.get('message', 'no reason given')} "
-                            f"(line {first.get('line')}); its requests were not sent")
         cost: float | None = 0.0
-        for file_id in (batch.get("output_file_id"), batch.get("error_file_id")):
-            if not file_id:
+        for key, outcome in await self._download(e):
+            if key is None or isinstance(results.get(key), Completion):
                 continue
-            for line in (await self._download(e, file_id)).decode("utf-8", "replace").splitlines():
-                key, outcome = self._read_line(line, wanted)
-                if key is None or isinstance(results.get(key), Completion):
-                    continue
-                if isinstance(outcome, Completion):
-                    paid = store(key, outcome)
-                    cost = None if paid is None or cost is None else cost + paid
-                if key in wanted:
-                    results[key] = outcome
+            if isinstance(outcome, Completion):
+                paid = store(key, outcome)
+                cost = None if paid is None or cost is None else cost + paid
+            if key in wanted:
+                results[key] = outcome
         for k in e.keys:  # neither answered nor failed by the batch: it ended before their turn
             if k in wanted:
                 results.setdefault(k, CallError(f"batch {e.batch_id} {e.state} before answering it", retryable=True))
         e.state, e.cost_usd = "collected", cost
         self.ledger.update(e)
 
-    async def _download(self, e: Entry, file_id: str) -> bytes:
-        """A batch's output or error file, tried a few times; the ledger keeps the batch to collect
-        on the next run when it cannot be had."""
+    async def _download(self, e: Entry) -> list[tuple[str | None, Completion | CallError]]:
+        """A batch's results, tried a few times; the ledger keeps the batch to collect on the next
+        run when they cannot be had."""
+        batch = BatchState(e.batch_id, e.state, size=len(e.keys), input_id=e.file_id)
         for attempt in range(_DOWNLOAD_TRIES):
             try:
-                return await self.model.file_bytes(file_id)
+                return await self.model.batch_results(batch)
             except CallError as error:
                 if not error.retryable or attempt == _DOWNLOAD_TRIES - 1:
-                    raise LionError(f"{self.role}: could not download file {file_id} of batch {e.batch_id}: "
+                    raise LionError(f"{self.role}: could not download the results of batch {e.batch_id}: "
                                     f"{error.reason}; run the same command again to collect it") from None
                 await asyncio.sleep(self.settings.poll_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _read_line(self, line: str, wanted: dict[str, Request]) -> tuple[str | None, Completion | CallError]:
-        """The request a line answers and its outcome; None for a line that names none (the
-        request it was meant for is then unanswered, and sent again)."""
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            return None, CallError("unreadable line", retryable=True)
-        key = item.get("custom_id") if isinstance(item, dict) else None
-        if not isinstance(key, str):
-            return None, CallError("a line without a custom_id", retryable=True)
-        response, error = item.get("response"), item.get("error")
-        if isinstance(error, dict):  # not executed: expired, cancelled
-            return key, CallError(f"{error.get('code')}: {error.get('message')}", retryable=True)
-        status = response.get("status_code") if isinstance(response, dict) else None
-        body = response.get("body") if isinstance(response, dict) else None
-        if status == 200:
-            try:  # a request of a batch left by a killed run may not be wanted now: its messages are unknown
-                return key, self.model.read_reply(body, wanted[key].messages if key in wanted else [])
-            except CallError as bad:
-                return key, bad
-        reason = _reason(body) or "no reason given"
-        if status in (401, 403, 404):
-            return key, CallError(f"{self.role}: the batch refused the request (HTTP {status}): {reason}",
-                                  retryable=False, fatal=True)
-        retryable = not isinstance(status, int) or status in (408, 409, 429) or status >= 500
-        return key, CallError(f"HTTP {status}: {reason}", retryable=retryable)
 
-
-def _reason(body: Any) -> str | None:
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("message") if isinstance(error, dict) else None
+def _made_from(entry: Entry, batches: list[BatchState]) -> BatchState | None:
+    """The server's batch made from the entry's input: the one that names its file, or, where the
+    provider names none, the earliest made since the input was recorded with as many requests."""
+    named = [b for b in batches if b.input_id == entry.file_id]
+    if named:
+        return named[0]
+    fits = [b for b in batches if b.input_id is None and b.size == len(entry.keys) and b.created >= entry.created - _CLOCK_SLACK_S]
+    return min(fits, key=lambda b: b.created, default=None)
 
 
 def cancel_in_flight(cfg: RunConfig, cache_path: Path) -> list[str]:
@@ -284,7 +264,7 @@ def cancel_in_flight(cfg: RunConfig, cache_path: Path) -> list[str]:
     try:
         out = []
         for e in ledger.entries():
-            if e.batch_id is None or e.state in (*ENDED, "collected", "cancelling"):
+            if e.batch_id is None or e.state in (*BATCH_ENDED, "collected", "cancelling"):
                 continue
             model = build_model(e.role, getattr(cfg, e.role), cfg.torch_threads())
             try:
@@ -294,7 +274,7 @@ def cancel_in_flight(cfg: RunConfig, cache_path: Path) -> list[str]:
                 continue
             finally:
                 loop.run_until_complete(model.aclose())
-            e.state = batch["status"]
+            e.state = batch.status
             ledger.update(e)
             out.append(f"{e.batch_id} ({e.role}): {e.state}")
         return out or ["no batch of this run is in flight."]

@@ -36,6 +36,8 @@ _COLUMNS = (
     ("created", "REAL"),
     ("endpoint", "TEXT"),
     ("prompt_estimate", "INTEGER"),  # the prompt at four characters a token, for what was billed against it
+    ("cache_read_tokens", "INTEGER"),  # of prompt_tokens, those the provider's prompt cache read
+    ("cache_write_tokens", "INTEGER"),  # and those it wrote
 )
 
 
@@ -65,12 +67,13 @@ class ResponseCache:
 
     def get(self, key: str) -> Completion | None:
         row = self._db.execute(
-            "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key=?",
+            "SELECT text, finish_reason, prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens"
+            " FROM responses WHERE key=?",
             (key,),
         ).fetchone()
         if row is None:
             return None
-        return Completion(row[0], row[1], Usage(row[2] or 0, row[3] or 0))
+        return Completion(row[0], row[1], Usage(row[2] or 0, row[3] or 0, row[4] or 0, row[5] or 0))
 
     def put(
         self, key: str, model: str, c: Completion, *, role: str = "", stage: str = "", cost_usd: float | None = 0.0,
@@ -78,9 +81,11 @@ class ResponseCache:
     ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO responses (key, model, text, finish_reason, prompt_tokens, completion_tokens,"
-            " role, stage, cost_usd, created, endpoint, prompt_estimate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " role, stage, cost_usd, created, endpoint, prompt_estimate, cache_read_tokens, cache_write_tokens)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, model, c.text, c.finish_reason, c.usage.prompt_tokens, c.usage.completion_tokens,
-             role, stage, cost_usd, time.time(), endpoint, prompt_estimate),
+             role, stage, cost_usd, time.time(), endpoint, prompt_estimate, c.usage.cache_read_tokens,
+             c.usage.cache_write_tokens),
         )
 
     def spent_usd(self) -> float:
@@ -89,16 +94,18 @@ class ResponseCache:
     def usage(self) -> list[dict]:
         """Calls, tokens and cost per (role, stage) of the answers fetched by this run.
 
-        A cost is None where some answer's price was unknown.
+        A cost is None where some answer's price was unknown. `cache_read_tokens` are the prompt
+        tokens the provider's prompt cache served (a cache written before they were counted has none).
         """
+        cached = "SUM(cache_read_tokens)" if "cache_read_tokens" in self._columns else "0"
         rows = self._db.execute(
             "SELECT role, stage, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd),"
-            " SUM(cost_usd IS NULL) FROM responses WHERE role != '' GROUP BY role, stage ORDER BY MIN(created)"
+            f" SUM(cost_usd IS NULL), {cached} FROM responses WHERE role != '' GROUP BY role, stage ORDER BY MIN(created)"
         ).fetchall()
         return [
             {"role": r, "stage": s, "calls": n, "prompt_tokens": p or 0, "completion_tokens": c or 0,
-             "cost_usd": None if unknown else round(cost or 0.0, 6)}
-            for r, s, n, p, c, cost, unknown in rows
+             "cache_read_tokens": read or 0, "cost_usd": None if unknown else round(cost or 0.0, 6)}
+            for r, s, n, p, c, cost, unknown, read in rows
         ]
 
     def prompt_billing(self) -> list[dict]:
@@ -140,7 +147,7 @@ class ResponseCache:
 
 def add_usage(into: dict, row: dict) -> None:
     """Add a `usage()` row to a running total; the cost stays None once any price is unknown."""
-    for name in ("calls", "prompt_tokens", "completion_tokens"):
+    for name in ("calls", "prompt_tokens", "completion_tokens", "cache_read_tokens"):
         into[name] = into.get(name, 0) + row[name]
     known = into.get("cost_usd", 0.0) is not None and row["cost_usd"] is not None
     into["cost_usd"] = round(into.get("cost_usd", 0.0) + row["cost_usd"], 6) if known else None

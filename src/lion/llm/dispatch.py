@@ -54,7 +54,7 @@ from lion.core.errors import LionError
 from lion.core.progress import bar
 from lion.llm.batches import BatchLedger, BatchSender, Request
 from lion.llm.cache import ResponseCache, request_key
-from lion.llm.pricing import PromptMeter, batch_price, cost_usd
+from lion.llm.pricing import PromptMeter, at_most, batch_price, cost_usd, usage_cost
 
 _MAX_RETRY_AFTER_S = 600.0
 _WINDOW_S = 6.0
@@ -228,6 +228,7 @@ class CallSettings:
     limits: Limits = field(default_factory=Limits)
     price: Price | None = field(default_factory=Price)  # free unless set; None: no price is known
     batch: BatchSettings | None = None
+    caches_prompts: bool = False  # the backend marks prompts for the provider's cache, which bills writes dearer
 
 
 @contextmanager
@@ -338,8 +339,11 @@ class Role:
             }
         )
 
-    def _worst_cost(self, prompt_tokens: int) -> float:
-        return cost_usd(self.price, prompt_tokens, self.decoding.max_tokens) if self.price else 0.0
+    def _worst_cost(self, prompt_tokens: int, price: Price | None = None) -> float:
+        """A call's worst case: the whole prompt at the dearest price it may be billed at, and
+        `max_tokens` of answer."""
+        price = price or self.price
+        return cost_usd(at_most(price, self.settings.caches_prompts), prompt_tokens, self.decoding.max_tokens) if price else 0.0
 
     def _meter(self) -> PromptMeter:
         return self.ledger.meter(self.endpoint, self.model.name)
@@ -411,7 +415,7 @@ class Role:
             self.ledger.settle(worst, actual)
 
     def _cost(self, out: Completion) -> float:
-        return cost_usd(self.price, out.usage.prompt_tokens, out.usage.completion_tokens) if self.price else 0.0
+        return usage_cost(self.price, out.usage) if self.price else 0.0
 
     async def _one(self, call: Call, key: str, sem: asyncio.Semaphore, stopping: _Stopping, advance: Callable) -> Result | None:
         hit = self.cache.get(key)
@@ -497,7 +501,7 @@ class Role:
             return out
         price = batch_price(self.price) if self.price else None
         estimates = {r.key: sum(estimate_tokens(m["content"]) for m in r.messages) for r in requests}
-        worst = sum(cost_usd(price, self._meter().bound(e), self.decoding.max_tokens) for e in estimates.values()) if price else 0.0
+        worst = sum(self._worst_cost(self._meter().bound(e), price) for e in estimates.values()) if price else 0.0
         if not self.ledger.reserve(worst):
             stopping.over_budget(worst)
             return out
@@ -505,7 +509,7 @@ class Role:
         spent = [0.0]
 
         def store(key: str, answer: Completion) -> float | None:
-            cost = cost_usd(price, answer.usage.prompt_tokens, answer.usage.completion_tokens) if price else None
+            cost = usage_cost(price, answer.usage) if price else None
             self.cache.put(key, self.model.name, answer, role=self.name, stage=self.stage, cost_usd=cost,
                            endpoint=self.endpoint, prompt_estimate=estimates.get(key))
             spent[0] += cost or 0.0

@@ -61,7 +61,8 @@ class Roles:
             if not rc.capabilities.shared_model or shared not in models:
                 models[shared] = build_model(name, rc, cfg.torch_threads())
             settings = CallSettings(concurrency=rc.concurrency, retry=retry_policy(rc), limits=limits[shared], price=price,
-                                    batch=rc.batch if rc.mode == "batch" else None)
+                                    batch=rc.batch_settings() if rc.mode == "batch" else None,
+                                    caches_prompts=rc.capabilities.caches_prompts)
             roles[name] = Role(name, models[shared], rc.decoding.params(), cache, rc.endpoint(),
                                loop=loop, settings=settings, ledger=ledger, batches=batches)
         return cls(**roles)

@@ -118,12 +118,16 @@ def spend_text(s: Spend) -> str:
 
 
 def spend_rows(spend: RunSpend) -> list[list[str]]:
-    """Role, calls, tokens in and out, cost: per role, then the total."""
-    return [[role, f"{s.calls:,}", f"{s.prompt_tokens:,}", f"{s.completion_tokens:,}", usd(s.cost_usd)]
+    """Role, calls, tokens in, the share of them the provider's prompt cache served, tokens out,
+    cost: per role, then the total."""
+    def cached(share: float | None) -> str:
+        return "" if share is None else f"{share:.0%}"
+
+    return [[role, f"{s.calls:,}", f"{s.prompt_tokens:,}", cached(s.cached_share), f"{s.completion_tokens:,}", usd(s.cost_usd)]
             for role, s in [*spend.by_role.items(), ("total", spend.total)]]
 
 
-SPEND_HEADERS = ["role", "calls", "tokens in", "tokens out", "cost"]
+SPEND_HEADERS = ["role", "calls", "tokens in", "cached in", "tokens out", "cost"]
 
 
 def _left_out_text(r: IterationRecord) -> str:

@@ -27,7 +27,13 @@ class Spend(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0  # of prompt_tokens, those read from the provider's prompt cache
     cost_usd: float | None = 0.0
+
+    @property
+    def cached_share(self) -> float | None:
+        """The share of prompt tokens the provider's cache served; None without prompt tokens."""
+        return self.cache_read_tokens / self.prompt_tokens if self.prompt_tokens else None
 
 
 class RunSpend(BaseModel):

@@ -10,19 +10,14 @@ by the client, and scrubbed from every message we pass on.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import errno
 import json
-import os
-import re
-import socket
-import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import openai
 
 from lion.core.chat import (
+    BatchState,
     CallError,
     Completion,
     Decoding,
@@ -33,57 +28,21 @@ from lion.core.chat import (
 from lion.core.config import RoleConfig
 from lion.core.errors import LionError
 from lion.core.progress import console
+from lion.llm.backends.remote import (
+    connect_failure,
+    read_key,
+    redact,
+    retry_after_seconds,
+    server_message,
+    shown,
+)
 
 T = TypeVar("T")
 
 _STATUS_RETRYABLE = {408, 409, 429}
-_KEYLIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*]{6,}")
 _LIST_TIMEOUT_S = 20.0  # the model list is cheap for any server; the test completion is not
 _SAY_AFTER_S = 2.0  # a test completion slower than this is announced, so a loading model does not look like a hang
 _PROBE: list[Message] = [{"role": "user", "content": "Say OK."}]
-_CONNECT_ERRNOS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ENETUNREACH: "network unreachable",
-    errno.EHOSTUNREACH: "host unreachable",
-}
-
-
-def connect_failure(error: BaseException | None) -> str | None:
-    """Why no connection could be made, read from the error's chain of causes; None when the
-    failure came after connecting (or is not a network failure at all).
-
-    The error's own type cannot tell: the aiohttp transport reports a refused connection as a
-    *timeout* whose cause is the connect error, after a few milliseconds, so only the chain
-    says whether anybody was listening.
-    """
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, socket.gaierror):
-            return f"the host name could not be resolved ({error.strerror or error})"
-        if isinstance(error, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(error, OSError) and error.errno in _CONNECT_ERRNOS:
-            return _CONNECT_ERRNOS[error.errno]
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def retry_after_seconds(headers) -> float | None:
-    """The server's requested wait: `retry-after-ms`, `retry-after` in seconds, or an HTTP date."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / scale)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
-            if when is not None:
-                return max(0.0, when.timestamp() - time.time())
-    return None
 
 
 class OpenAIChatModel:
@@ -92,7 +51,7 @@ class OpenAIChatModel:
     def __init__(self, role: str, cfg: RoleConfig):
         self.role = role
         self.cfg = cfg
-        self._key = self._read_key()
+        self._key = read_key(role, cfg)
         self._client = self._connect(
             api_key=self._key or "no-key", max_retries=0, timeout=cfg.timeout_s,
             http_client=openai.DefaultAioHttpClient(timeout=cfg.timeout_s),
@@ -105,15 +64,6 @@ class OpenAIChatModel:
     def _connect(self, **common) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.cfg.base_url, **common)
 
-    def _read_key(self) -> str | None:
-        var = self.cfg.api_key_env
-        if var is None:
-            return None
-        key = os.environ.get(var, "")
-        if not key.strip():
-            raise LionError(f"{self.role}.api_key_env: the environment variable {var} is not set; export the API key there.")
-        return key.strip()
-
     @property
     def name(self) -> str:
         return self.cfg.model
@@ -124,9 +74,7 @@ class OpenAIChatModel:
 
     def redact(self, text: str) -> str:
         """`text` with the API key (and anything shaped like one) blanked out."""
-        if self._key:
-            text = text.replace(self._key, "***")
-        return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
+        return redact(text, self._key)
 
     def request_body(self, messages: list[Message], decoding: Decoding, sample: int = 0) -> dict:
         """The chat.completions request, as sent online and as one line of a batch."""
@@ -159,29 +107,79 @@ class OpenAIChatModel:
 
     # --- the Files and Batches API (a role in mode: batch) -------------------------------------
 
-    async def upload_batch_file(self, name: str, data: bytes) -> str:
-        return (await self._api(self._client.files.create(file=(name, data), purpose="batch"))).id
+    def batch_line(self, key: str, body: dict) -> bytes:
+        return (json.dumps({"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body},
+                           ensure_ascii=False) + "\n").encode("utf-8")
 
-    async def create_batch(self, file_id: str, metadata: dict[str, str]) -> dict:
+    async def open_batch(self, name: str, lines: list[bytes]) -> str:
+        """The requests uploaded as a batch file: its file id is the batch's input."""
+        return (await self._api(self._client.files.create(file=(name, b"".join(lines)), purpose="batch"))).id
+
+    async def create_batch(self, input_id: str, lines: list[bytes], metadata: dict[str, str]) -> BatchState:
         batch = await self._api(self._client.batches.create(
-            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata=metadata))
-        return batch.model_dump()
+            input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h", metadata=metadata))
+        return _state(batch.model_dump())
 
-    async def retrieve_batch(self, batch_id: str) -> dict:
-        return (await self._api(self._client.batches.retrieve(batch_id))).model_dump()
+    async def retrieve_batch(self, batch_id: str) -> BatchState:
+        return _state((await self._api(self._client.batches.retrieve(batch_id))).model_dump())
 
-    async def cancel_batch(self, batch_id: str) -> dict:
-        return (await self._api(self._client.batches.cancel(batch_id))).model_dump()
+    async def cancel_batch(self, batch_id: str) -> BatchState:
+        return _state((await self._api(self._client.batches.cancel(batch_id))).model_dump())
 
-    async def list_batches(self) -> list[dict]:
-        """Every batch the key can see, newest first."""
+    async def list_batches(self) -> list[BatchState]:
         try:
-            return [b.model_dump() async for b in self._client.batches.list(limit=100)]
+            return [_state(b.model_dump()) async for b in self._client.batches.list(limit=100)]
         except openai.APIError as e:
             raise self._classify(e) from None
 
-    async def file_bytes(self, file_id: str) -> bytes:
-        return (await self._api(self._client.files.content(file_id))).content
+    async def batch_results(self, batch: BatchState) -> list[tuple[str | None, Completion | CallError]]:
+        """The lines of the batch's output and error files, each read as the request it answers.
+
+        A batch that failed validation sent none of its requests: that stops the run, naming
+        the first line at fault, since sending the same lines again would fail the same way.
+        """
+        full = (await self._api(self._client.batches.retrieve(batch.id))).model_dump()
+        if full["status"] == "failed" and full.get("errors"):
+            first = (full["errors"].get("data") or [{}])[0]
+            raise LionError(f"{self.role}: batch {batch.id} failed validation: {first.get('message', 'no reason given')} "
+                            f"(line {first.get('line')}); its requests were not sent")
+        out = []
+        for file_id in (full.get("output_file_id"), full.get("error_file_id")):
+            if file_id:
+                try:
+                    data = (await self._client.files.content(file_id)).content
+                except openai.APIError as e:
+                    error = self._classify(e)
+                    raise CallError(f"file {file_id}: {error.reason}", retryable=error.retryable) from None
+                out += [self.read_batch_line(line) for line in data.decode("utf-8", "replace").splitlines()]
+        return out
+
+    def read_batch_line(self, line: str) -> tuple[str | None, Completion | CallError]:
+        """The request a line of a batch's output names and its outcome; None for a line that
+        names none (the request it was meant for is then unanswered, and sent again)."""
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            return None, CallError("unreadable line", retryable=True)
+        key = item.get("custom_id") if isinstance(item, dict) else None
+        if not isinstance(key, str):
+            return None, CallError("a line without a custom_id", retryable=True)
+        response, error = item.get("response"), item.get("error")
+        if isinstance(error, dict):  # not executed: expired, cancelled
+            return key, CallError(f"{error.get('code')}: {error.get('message')}", retryable=True)
+        status = response.get("status_code") if isinstance(response, dict) else None
+        body = response.get("body") if isinstance(response, dict) else None
+        if status == 200:
+            try:
+                return key, self.read_reply(body, [])
+            except CallError as bad:
+                return key, bad
+        reason = server_message(body)
+        if status in (401, 403, 404):
+            return key, CallError(f"{self.role}: the batch refused the request (HTTP {status}): {reason}",
+                                  retryable=False, fatal=True)
+        retryable = not isinstance(status, int) or status in _STATUS_RETRYABLE or status >= 500
+        return key, CallError(f"HTTP {status}: {reason}", retryable=retryable)
 
     async def _api(self, request: Awaitable[T]) -> T:
         try:
@@ -224,7 +222,7 @@ class OpenAIChatModel:
             return CallError(f"connection failed{detail}", retryable=True)
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
-            message = self.redact(_server_message(e))
+            message = self.redact(server_message(e.body))
             if status in (401, 403):
                 var = self.cfg.api_key_env or "(no api_key_env set)"
                 return CallError(
@@ -270,7 +268,7 @@ class OpenAIChatModel:
                 return  # the model check below says what is wrong with the key
             raise LionError(
                 f"{self.role}: {self.where} does not serve the Batches API (GET /batches answered HTTP {e.status_code}: "
-                f"{self.redact(_server_message(e))}); set {self.role}.mode: online for this endpoint."
+                f"{self.redact(server_message(e.body))}); set {self.role}.mode: online for this endpoint."
             ) from None
         except openai.APIError:
             return  # unreachable: the model check below says so
@@ -301,7 +299,7 @@ class OpenAIChatModel:
         try:
             done, _ = await asyncio.wait({asked}, timeout=min(_SAY_AFTER_S, wait))
             if not done:
-                unlisted = (f", which is not among the models it lists as loaded ({_shown(listed)}), so it may be "
+                unlisted = (f", which is not among the models it lists as loaded ({shown(listed)}), so it may be "
                             "loading it") if listed else ""
                 console.print(f"{self.role}: waiting up to {wait:g} s ({self.role}.timeout_s) for {self.where} to answer "
                               f"a one-token test request for '{self.cfg.model}'{unlisted}.", highlight=False, markup=False,
@@ -337,8 +335,8 @@ class OpenAIChatModel:
             text = error.reason.rstrip(".")
         else:
             text = (f"{self.role}: {self.where} answered a one-token test request for '{self.cfg.model}' with "
-                    f"HTTP {e.status_code}: {self.redact(_server_message(e)).rstrip('.')}")
-        return text + (f" (it lists: {_shown(listed)})." if listed else ".")
+                    f"HTTP {e.status_code}: {self.redact(server_message(e.body)).rstrip('.')}")
+        return text + (f" (it lists: {shown(listed)})." if listed else ".")
 
     async def _served(self, client: openai.AsyncOpenAI) -> list[str] | None:
         """The models the endpoint lists; [] where it answers with no list (an error other than a
@@ -367,45 +365,8 @@ class AzureChatModel(OpenAIChatModel):
         return None
 
 
-def _shown(models: list[str] | None) -> str:
-    models = sorted(models or [])
-    return ", ".join(models[:8]) + (" ..." if len(models) > 8 else "")
-
-
-def _server_message(e: openai.APIStatusError) -> str:
-    """The server's own reason for an error answer, whatever its shape, in at most 300 characters.
-
-    The SDK's own text is only "Error code: 400", which tells a user nothing. OpenAI puts the
-    reason in `error.message` (the SDK hands us the inner object), others in `message` or in
-    `error` as a string, FastAPI servers (`transformers serve`) in `detail`: a string, or a list
-    of {loc, msg} validation errors; some answer plain text. Keys are blanked by the caller.
-    """
-    reason = _reason(e.body)
-    text = " ".join(reason.split()) if reason else ""
-    return text[:300] or "the server gave no reason"
-
-
-def _reason(body: object) -> str | None:
-    if isinstance(body, str):
-        return body.strip() or None
-    if isinstance(body, list):  # FastAPI's validation errors
-        found = [_validation_error(item) for item in body]
-        return "; ".join(f for f in found if f) or None
-    if not isinstance(body, dict):
-        return None
-    for key in ("message", "error", "detail"):
-        found = _reason(body.get(key))
-        if found:
-            return found
-    return None
-
-
-def _validation_error(item: object) -> str | None:
-    if not isinstance(item, dict):
-        return _reason(item)
-    msg = item.get("msg") or item.get("message")
-    if not isinstance(msg, str):
-        return None
-    loc = item.get("loc")
-    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
-    return f"{where}: {msg}" if where else msg
+def _state(batch: dict) -> BatchState:
+    """An OpenAI batch object as the ledger follows it."""
+    counts = batch.get("request_counts") or {}
+    return BatchState(batch["id"], batch["status"], counts.get("completed", 0) or 0, counts.get("failed", 0) or 0,
+                      batch.get("input_file_id"), float(batch.get("created_at") or 0), counts.get("total", 0) or 0)

@@ -1,0 +1,130 @@
+"""What every backend that calls an HTTP API shares, whichever SDK makes the call.
+
+A provider's SDK raises its own error classes, but the questions the dispatcher needs answered
+are the same for all of them: did a connection ever open, how long did the server ask us to
+wait, what reason did it give, and is any credential in that reason. The answers live here, so
+the OpenAI-compatible and the Anthropic backends classify failures alike and no key reaches a
+message by either road.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import os
+import re
+import socket
+import time
+
+from lion.core.config import RoleConfig
+from lion.core.errors import LionError
+
+_KEYLIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*]{6,}")
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+}
+
+
+def read_key(role: str, cfg: RoleConfig) -> str | None:
+    """The role's API key from its environment variable (its own, else its backend's); None where
+    neither names one. A variable named but empty is refused: every call would be refused too."""
+    var = cfg.key_env()
+    if var is None:
+        return None
+    key = os.environ.get(var, "").strip()
+    if not key:
+        where = f"{role}.api_key_env" if cfg.api_key_env else f"{role} ({cfg.backend} reads {var} unless api_key_env names another)"
+        raise LionError(f"{where}: the environment variable {var} is not set; export the API key there.")
+    return key
+
+
+def redact(text: str, key: str | None) -> str:
+    """`text` with the API key (and anything shaped like one) blanked out."""
+    if key:
+        text = text.replace(key, "***")
+    return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
+
+
+def connect_failure(error: BaseException | None) -> str | None:
+    """Why no connection could be made, read from the error's chain of causes; None when the
+    failure came after connecting (or is not a network failure at all).
+
+    The error's own type cannot tell: the aiohttp transport reports a refused connection as a
+    *timeout* whose cause is the connect error, after a few milliseconds, so only the chain
+    says whether anybody was listening.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, socket.gaierror):
+            return f"the host name could not be resolved ({error.strerror or error})"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, OSError) and error.errno in _CONNECT_ERRNOS:
+            return _CONNECT_ERRNOS[error.errno]
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def retry_after_seconds(headers) -> float | None:
+    """The server's requested wait: `retry-after-ms`, `retry-after` in seconds, or an HTTP date."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def server_message(body: object) -> str:
+    """The server's own reason for an error answer, whatever its shape, in at most 300 characters.
+
+    An SDK's own text is only "Error code: 400", which tells a user nothing. OpenAI and
+    Anthropic put the reason in `error.message`, others in `message` or in `error` as a
+    string, FastAPI servers (`transformers serve`) in `detail`: a string, or a list of
+    {loc, msg} validation errors; some answer plain text. Keys are blanked by the caller.
+    """
+    reason = _reason(body)
+    text = " ".join(reason.split()) if reason else ""
+    return text[:300] or "the server gave no reason"
+
+
+def _reason(body: object) -> str | None:
+    if isinstance(body, str):
+        return body.strip() or None
+    if isinstance(body, list):  # FastAPI's validation errors
+        found = [_validation_error(item) for item in body]
+        return "; ".join(f for f in found if f) or None
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "error", "detail"):
+        found = _reason(body.get(key))
+        if found:
+            return found
+    return None
+
+
+def _validation_error(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return _reason(item)
+    msg = item.get("msg") or item.get("message")
+    if not isinstance(msg, str):
+        return None
+    loc = item.get("loc")
+    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
+    return f"{where}: {msg}" if where else msg
+
+
+def shown(models: list[str] | None) -> str:
+    """A few of the models an endpoint lists, for a message that names a model it does not serve."""
+    models = sorted(models or [])
+    return ", ".join(models[:8]) + (" ..." if len(models) > 8 else "")
