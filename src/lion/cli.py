@@ -155,13 +155,14 @@ def report(
     print(f"wrote {page} and {page.with_suffix('.md')}")
 
 
-SETUPS = {"arena": "arena.yaml", "openai": "openai.yaml", "local": "local.yaml"}
+SETUPS = {"arena": "arena.yaml", "openai": "openai.yaml", "anthropic": "anthropic.yaml", "local": "local.yaml"}
 
 
 @app.command()
 def init(
-    setup: Annotated[str, typer.Argument(help="arena (offline demo), openai (an OpenAI-compatible API), or local "
-                                              "(Hugging Face models on this machine)")] = "arena",
+    setup: Annotated[str, typer.Argument(help="arena (offline demo), openai (an OpenAI-compatible API), anthropic "
+                                              "(Claude through Anthropic's API), or local (Hugging Face models on "
+                                              "this machine)")] = "arena",
     out: Annotated[Path, typer.Option(help="where to write the config")] = Path("lion.yaml"),
 ) -> None:
     """Write a commented starter config for a setup, to edit and then `lion run`."""
@@ -254,6 +255,13 @@ def _print_estimate(rows: list, seeds: int, calibrated: Path | None) -> None:
     if unmeasured:
         print(f"? {calibrated} made no {', '.join(unmeasured)} calls, so their expected answer length and cost are "
               "unknown; their max figures, at max_tokens, still hold.")
+    for r in rows:
+        if r.cache_prefix_tokens:
+            fate = ("counted as read from the provider's prompt cache" if r.cached
+                    else f"under the {r.cache_min_tokens:,} tokens {r.model} caches, so billed as plain input")
+            print(f"prompt cache: the {r.role}'s prompts share a prefix of about {r.cache_prefix_tokens:,} tokens "
+                  f"(system message and verdict schema), {fate}; its max costs price every prompt token at the "
+                  "cache-write price.")
     if not calibrated:
         print("Answer lengths are unknown before a run, so costs assume every answer uses max_tokens. Prompts are "
               "counted at 4 characters a token where the model cannot count them itself, and servers also bill "

@@ -39,8 +39,8 @@ class Capabilities:
     identity: str | None = None
     # the environment variable its API key is read from when the role names none in api_key_env
     key_env: str | None = None
-    # marks the shared start of a prompt (tools and system) for the provider's prompt cache, which
-    # then bills those tokens at its cache-write and cache-read prices (see lion.llm.pricing)
+    # marks a prompt's system message (and the tools before it) for the provider's prompt cache,
+    # which then bills those tokens at its cache-write and cache-read prices (see lion.llm.pricing)
     caches_prompts: bool = False
     # its Batches API's documented limits: requests per batch, and bytes of requests per batch
     batch_limits: tuple[int, int] | None = None

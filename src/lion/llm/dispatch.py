@@ -228,7 +228,7 @@ class CallSettings:
     limits: Limits = field(default_factory=Limits)
     price: Price | None = field(default_factory=Price)  # free unless set; None: no price is known
     batch: BatchSettings | None = None
-    caches_prompts: bool = False  # the backend marks prompts for the provider's cache, which bills writes dearer
+    caches_prompts: bool = False  # the backend marks system messages for the provider's cache, which bills writes dearer
 
 
 @contextmanager
@@ -339,11 +339,15 @@ class Role:
             }
         )
 
-    def _worst_cost(self, prompt_tokens: int, price: Price | None = None) -> float:
-        """A call's worst case: the whole prompt at the dearest price it may be billed at, and
-        `max_tokens` of answer."""
+    def _worst_cost(self, prompt_tokens: int, messages: list[Message], price: Price | None = None) -> float:
+        """A call's worst case: the whole prompt at the dearest price it may be billed at (the
+        cache-write price where the backend marks its system message for the provider's cache),
+        and `max_tokens` of answer."""
         price = price or self.price
-        return cost_usd(at_most(price, self.settings.caches_prompts), prompt_tokens, self.decoding.max_tokens) if price else 0.0
+        if not price:
+            return 0.0
+        writes = self.settings.caches_prompts and any(m["role"] == "system" for m in messages)
+        return cost_usd(at_most(price, writes), prompt_tokens, self.decoding.max_tokens)
 
     def _meter(self) -> PromptMeter:
         return self.ledger.meter(self.endpoint, self.model.name)
@@ -395,9 +399,9 @@ class Role:
 
     async def _send(self, call: Call, prompt: _Prompt, stopping: _Stopping) -> tuple[Completion, float]:
         """Reserve the call's worst case, ask, and replace the reservation by what was billed."""
-        worst = await self.ledger.hold(lambda: self._worst_cost(self._prompt_bound(prompt)))
+        worst = await self.ledger.hold(lambda: self._worst_cost(self._prompt_bound(prompt), call.messages))
         if worst is None:
-            stopping.over_budget(self._worst_cost(self._prompt_bound(prompt)))
+            stopping.over_budget(self._worst_cost(self._prompt_bound(prompt), call.messages))
             raise _Stop
         actual = 0.0
         try:
@@ -501,7 +505,7 @@ class Role:
             return out
         price = batch_price(self.price) if self.price else None
         estimates = {r.key: sum(estimate_tokens(m["content"]) for m in r.messages) for r in requests}
-        worst = sum(self._worst_cost(self._meter().bound(e), price) for e in estimates.values()) if price else 0.0
+        worst = sum(self._worst_cost(self._meter().bound(estimates[r.key]), r.messages, price) for r in requests) if price else 0.0
         if not self.ledger.reserve(worst):
             stopping.over_budget(worst)
             return out

@@ -22,7 +22,7 @@ from lion.core.prompts import render, template
 from lion.llm.dispatch import Call, Failed, Role
 from lion.llm.verdicts import VERDICT_SCHEMA, ScoreParseError, read_verdict
 
-_SCHEMA_TEXT = json.dumps(VERDICT_SCHEMA, sort_keys=True)
+SCHEMA_TEXT = json.dumps(VERDICT_SCHEMA, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def judge_pairs(
     notes: list[str] = []
     pending, attempt, asked_again = list(orders), 0, 0
     while pending and attempt <= cfg.parse_retries:
-        schema = _SCHEMA_TEXT if mode == "json" else None
+        schema = SCHEMA_TEXT if mode == "json" else None
         calls = [Call(_order_messages(prompt, mode, items, k), attempt, schema) for k in pending]
         outs = role.run(calls, _label(label, attempt))
         if cfg.structured == "auto" and mode == "json" and outs and all(isinstance(o, Failed) for o in outs):

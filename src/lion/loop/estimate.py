@@ -14,6 +14,12 @@ our estimate of them) and their meters, and its answers' mean length; without it
 are `max_tokens` long for the upper bound and unknown for the expected figures. Time assumes
 each call takes `latency_s` and is limited by the role's concurrency and rate limits; the
 student's training and generation are not included.
+
+A role whose backend marks prompts for the provider's cache (Anthropic) has its shared prefix
+(system message and structured-output schema) counted as read from the cache in the expected
+figures, at the cache-read price, only when it is at least as long as the model caches; the
+upper bound prices every prompt token of such a role at the dearer of the input and
+cache-write prices, as the budget reserves it.
 """
 
 from __future__ import annotations
@@ -23,15 +29,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from lion.core.chat import CountsPromptTokens, Message, estimate_tokens
+from lion.core.chat import CountsPromptTokens, Message, Usage, estimate_tokens
 from lion.core.config import Price, RoleConfig, RunConfig
 from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.core.records import Instruction
 from lion.llm.backends import build_model, implementation
 from lion.llm.cache import ResponseCache
-from lion.llm.judging import PairItem, comparison_messages, first_mode
-from lion.llm.pricing import PromptMeter, batch_price, cost_usd, price_of
+from lion.llm.judging import SCHEMA_TEXT, PairItem, comparison_messages, first_mode
+from lion.llm.pricing import PromptMeter, at_most, batch_price, cache_min_tokens, price_of, usage_cost
 from lion.loop.plan import ROLES, predicted_sizes, steps
 from lion.loop.plan import calls as step_calls
 from lion.loop.run_folder import RunFolder
@@ -54,6 +60,15 @@ class RoleEstimate:
     batch_cost_usd: float | None  # the same through the provider's batch API
     batch_cost_usd_at_most: float | None
     hours: float
+    # where the backend marks prompts for the provider's cache: the shared start of the role's
+    # prompts (system message and structured-output schema), and the shortest the model caches
+    cache_prefix_tokens: int | None = None
+    cache_min_tokens: int | None = None
+
+    @property
+    def cached(self) -> bool:
+        """Whether the expected figures count the shared prefix as read from the provider's cache."""
+        return bool(self.cache_prefix_tokens and self.cache_min_tokens and self.cache_prefix_tokens >= self.cache_min_tokens)
 
 
 @dataclass
@@ -107,6 +122,15 @@ class _Prompts:
 
     def estimates(self) -> list[float]:
         return [sum(estimate_tokens(m["content"]) for m in ms) + self.added for ms in self.messages]
+
+
+def _shared_prefix(rc: RoleConfig, prompts: _Prompts) -> int:
+    """The tokens at the start of every prompt of the role that a provider's cache can keep: the
+    system message, and the schema a structured request sends before it (as its tool)."""
+    first = prompts.messages[0] if prompts.messages else []
+    system = sum(estimate_tokens(m["content"]) for m in first if m["role"] == "system")
+    schema = estimate_tokens(SCHEMA_TEXT) if system and first_mode(rc) == "json" else 0
+    return system + schema
 
 
 def _comparisons(prompt: str, rc: RoleConfig, items: list[Instruction], answer: float) -> _Prompts:
@@ -212,6 +236,12 @@ def estimate(
         batch = batch_price(price) if price is not None else None
         completion = None if answer is None else round(calls * answer)
         wait = latency_s if latency_s is not None else 1.0 + (answer or max_tokens) / 50  # ~50 tokens/s decoding
+        caches = rc.capabilities.caches_prompts
+        prefix = _shared_prefix(rc, role_prompts) if caches else None
+        least = cache_min_tokens(rc.model) if caches else None
+        read = calls * prefix if prefix and least and prefix >= least else 0  # the few writes are left out
+        expected = Usage(round(calls * prompt), completion or 0, cache_read_tokens=read)
+        worst = Usage(round(most * prompt_most), most * max_tokens)
         out.append(
             RoleEstimate(
                 role=role,
@@ -222,19 +252,21 @@ def estimate(
                 prompt_tokens_at_most=round(most * prompt_most),
                 completion_tokens=completion,
                 completion_tokens_at_most=most * max_tokens,
-                cost_usd=_cost(price, round(calls * prompt), completion),
-                cost_usd_at_most=_cost(price, round(most * prompt_most), most * max_tokens),
-                batch_cost_usd=_cost(batch, round(calls * prompt), completion),
-                batch_cost_usd_at_most=_cost(batch, round(most * prompt_most), most * max_tokens),
+                cost_usd=_cost(price, expected, completion is not None),
+                cost_usd_at_most=_cost(at_most(price, bool(prefix)) if price else None, worst),
+                batch_cost_usd=_cost(batch, expected, completion is not None),
+                batch_cost_usd_at_most=_cost(at_most(batch, bool(prefix)) if batch else None, worst),
                 hours=_hours(calls, prompt + (answer or max_tokens), rc, wait),
+                cache_prefix_tokens=prefix,
+                cache_min_tokens=least,
             )
         )
     return out
 
 
-def _cost(price: Price | None, prompt_tokens: int, completion_tokens: int | None) -> float | None:
+def _cost(price: Price | None, usage: Usage, answers_known: bool = True) -> float | None:
     """None where the price or the answer length is not known."""
-    return None if price is None or completion_tokens is None else cost_usd(price, prompt_tokens, completion_tokens)
+    return None if price is None or not answers_known else usage_cost(price, usage)
 
 
 def as_dicts(rows: list[RoleEstimate]) -> list[dict]:
