@@ -195,3 +195,35 @@ def test_the_student_loss_signal_costs_no_referee_call_and_only_the_referee_chan
     assert (rows["student_loss"]["referee"].calls, rows["student_loss"]["referee"].cost_usd_at_most) == (0, 0)
     for role in ("teacher", "generator", "judge"):
         assert rows["student_loss"][role] == rows["referee"][role]
+
+
+def test_a_claude_referee_is_priced_at_the_cache_write_at_most_and_cached_only_past_the_model_s_minimum(tmp_path,
+                                                                                                      monkeypatch):
+    def rows(*more: str) -> dict:
+        cfg = load_config(CONFIGS / "anthropic.yaml", ["data.seeds=arena", "data.arena_size=40", "evaluation.heldout=arena",
+                                                       *more])
+        seeds, _ = load_seeds(cfg.data, 0)
+        heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
+        return {r.role: r for r in estimate(cfg, seeds, heldout, calibration=dict.fromkeys(ROLES, 30))}
+
+    shipped = rows()
+    referee, teacher = shipped["referee"], shipped["teacher"]  # claude-opus-4-6 at $5 / $25, claude-sonnet-4-6 at $3 / $15
+    assert 0 < referee.cache_prefix_tokens < referee.cache_min_tokens == 4096 and not referee.cached
+    assert referee.cost_usd == pytest.approx((referee.prompt_tokens * 5 + referee.completion_tokens * 25) / 1e6)
+    assert referee.cost_usd_at_most == pytest.approx(
+        (referee.prompt_tokens_at_most * 6.25 + referee.completion_tokens_at_most * 25) / 1e6)
+    # the teacher's prompts have no system message: nothing to write to the cache, input price at most
+    assert teacher.cache_prefix_tokens == 0
+    assert teacher.cost_usd_at_most == pytest.approx(
+        (teacher.prompt_tokens_at_most * 3 + teacher.completion_tokens_at_most * 15) / 1e6)
+    # were the model to cache prefixes that short, the expected figures would read it from the cache at a tenth
+    monkeypatch.setattr("lion.loop.estimate.cache_min_tokens", lambda model: 16)
+    cached = rows()["referee"]
+    assert cached.cached and cached.cost_usd == pytest.approx(
+        referee.cost_usd - referee.calls * cached.cache_prefix_tokens * (5 - 0.5) / 1e6)
+    assert cached.cost_usd_at_most == referee.cost_usd_at_most
+    monkeypatch.undo()
+    shown = lion("estimate", str(CONFIGS / "anthropic.yaml"), "--set", "data.seeds=arena", "--set", "data.arena_size=40",
+                 cwd=tmp_path).stdout
+    assert re.search(r"prompt cache: the referee's prompts share a prefix of about \d+ tokens \(system message and verdict "
+                     r"schema\), under the 4,096 tokens claude-opus-4-6 caches, so billed as plain input", shown), shown
