@@ -414,7 +414,7 @@ def batches(
     for e in entries:
         counts = e.counts or {}
         cost = "" if e.state != "collected" else "unknown" if e.cost_usd is None else f"${e.cost_usd:,.4f}"
-        table.add_row(e.batch_id or f"(file {e.file_id}, not yet a batch)", e.role, e.stage, e.state, f"{len(e.keys):,}",
+        table.add_row(e.batch_id or f"(input {e.file_id}, not yet a batch)", e.role, e.stage, e.state, f"{len(e.keys):,}",
                       f"{counts.get('completed', 0):,}", f"{counts.get('failed', 0):,}", cost)
     Console().print(table)
 
