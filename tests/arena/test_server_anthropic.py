@@ -15,12 +15,15 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+from typer.testing import CliRunner
 
 from lion.arena.anthropic_api import tool_input
 from lion.arena.chat import ArenaChatModel
 from lion.arena.server import ServeOptions, build_app
+from lion.cli import app as cli
 from lion.core.chat import Completion, Decoding, Message
 from lion.core.config import ArenaOptions
+from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.llm.judging import PairItem, comparison_messages
 from lion.llm.verdicts import VERDICT_SCHEMA, ScoreParseError, read_verdict
@@ -320,6 +323,31 @@ def test_500_hang_truncated_and_malformed_fail_as_on_the_openai_route(faulty):
     assert outcomes == {"invalid json", "no content"}
     counted = stats(faulty["malformed"])
     assert counted["faults"]["malformed"] == 8 and counted["answered"] == 0
+
+
+def test_the_async_client_on_aiohttp_gets_answers_and_faults_alike(served, faulty):
+    """The transport a `backend: anthropic` role uses: AsyncAnthropic over aiohttp."""
+
+    async def talk() -> tuple[str, str]:
+        clients = [anthropic.AsyncAnthropic(base_url=url.removesuffix("/v1"), api_key="unused", max_retries=0,
+                                            http_client=anthropic.DefaultAioHttpClient())
+                   for url in (served[1], faulty["529"])]
+        try:
+            reply = await clients[0].messages.create(model="arena-teacher", max_tokens=16, messages=user("hi"))
+            with pytest.raises(anthropic.OverloadedError) as overloaded:
+                await clients[1].messages.create(model="arena-teacher", max_tokens=16, messages=user("hi"))
+            return reply.stop_reason, overloaded.value.response.headers["retry-after"]
+        finally:
+            for client in clients:
+                await client.close()
+
+    assert asyncio.run(talk()) == ("end_turn", "3")
+
+
+def test_the_cache_flags_are_checked_as_one_sentence():
+    for args, flag in ((["--cache-min-tokens", "0"], "--cache-min-tokens"), (["--cache-ttl", "0"], "--cache-ttl")):
+        result = CliRunner().invoke(cli, ["arena", "serve", *args])
+        assert isinstance(result.exception, LionError) and str(result.exception).startswith(flag)
 
 
 def test_529_is_drawn_and_counted_only_where_named(served, faulty):

@@ -22,7 +22,7 @@ Anthropic's API takes no seed, and a real model samples anew on every call, so t
 `sample` for a request is the number of times the same request (model, system and messages,
 decoding) has already been answered by this server, online or in a batch: 0 the first time,
 1 the next. A request whose answer never arrived (a fault) was not answered, so its retry
-draws the sample the lost answer had.
+draws the sample the lost answer had; two copies in flight at once draw the same sample.
 
 Usage bills the prompt in the arena's tokens (words), tools included (each tool's definition
 as JSON), with prompt caching simulated by `lion.arena.prompt_cache` (markers on blocks, or
