@@ -424,7 +424,8 @@ app.add_typer(arena_app, name="arena")
 
 _SERVE_FLAGS = {"latency_s": "--latency", "fault_rate": "--fault-rate", "fault_kinds": "--fault-kinds",
                 "retry_after_s": "--retry-after", "hang_s": "--hang", "seed": "--seed",
-                "api_key_env": "--api-key-env", "arena": "--config"}
+                "api_key_env": "--api-key-env", "arena": "--config", "cache_min_tokens": "--cache-min-tokens",
+                "cache_ttl_s": "--cache-ttl"}
 _BATCH_FLAGS = {"delay_s": "--batch-delay", "failure_rate": "--batch-failure-rate", "expiry_s": "--batch-expiry"}
 
 
@@ -452,23 +453,26 @@ def arena_serve(
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one")] = 8000,
     latency: Annotated[float, typer.Option(help="seconds added to every completion")] = 0.0,
     fault_rate: Annotated[float, typer.Option(help="share of completion requests that fail, 0 to 1")] = 0.0,
-    fault_kinds: Annotated[str, typer.Option(help="comma-separated faults, drawn uniformly")] = (
-        "429,500,hang,truncated,malformed"),
-    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with a 429")] = 1.0,
+    fault_kinds: Annotated[str, typer.Option(help="comma-separated faults, drawn uniformly; 529 (overloaded) is "
+                                                  "drawn only when named")] = "429,500,hang,truncated,malformed",
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds sent with a 429 or a 529")] = 1.0,
     hang: Annotated[float, typer.Option(help="seconds a hung request is held before it is dropped")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the fault draw")] = 0,
     structured: Annotated[bool, typer.Option(help="serve JSON-schema replies; --no-structured refuses them")] = True,
     chat_template: Annotated[bool, typer.Option(help="bill prompts with a chat template's tokens, as servers of open "
                                                      "models do")] = False,
     api_key_env: Annotated[str | None, typer.Option(help="environment variable with the key clients must send")] = None,
+    cache_min_tokens: Annotated[int, typer.Option(help="shortest prompt prefix the Anthropic routes cache, in "
+                                                       "tokens")] = 1024,
+    cache_ttl: Annotated[float, typer.Option(help="seconds a cached prompt prefix lives unread")] = 300.0,
     config: Annotated[Path | None, typer.Option(help="run config whose arena roles' options to use")] = None,
-    batch_delay: Annotated[float, typer.Option(help="seconds a /v1/batches job takes to complete")] = 0.0,
+    batch_delay: Annotated[float, typer.Option(help="seconds a batch (of either API) takes to complete")] = 0.0,
     batch_failure_rate: Annotated[float, typer.Option(help="share of a batch's requests that fail, 0 to 1")] = 0.0,
     batch_expiry: Annotated[float | None, typer.Option(help="seconds after which a batch still running expires "
                                                              "with only part done")] = None,
 ) -> None:
-    """Serve the arena as an OpenAI-compatible endpoint (chat completions, files and batches), with faults
-    injected on demand."""
+    """Serve the arena over HTTP, speaking both OpenAI's API (chat completions, files, batches) and Anthropic's
+    (messages with prompt caching, message batches) on the same port, with faults injected on demand."""
     from pydantic import ValidationError
 
     from lion.arena.server import ServeOptions, serve
@@ -476,7 +480,7 @@ def arena_serve(
     fields = {"latency_s": latency, "fault_rate": fault_rate, "retry_after_s": retry_after, "hang_s": hang,
               "fault_kinds": [k.strip() for k in fault_kinds.split(",") if k.strip()], "seed": seed,
               "api_key_env": api_key_env, "arena": _arena_roles(config), "structured": structured,
-              "chat_template": chat_template,
+              "chat_template": chat_template, "cache_min_tokens": cache_min_tokens, "cache_ttl_s": cache_ttl,
               "batch": {"delay_s": batch_delay, "failure_rate": batch_failure_rate, "expiry_s": batch_expiry}}
     try:
         options = ServeOptions(**fields)

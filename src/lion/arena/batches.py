@@ -1,4 +1,6 @@
-"""OpenAI's Files and Batches API for the served arena: batch jobs offline, slow, failing or expiring on demand.
+"""Batches for the served arena, offline, slow, failing or expiring on demand: the timing both
+APIs' batches share, and OpenAI's Files and Batches API on it (Anthropic's Message Batches are
+in `lion.arena.message_batches`, on the same store, options and clock).
 
 A batch's requests are answered by the same function as online requests (`Answer`), so a batch
 and the same calls made one at a time get the same replies, and the server's request log counts
@@ -45,6 +47,12 @@ class BatchOptions(Strict):
     )
     max_requests: int = Field(50_000, ge=1, description="requests one batch may hold, as OpenAI's limit")
     max_file_bytes: int = Field(200 * 2**20, ge=1, description="bytes one uploaded file may hold")
+    anthropic_max_requests: int = Field(
+        100_000, ge=1, description="requests one Message Batch may hold, as Anthropic's limit"
+    )
+    anthropic_max_bytes: int = Field(
+        256 * 2**20, ge=1, description="bytes one Message Batch's creation request may hold, as Anthropic's limit"
+    )
 
 
 class BatchError(Exception):
@@ -90,13 +98,51 @@ def _new_id(prefix: str) -> str:
 
 
 class BatchStore:
-    """The files and batches of one served arena, kept in memory."""
+    """The files and batches of one served arena, kept in memory, and the timing all its batches follow.
+
+    `options` and `clock` are read afresh whenever a batch is looked at, of either API, so a test
+    that sets them mid-run moves every batch on.
+    """
 
     def __init__(self, options: BatchOptions, answer: Answer, seed: int, clock: Callable[[], float] = time.time):
         self.options, self.answer, self.seed, self.clock = options, answer, seed, clock
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, _Batch] = {}
-        self.submitted: dict[str, int] = {}  # custom_id -> batches it was sent in
+        self.submitted: dict[str, int] = {}  # custom_id -> batches it was sent in, of either API
+        self.sent = 0  # batches created, of either API
+
+    # --- the timing both APIs' batches follow ---------------------------------------------------
+
+    def register(self, custom_ids: list[str]) -> None:
+        """Count a new batch and its requests as sent, for /stats."""
+        self.sent += 1
+        for custom_id in custom_ids:
+            self.submitted[custom_id] = self.submitted.get(custom_id, 0) + 1
+
+    def order(self, batch_id: str, n: int) -> list[int]:
+        """The seeded order in which a batch's `n` requests get done."""
+        order = list(range(n))
+        random.Random(f"{self.seed} {batch_id}").shuffle(order)
+        return order
+
+    def done_by(self, created_at: float, n: int, t: float) -> int:
+        """How many of a batch's `n` requests are done at time `t`: all at once, or at an even pace."""
+        delay = self.options.delay_s
+        return n if delay <= 0 else min(n, int(n * max(0.0, t - created_at) / delay))
+
+    def expired_with(self, created_at: float, n: int, now: float) -> int | None:
+        """The requests done when the batch expired, or None while it has not (or finished in time)."""
+        expiry = self.options.expiry_s
+        if expiry is None or now - created_at < expiry:
+            return None
+        done = self.done_by(created_at, n, created_at + expiry)
+        return done if done < n else None
+
+    def fails(self, batch_id: str, custom_id: str) -> bool:
+        """Whether this request of this batch fails on purpose (`failure_rate`, drawn from the seed)."""
+        rate = self.options.failure_rate
+        draw = hashlib.sha256(f"{self.seed} {batch_id} {custom_id}".encode()).digest()
+        return rate > 0 and int.from_bytes(draw[:8], "big") / 2**64 < rate
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -119,9 +165,9 @@ class BatchStore:
         return {"id": file_id, "object": "file", "deleted": True}
 
     def stats(self) -> dict[str, int]:
-        """Requests sent in batches, and those sent in more than one (a client that resubmits)."""
+        """Requests sent in batches of either API, and those sent in more than one (a client that resubmits)."""
         return {"batched": sum(self.submitted.values()), "batched_again": sum(n > 1 for n in self.submitted.values()),
-                "batches": len(self.batches)}
+                "batches": self.sent}
 
     # --- batches -------------------------------------------------------------------------------
 
@@ -136,14 +182,12 @@ class BatchStore:
                              "input_file_id")
         batch_id = _new_id("batch")
         requests, errors = self._read_requests(source.data)
-        order = list(range(len(requests)))
-        random.Random(f"{self.seed} {batch_id}").shuffle(order)
         now = self.clock()
-        batch = _Batch(batch_id, input_file_id, now, metadata, requests, order, stamps={"in_progress_at": int(now)})
+        batch = _Batch(batch_id, input_file_id, now, metadata, requests, self.order(batch_id, len(requests)),
+                       stamps={"in_progress_at": int(now)})
         if errors:
             batch.status, batch.errors, batch.stamps = "failed", errors, {"failed_at": int(now)}
-        for r in requests:
-            self.submitted[r["custom_id"]] = self.submitted.get(r["custom_id"], 0) + 1
+        self.register([r["custom_id"] for r in requests])
         self.batches[batch_id] = batch
         return self.describe(batch)
 
@@ -189,7 +233,7 @@ class BatchStore:
         if batch.status in ENDED:
             raise BatchError(409, f"Cannot cancel a batch with status '{batch.status}'.")
         batch.stamps["cancelling_at"] = int(self.clock())
-        await self._end(batch, "cancelled", self._done_by(batch, self.clock()))
+        await self._end(batch, "cancelled", self.done_by(batch.created_at, len(batch.requests), self.clock()))
         return self.describe(batch)
 
     async def listing(self, limit: int, after: str | None) -> dict[str, Any]:
@@ -203,35 +247,26 @@ class BatchStore:
         return {"object": "list", "data": data, "first_id": page[0] if page else None,
                 "last_id": page[-1] if page else None, "has_more": start + limit < len(ids)}
 
-    def _done_by(self, batch: _Batch, t: float) -> int:
-        n, delay = len(batch.requests), self.options.delay_s
-        return n if delay <= 0 else min(n, int(n * max(0.0, t - batch.created_at) / delay))
-
     async def _advance(self, batch: _Batch) -> None:
         if batch.status in ENDED:
             return
-        now, expiry = self.clock(), self.options.expiry_s
-        by_expiry = None if expiry is None else self._done_by(batch, batch.created_at + expiry)
-        if by_expiry is not None and now - batch.created_at >= expiry and by_expiry < len(batch.requests):
+        now, n = self.clock(), len(batch.requests)
+        by_expiry = self.expired_with(batch.created_at, n, now)
+        if by_expiry is not None:
             await self._end(batch, "expired", by_expiry)
-        elif self._done_by(batch, now) >= len(batch.requests):
-            await self._end(batch, "completed", len(batch.requests))
+        elif self.done_by(batch.created_at, n, now) >= n:
+            await self._end(batch, "completed", n)
         else:
-            done = [batch.requests[i] for i in batch.order[:self._done_by(batch, now)]]
-            batch.failed = sum(self._fails(batch, r) for r in done)
+            done = [batch.requests[i] for i in batch.order[:self.done_by(batch.created_at, n, now)]]
+            batch.failed = sum(self.fails(batch.id, r["custom_id"]) for r in done)
             batch.completed = len(done) - batch.failed
-
-    def _fails(self, batch: _Batch, request: dict[str, Any]) -> bool:
-        rate = self.options.failure_rate
-        draw = hashlib.sha256(f"{self.seed} {batch.id} {request['custom_id']}".encode()).digest()
-        return rate > 0 and int.from_bytes(draw[:8], "big") / 2**64 < rate
 
     async def _end(self, batch: _Batch, status: str, done: int) -> None:
         """Answer the requests done, write the output and error files, and close the batch."""
         outputs, errors = [], []
         for i in batch.order[:done]:
             request = batch.requests[i]
-            if self._fails(batch, request):
+            if self.fails(batch.id, request["custom_id"]):
                 code, body = 500, {"error": {"message": "The arena failed this batch request on purpose.",
                                              "type": "server_error", "param": None, "code": None}}
             else:

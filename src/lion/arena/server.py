@@ -1,4 +1,4 @@
-"""The arena behind an honest OpenAI-compatible HTTP endpoint, with faults on demand.
+"""The arena behind an honest HTTP endpoint speaking OpenAI's API and Anthropic's, with faults on demand.
 
 The in-process arena skips everything between the loop and a real provider: sockets, JSON,
 status codes, the SDK's error classes, time-outs, retries and the cache's behaviour when a
@@ -23,6 +23,12 @@ its markers and a default system message, not the messages' words alone. The ans
 exactly what the in-process arena gives; only the bill grows, so that a client which
 estimates prompts from their text alone undercounts here as it would there.
 
+The same server speaks Anthropic's API on the same port (`lion.arena.anthropic_api`):
+`POST /v1/messages` with prompt caching, `/v1/messages/batches`, and `GET /v1/models` in
+Anthropic's shape to a client that sends the `anthropic-version` header. Both APIs share the
+chat models, the fault draw (with `529`, overloaded, drawn only when named), the answer log
+behind `/stats`, and the batches' options and clock (`lion.arena.serving`, `lion.arena.batches`).
+
 Per-request work is kept small (no logging, one chat model per arena name, bodies built once)
 because load tests run dozens of clients against it.
 """
@@ -30,104 +36,52 @@ because load tests run dozens of clients against it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import hmac
 import json
 import logging
-import os
-import random
 import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import uvicorn
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from lion.arena.batches import BatchError, BatchOptions, BatchStore
-from lion.arena.chat import MODELS, ArenaChatModel
+from lion.arena import anthropic_api
+from lion.arena.batches import BatchError, BatchStore
+from lion.arena.serving import (
+    CUT_MESSAGE,
+    JSON_TYPE,
+    Delivered,
+    FaultKind,
+    Hang,
+    Loose,
+    ServedArena,
+    ServeOptions,
+    Truncated,
+    first_problem,
+    not_json,
+)
 from lion.core.chat import Decoding, Message
-from lion.core.config import ArenaOptions, Strict
 from lion.core.errors import LionError
-
-FaultKind = Literal["429", "500", "hang", "truncated", "malformed"]
-FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
-
-_JSON = "application/json"
-_CUT_MESSAGE = "ASGI callable returned without completing response."
-
-
-class ServeOptions(Strict):
-    """How the served arena behaves: its delay, its faults, its key and its roles' options."""
-
-    latency_s: float = Field(0.0, ge=0, description="seconds added to every completion reply")
-    fault_rate: float = Field(0.0, ge=0, le=1, description="share of completion requests that fail")
-    fault_kinds: list[FaultKind] = Field(
-        default_factory=lambda: list(FAULT_KINDS), min_length=1, description="drawn uniformly"
-    )
-    retry_after_s: float = Field(1.0, ge=0, description="the Retry-After sent with a 429")
-    hang_s: float = Field(600.0, ge=0, description="how long a hung request is held, then dropped")
-    seed: int = Field(0, description="seeds the fault draw")
-    structured: bool = Field(
-        True, description="serve response_format json_schema; off, refuse it as servers without it do"
-    )
-    api_key_env: str | None = Field(
-        None, description="the environment variable holding the key clients must send"
-    )
-    chat_template: bool = Field(
-        False, description="bill prompts with a chat template's tokens, as servers of open models do"
-    )
-    batch: BatchOptions = Field(default_factory=BatchOptions, description="how /v1/batches behaves")
-    arena: dict[str, ArenaOptions] = Field(
-        default_factory=dict, description="per arena model; models not named get the defaults"
-    )
-
-    @field_validator("arena")
-    @classmethod
-    def _known_models(cls, arena: dict[str, ArenaOptions]) -> dict[str, ArenaOptions]:
-        unknown = sorted(set(arena) - set(MODELS))
-        if unknown:
-            raise ValueError(f"unknown arena model {unknown[0]!r}; choose from {', '.join(MODELS)}")
-        return arena
-
 
 # --- the request, as the OpenAI API defines it -------------------------------------------------
 
 
-class _Loose(BaseModel):
-    """Fields we do not use are ignored, as OpenAI-compatible servers do; null means default."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_nulls(cls, data: Any) -> Any:
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
-
-
-class _TextPart(_Loose):
+class _TextPart(Loose):
     type: Literal["text"]
     text: str
 
 
-class _ChatMessage(_Loose):
+class _ChatMessage(Loose):
     role: Literal["system", "user", "assistant"]
     content: str | list[_TextPart]
 
@@ -137,14 +91,14 @@ class _ChatMessage(_Loose):
         return {"role": self.role, "content": text}
 
 
-class _JsonSchema(_Loose):
+class _JsonSchema(Loose):
     name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     description: str = ""
     schema_: dict[str, Any] = Field(alias="schema")
     strict: bool = False
 
 
-class _ResponseFormat(_Loose):
+class _ResponseFormat(Loose):
     """OpenAI's `response_format`; only `text` and `json_schema` are served (see `_parse`)."""
 
     type: Literal["text", "json_object", "json_schema"]
@@ -164,7 +118,7 @@ class _ResponseFormat(_Loose):
         return json.dumps(self.json_schema.schema_, sort_keys=True)
 
 
-class _ChatRequest(_Loose):
+class _ChatRequest(Loose):
     model: str
     messages: list[_ChatMessage] = Field(min_length=1)
     temperature: float = Field(1.0, ge=0, le=2)
@@ -207,13 +161,12 @@ def _error(
 ) -> Response:
     """An error in OpenAI's shape, which the SDK turns into its matching exception class."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return Response(json.dumps(body), status, headers, _JSON)
+    return Response(json.dumps(body), status, headers, JSON_TYPE)
 
 
 def _invalid(error: ValidationError) -> Response:
-    first = error.errors(include_url=False, include_input=False)[0]
-    param = ".".join(str(p) for p in first["loc"]) or None
-    return _error(400, f"{param or 'body'}: {first['msg']}", param=param)
+    param, message = first_problem(error)
+    return _error(400, message, param=param)
 
 
 def _completion_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> bytes:
@@ -235,165 +188,45 @@ def _completion_body(model: str, text: str, finish: str, prompt_tokens: int, com
     }).encode("utf-8")
 
 
-async def _cut(send: Send, body: bytes, keep: int) -> None:
-    """Promise `body` in content-length, send its first `keep` bytes, then let the server close.
-
-    Returning with the response unfinished is how an ASGI app makes the server drop the
-    connection; the client then sees a body that ended early, as after a crashed proxy.
-    """
-    headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body[:keep], "more_body": True})
-
-
-async def _disconnect(receive: Receive) -> None:
-    """Returns when the client has gone; the request body must have been read already."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-class _Hang:
-    """Holds the request unanswered until the client gives up or `hang_s` passes, then drops it.
-
-    A server shutting down cancels it; that ends the wait the same way, without a traceback.
-    """
-
-    def __init__(self, hang_s: float) -> None:
-        self.hang_s = hang_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(_disconnect(receive), self.hang_s)
-        await _cut(send, b"{}", 0)
-
-
-class _Truncated:
-    """The full completion's length announced, half of its bytes sent."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _cut(send, self.body, len(self.body) // 2)
-
-
-class _Answer(Response):
-    """A completion that is counted as answered once its last byte has been handed over."""
-
-    def __init__(self, body: bytes, on_sent: Callable[[], None]) -> None:
-        super().__init__(body, media_type=_JSON)
-        self.on_sent = on_sent
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-        self.on_sent()
-
-
-# --- the server's state ------------------------------------------------------------------------
-
-
-class _Arena:
-    """Chat models, the fault draw and the counters of one served arena."""
-
-    def __init__(self, options: ServeOptions) -> None:
-        self.options = options
-        self.key = _read_key(options.api_key_env)
-        self.models = {m: ArenaChatModel(m, options.arena.get(m, ArenaOptions())) for m in MODELS}
-        self.rng = random.Random(options.seed)
-        self.requests = 0
-        self.faults = dict.fromkeys(FAULT_KINDS, 0)
-        self.answers: dict[bytes, tuple[int, float]] = {}  # request -> (times answered, first answer's time)
-        self.answered = 0
-        self.answered_twice = 0
-        self.first_of_repeats: list[float] = []  # when each request answered again was first answered
-        self.batches = BatchStore(options.batch, lambda body: _answer_in_batch(self, body), options.seed)
-        self.model_list = json.dumps({
-            "object": "list",
-            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "lion-arena"} for m in MODELS],
-        }).encode("utf-8")
-
-    def refused(self, request: Request) -> Response | None:
-        """A 401 unless the request carries the key; compared in constant time, never logged here."""
-        if self.key is None:
-            return None
-        sent = request.headers.get("authorization", "").encode("utf-8")
-        if hmac.compare_digest(sent, b"Bearer " + self.key):
-            return None
-        # echoed whole, as careless servers and proxies do, so clients are tested on redacting it
-        shown = sent.decode("utf-8", "replace").removeprefix("Bearer ") or "(none)"
-        return _error(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
-
-    def draw_fault(self) -> FaultKind | None:
-        if self.options.fault_rate <= 0 or self.rng.random() >= self.options.fault_rate:
-            return None
-        kind = self.rng.choice(self.options.fault_kinds)
-        self.faults[kind] += 1
-        return kind
-
-    def fault_reply(self, kind: FaultKind) -> Response:
-        if kind == "429":
-            wait = f"{self.options.retry_after_s:g}"
-            return _error(429, "Rate limit reached; retry later.", "rate_limit_error",
-                          code="rate_limit_exceeded", headers={"retry-after": wait})
-        if kind == "500":
-            return _error(500, "The arena failed on purpose.", "server_error")
-        if self.rng.random() < 0.5:
-            return Response('{"id": "chatcmpl-', media_type=_JSON)
-        return Response(json.dumps({"object": "chat.completion", "choices": []}), media_type=_JSON)
-
-    def recorder(self, model: str, messages: list[Message], decoding: Decoding, seed: int) -> Callable[[], None]:
-        """What to call once the answer to this request has been sent."""
-        request = [
-            model, messages, decoding.temperature, decoding.top_p, decoding.max_tokens, decoding.json_schema, seed
-        ]
-        key = hashlib.sha256(json.dumps(request).encode("utf-8")).digest()
-
-        def record() -> None:
-            self.answered += 1
-            seen, first = self.answers.get(key, (0, time.time()))
-            self.answers[key] = (seen + 1, first)
-            if seen == 1:
-                self.answered_twice += 1
-                self.first_of_repeats.append(first)
-
-        return record
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "faults": dict(self.faults),
-            "answered": self.answered,
-            "answered_distinct": len(self.answers),
-            "answered_twice": self.answered_twice,
-            # Unix times: a client that was killed lost the answers in flight, which shows as
-            # repeats first answered just before the kill
-            "first_of_repeats": self.first_of_repeats,
-            **self.batches.stats(),
-        }
-
-
-def _read_key(env: str | None) -> bytes | None:
-    if env is None:
+def _refused(arena: ServedArena, request: Request) -> Response | None:
+    """A 401 unless the request carries the key as a bearer token; compared in constant time, never logged here."""
+    if arena.key is None:
         return None
-    key = os.environ.get(env, "")
-    if not key:
-        raise LionError(f"the environment variable {env} holds no API key for the arena server.")
-    return key.encode("utf-8")
+    sent = request.headers.get("authorization", "").encode("utf-8")
+    if hmac.compare_digest(sent, b"Bearer " + arena.key):
+        return None
+    # echoed whole, as careless servers and proxies do, so clients are tested on redacting it
+    shown = sent.decode("utf-8", "replace").removeprefix("Bearer ") or "(none)"
+    return _error(401, f"Incorrect API key provided: {shown}.", code="invalid_api_key")
+
+
+def _fault_reply(arena: ServedArena, kind: FaultKind) -> Response:
+    wait = {"retry-after": f"{arena.options.retry_after_s:g}"}
+    if kind == "429":
+        return _error(429, "Rate limit reached; retry later.", "rate_limit_error", code="rate_limit_exceeded",
+                      headers=wait)
+    if kind == "529":
+        return _error(529, "The arena is overloaded; retry later.", "server_error", code="overloaded", headers=wait)
+    if kind == "500":
+        return _error(500, "The arena failed on purpose.", "server_error")
+    if arena.malformed_cut():
+        return Response('{"id": "chatcmpl-', media_type=JSON_TYPE)
+    return Response(json.dumps({"object": "chat.completion", "choices": []}), media_type=JSON_TYPE)
 
 
 # --- routes ------------------------------------------------------------------------------------
 
 
-async def _parse(arena: _Arena, request: Request) -> _ChatRequest | Response:
+async def _parse(arena: ServedArena, request: Request) -> _ChatRequest | Response:
     return _validated(arena, await request.body())
 
 
-def _validated(arena: _Arena, raw: bytes) -> _ChatRequest | Response:
+def _validated(arena: ServedArena, raw: bytes) -> _ChatRequest | Response:
     """The validated request, or the 400/404 a real endpoint would send instead."""
     try:
         chat = _ChatRequest.model_validate_json(raw)
     except ValidationError as e:
-        if e.errors()[0]["type"].startswith("json"):
+        if not_json(e):
             return _error(400, "The request body is not valid JSON.")
         return _invalid(e)
     if chat.stream:
@@ -414,9 +247,9 @@ def _validated(arena: _Arena, raw: bytes) -> _ChatRequest | Response:
     return chat
 
 
-async def _complete(arena: _Arena, request: Request) -> ASGIApp:
+async def _complete(arena: ServedArena, request: Request) -> ASGIApp:
     arena.requests += 1
-    refusal = arena.refused(request)
+    refusal = _refused(arena, request)
     if refusal is not None:
         return refusal
     chat = await _parse(arena, request)
@@ -424,18 +257,18 @@ async def _complete(arena: _Arena, request: Request) -> ASGIApp:
         return chat
     fault = arena.draw_fault()
     if fault == "hang":
-        return _Hang(arena.options.hang_s)
+        return Hang(arena.options.hang_s)
     if arena.options.latency_s:
         await asyncio.sleep(arena.options.latency_s)
-    if fault in ("429", "500", "malformed"):
-        return arena.fault_reply(fault)
+    if fault is not None and fault != "truncated":
+        return _fault_reply(arena, fault)
     body, record = await _answer(arena, chat)
     if fault == "truncated":
-        return _Truncated(body)
-    return _Answer(body, record)
+        return Truncated(body)
+    return Delivered(body, record)
 
 
-async def _answer(arena: _Arena, chat: _ChatRequest) -> tuple[bytes, Callable[[], None]]:
+async def _answer(arena: ServedArena, chat: _ChatRequest) -> tuple[bytes, Callable[[], None]]:
     """The completion's body, and what to call once it has been delivered."""
     messages, decoding = [m.plain() for m in chat.messages], chat.decoding()
     done = await arena.models[chat.model].complete(messages, decoding, sample=chat.seed)
@@ -444,7 +277,7 @@ async def _answer(arena: _Arena, chat: _ChatRequest) -> tuple[bytes, Callable[[]
     return body, arena.recorder(chat.model, messages, decoding, chat.seed)
 
 
-async def _answer_in_batch(arena: _Arena, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+async def _answer_in_batch(arena: ServedArena, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """A batch line's request answered as the same request online is: the status and the body."""
     chat = _validated(arena, json.dumps(body).encode("utf-8"))
     if isinstance(chat, Response):
@@ -454,25 +287,41 @@ async def _answer_in_batch(arena: _Arena, body: dict[str, Any]) -> tuple[int, di
     return 200, json.loads(reply)
 
 
-async def _models(arena: _Arena, request: Request) -> Response:
-    return arena.refused(request) or Response(arena.model_list, media_type=_JSON)
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "lion-arena"}
+
+
+def _models(arena: ServedArena, request: Request) -> Response:
+    refusal = _refused(arena, request)
+    if refusal is not None:
+        return refusal
+    return _json({"object": "list", "data": [_model(m) for m in arena.models]})
+
+
+def _one_model(arena: ServedArena, request: Request) -> Response:
+    refusal, name = _refused(arena, request), request.path_params["id"]
+    if refusal is not None:
+        return refusal
+    if name not in arena.models:
+        return _error(404, f"The model {name!r} does not exist.", param="model", code="model_not_found")
+    return _json(_model(name))
 
 
 # --- files and batches (lion.arena.batches keeps them) -----------------------------------------
 
 
-async def _upload(arena: _Arena, request: Request) -> Response:
+async def _upload(store: BatchStore, request: Request) -> Response:
     form = await request.form()
     upload, purpose = form.get("file"), form.get("purpose")
     if upload is None or isinstance(upload, str):
         return _error(400, "Missing the file to upload.", param="file")
     if purpose != "batch":
         return _error(400, "The arena takes files for purpose 'batch' only.", param="purpose")
-    stored = arena.batches.add_file(upload.filename or "upload.jsonl", purpose, await upload.read())
+    stored = store.add_file(upload.filename or "upload.jsonl", purpose, await upload.read())
     return _json(stored.describe())
 
 
-async def _create_batch(arena: _Arena, request: Request) -> Response:
+async def _create_batch(store: BatchStore, request: Request) -> Response:
     try:
         body = json.loads(await request.body())
     except json.JSONDecodeError:
@@ -480,16 +329,15 @@ async def _create_batch(arena: _Arena, request: Request) -> Response:
     missing = next((k for k in ("input_file_id", "endpoint", "completion_window") if not isinstance(body.get(k), str)), None)
     if missing:
         return _error(400, f"Missing required parameter: '{missing}'.", param=missing)
-    return _json(arena.batches.create(body["input_file_id"], body["endpoint"], body["completion_window"],
-                                      body.get("metadata")))
+    return _json(store.create(body["input_file_id"], body["endpoint"], body["completion_window"], body.get("metadata")))
 
 
-def _batch_routes(arena: _Arena) -> list[Route]:
+def _batch_routes(arena: ServedArena, store: BatchStore) -> list[Route]:
     """`/v1/files` and `/v1/batches` as OpenAI serves them; every route needs the key when one is set."""
 
     def route(path: str, method: str, handle: Callable[[Request], Any]) -> Route:
         async def endpoint(request: Request) -> Response:
-            refusal = arena.refused(request)
+            refusal = _refused(arena, request)
             if refusal is not None:
                 return refusal
             try:
@@ -497,8 +345,6 @@ def _batch_routes(arena: _Arena) -> list[Route]:
             except BatchError as e:
                 return _error(e.status, e.message, param=e.param)
         return Route(path, endpoint, methods=[method])
-
-    store = arena.batches
 
     async def file_content(r: Request) -> Response:
         return Response(store.file(r.path_params["id"]).data, media_type="application/octet-stream")
@@ -524,12 +370,12 @@ def _batch_routes(arena: _Arena) -> list[Route]:
         return _json(await store.cancel(r.path_params["id"]))
 
     return [
-        route("/v1/files", "POST", lambda r: _upload(arena, r)),
+        route("/v1/files", "POST", lambda r: _upload(store, r)),
         route("/v1/files", "GET", list_files),
         route("/v1/files/{id}", "GET", one_file),
         route("/v1/files/{id}", "DELETE", delete_file),
         route("/v1/files/{id}/content", "GET", file_content),
-        route("/v1/batches", "POST", lambda r: _create_batch(arena, r)),
+        route("/v1/batches", "POST", lambda r: _create_batch(store, r)),
         route("/v1/batches", "GET", list_batches),
         route("/v1/batches/{id}", "GET", one_batch),
         route("/v1/batches/{id}/cancel", "POST", cancel),
@@ -537,35 +383,55 @@ def _batch_routes(arena: _Arena) -> list[Route]:
 
 
 def _json(data: Any) -> Response:
-    return Response(json.dumps(data), media_type=_JSON)
+    return Response(json.dumps(data), media_type=JSON_TYPE)
 
 
 async def _not_found(request: Request, exc: HTTPException) -> Response:
-    """Unknown paths and methods answer in OpenAI's error shape too, not in plain text."""
-    return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}.")
+    """Unknown paths and methods answer in the error shape of the API the client speaks, not in plain text."""
+    message = f"{request.method} {request.url.path}: {exc.detail}."
+    if anthropic_api.speaks_anthropic(request):
+        return anthropic_api.error(exc.status_code, message)
+    return _error(exc.status_code, message)
 
 
 def build_app(options: ServeOptions) -> Starlette:
-    """The served arena as an ASGI app; `/v1` routes need the key when one is set, `/stats` not."""
-    arena = _Arena(options)
+    """The served arena as an ASGI app, speaking OpenAI's API and Anthropic's on the same routes' root.
+
+    `/v1` routes need the key when one is set, `/stats` not. `GET /v1/models` (and
+    `/v1/models/{id}`) answers in Anthropic's shape when the request carries the
+    `anthropic-version` header every Anthropic client sends, and in OpenAI's otherwise.
+    """
+    arena = ServedArena(options)
+    store = BatchStore(options.batch, lambda body: _answer_in_batch(arena, body), options.seed)
+    claude = anthropic_api.AnthropicAPI(arena, store)
 
     async def complete(request: Request) -> ASGIApp:
         return await _complete(arena, request)
 
-    async def models(request: Request) -> Response:
-        return await _models(arena, request)
+    async def models(request: Request) -> ASGIApp:
+        if anthropic_api.speaks_anthropic(request):
+            return await claude.models(request)
+        return _models(arena, request)
+
+    async def one_model(request: Request) -> ASGIApp:
+        if anthropic_api.speaks_anthropic(request):
+            return await claude.one_model(request)
+        return _one_model(arena, request)
 
     async def stats(request: Request) -> Response:
-        return Response(json.dumps(arena.stats()), media_type=_JSON)
+        return _json({**arena.stats(), **store.stats(), **claude.stats()})
 
     routes = [
         Route("/v1/chat/completions", complete, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{id}", one_model, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
-        *_batch_routes(arena),
+        *_batch_routes(arena, store),
+        *claude.routes(),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
-    app.state.batches = arena.batches  # its clock is what a test sets to move batches on
+    app.state.batches = store  # its clock and options are what a test sets to move batches of both APIs on
+    app.state.prompt_cache = claude.cache  # its clock is what a test sets to let cached prefixes expire
     return app
 
 
@@ -576,7 +442,7 @@ class _QuietCuts(logging.Filter):
     """Drops uvicorn's complaint about the responses we cut short on purpose."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != _CUT_MESSAGE
+        return record.msg != CUT_MESSAGE
 
 
 def _listen(host: str, port: int) -> socket.socket:
