@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -78,6 +79,15 @@ def served(**options):
     return app
 
 
+def cached_answers(run: Path) -> int:
+    """Answers in a run's cache: the API takes no seed, so a deliberate repeat (another sample) is the
+    same request on the wire, and the server cannot tell it from one sent twice by mistake. What
+    the run asked for once is what the server answered once: every answer it paid for is cached (the
+    rows without a role are the student's own answers)."""
+    with sqlite3.connect(run / "cache.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM responses WHERE role != ''").fetchone()[0]
+
+
 def files_holding(folder: Path, secret: str) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
@@ -90,9 +100,9 @@ def test_the_whole_loop_runs_on_claude_s_api_in_every_role(tmp_path, batch):
         counted = stats(url)
     summary = Summary.model_validate_json((run.root / "summary.json").read_text())
     [it] = [r for r in summary.iterations if not r.closing]
-    assert it.hard and it.easy and it.kept  # the referee's verdicts split the pool; the generator wrote
+    assert it.judged == it.cache_pool and not it.failed_judgements and it.kept  # every verdict read; the generator wrote
     assert summary.iterations[-1].heldout is not None  # the judge scored the student
-    assert counted["answered"] > 0 and counted["answered_twice"] == 0
+    assert counted["answered"] == cached_answers(run.root) > 0
     assert (counted["batched"] > 0) == bool(batch) and counted["batched_again"] == 0
     # the referee's and judge's system prompt was written to the arena's cache once and read after
     assert summary.spend.by_role["referee"].cache_read_tokens > 0
@@ -170,7 +180,7 @@ def test_the_budget_holds_when_every_prompt_is_written_to_the_cache_at_a_dearer_
     flight together."""
     with serve_app(served(cache_min_tokens=1)) as url:
         roles, cache = teacher(tmp_path, url, "teacher.price.input_per_mtok=1000", "teacher.price.output_per_mtok=1000",
-                               "teacher.price.cache_write_per_mtok=4000", "budget.max_usd=0.6", "teacher.concurrency=8")
+                               "teacher.price.cache_write_per_mtok=4000", "budget.max_usd=3", "teacher.concurrency=8")
         calls = [Call([{"role": "system", "content": f"You are assistant number {i} of a long list. " * 4},
                        {"role": "user", "content": "Name a river."}]) for i in range(60)]
         with pytest.raises(BudgetExceeded):
@@ -179,7 +189,7 @@ def test_the_budget_holds_when_every_prompt_is_written_to_the_cache_at_a_dearer_
         written = cache._db.execute("SELECT SUM(cache_write_tokens), COUNT(*) FROM responses").fetchone()
         roles.close()
         cache.close()
-    assert 0 < spent <= 0.6
+    assert 0 < spent <= 3
     assert written[0] > 0 and written[1] > 1  # answers were billed, and their prompts were cache writes
 
 
@@ -210,7 +220,7 @@ def test_a_lion_run_killed_while_its_message_batch_is_in_flight_resumes_without_
         assert finished.returncode == 0, finished.stderr
         counted = stats(url)
         listed = lion("batches", str(tmp_path / "run"), cwd=tmp_path, env=env)
-    assert counted["answered_twice"] == 0
+    assert counted["answered"] == cached_answers(tmp_path / "run")
     assert (counted["batched_again"] > 0) == cancel  # only a cancelled batch's unanswered requests went again
     assert listed.returncode == 0 and "msgbatch_" in listed.stdout
     assert (tmp_path / "run" / "summary.json").exists() and not files_holding(tmp_path, CANARY)

@@ -36,6 +36,7 @@ class MessageBatch:
     requests: list[tuple[str, dict[str, Any]]]  # (custom_id, params), in the order sent
     order: list[int]  # the order in which they get done
     cancel_at: float | None = None
+    done_at_cancel: int | None = None  # the requests done when the cancel came, whatever the options are later
     ended_at: float | None = None
     results: list[dict[str, Any]] | None = None  # one line per request, once ended
 
@@ -108,6 +109,7 @@ class MessageBatchStore:
             raise BatchError(400, f"Message Batch {batch_id} has already ended and cannot be canceled.")
         if batch.cancel_at is None:
             batch.cancel_at = self.core.clock()
+            batch.done_at_cancel = self.core.done_by(batch.created_at, len(batch.requests), batch.cancel_at)
         return batch
 
     async def listing(self, limit: int, after_id: str | None, before_id: str | None) -> tuple[list[MessageBatch], bool]:
@@ -131,9 +133,8 @@ class MessageBatchStore:
             return
         now, n = self.core.clock(), len(batch.requests)
         by_expiry = self.core.expired_with(batch.created_at, n, now)
-        if batch.cancel_at is not None:
-            done = self.core.done_by(batch.created_at, n, batch.cancel_at)
-            await self._end(batch, done, "canceled")
+        if batch.done_at_cancel is not None:
+            await self._end(batch, batch.done_at_cancel, "canceled")
         elif by_expiry is not None:
             await self._end(batch, by_expiry, "expired")
         elif self.core.done_by(batch.created_at, n, now) >= n:

@@ -98,7 +98,7 @@ class AnthropicChatModel:
         try:
             # the SDK's documented route for a plain JSON request and reply: `create` would walk
             # the request through its typed transform and build a typed model of the reply
-            reply = await self._client.post("/v1/messages", body=self.request_body(messages, decoding, sample), cast_to=dict)
+            reply = await self._client.post("/v1/messages", body=self.request_body(messages, decoding, sample), cast_to=object)
         except anthropic.APIError as e:
             raise self._classify(e) from None
         except json.JSONDecodeError:
@@ -141,14 +141,14 @@ class AnthropicChatModel:
 
     async def create_batch(self, input_id: str, lines: list[bytes], metadata: dict[str, str]) -> BatchState:
         body = b'{"requests": [' + b", ".join(lines) + b"]}"
-        return _state(await self._api(self._client.post("/v1/messages/batches", content=body, cast_to=dict,
+        return _state(await self._api(self._client.post("/v1/messages/batches", content=body, cast_to=object,
                                                         options={"headers": {"content-type": "application/json"}})))
 
     async def retrieve_batch(self, batch_id: str) -> BatchState:
-        return _state(await self._api(self._client.get(f"/v1/messages/batches/{batch_id}", cast_to=dict)))
+        return _state(await self._api(self._client.get(f"/v1/messages/batches/{batch_id}", cast_to=object)))
 
     async def cancel_batch(self, batch_id: str) -> BatchState:
-        return _state(await self._api(self._client.post(f"/v1/messages/batches/{batch_id}/cancel", cast_to=dict)))
+        return _state(await self._api(self._client.post(f"/v1/messages/batches/{batch_id}/cancel", cast_to=object)))
 
     async def list_batches(self) -> list[BatchState]:
         try:
@@ -256,7 +256,7 @@ class AnthropicChatModel:
         """Ask for one token of the model; any refusal but a busy server fails the check."""
         body = {"model": self.cfg.model, "max_tokens": 1, "messages": _PROBE}
         try:
-            await self._client.post("/v1/messages", body=body, cast_to=dict)
+            await self._client.post("/v1/messages", body=body, cast_to=object)
         except anthropic.APIStatusError as e:
             if e.status_code in (429, 529):  # busy, but there and willing: the dispatcher paces the real calls
                 return
@@ -281,7 +281,7 @@ class AnthropicChatModel:
     async def _serves_batches(self) -> None:
         """A role in mode: batch needs the Message Batches API: one page of the batch list."""
         try:
-            await self._client.get("/v1/messages/batches", options={"params": {"limit": 1}}, cast_to=dict)
+            await self._client.get("/v1/messages/batches", options={"params": {"limit": 1}}, cast_to=object)
         except anthropic.APIStatusError as e:
             raise LionError(
                 f"{self.role}: {self.where} does not serve the Message Batches API (GET /v1/messages/batches answered "
