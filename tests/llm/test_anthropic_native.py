@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from lion.core.config import Price, RoleConfig, load_config
 from lion.core.errors import LionError
 from lion.llm.backends.anthropic_native import AnthropicChatModel, _state
 from lion.llm.pricing import at_most, batch_price, cache_min_tokens, price_of, usage_cost
+from lion.llm.roles import check_endpoints
 
 KEY = "sk-ant-api03-canary-0123456789"
 
@@ -141,3 +143,11 @@ def test_cache_writes_and_reads_are_billed_at_their_own_prices_online_and_in_bat
     own = Price(input_per_mtok=4.0, output_per_mtok=20.0, cache_write_per_mtok=8.0, cache_read_per_mtok=1.0)
     assert usage_cost(own, usage) == pytest.approx(1.2 + 1.6 + 0.5 + 2.0)
     assert at_most(price, True).input_per_mtok == 5.0 and at_most(price, False) == price
+
+
+def test_the_shipped_claude_config_without_its_key_is_refused_before_any_request(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "anthropic.yaml")
+    with pytest.raises(LionError, match=r"^teacher.api_key_env: the environment variable ANTHROPIC_API_KEY is not set; "
+                                        r"export the API key there\.$"):
+        check_endpoints(cfg)
