@@ -47,16 +47,17 @@ def make_ctx(tmp_path):
     from lion.loop.context import Context
     from lion.loop.run_folder import RunFolder
 
-    caches = []
+    made: list[Context] = []
 
     def make(*overrides: str, folder: str = "run") -> Context:
         cfg = load_config(None, ["threads=1", *overrides])
         run = RunFolder(tmp_path / folder)
         run.root.mkdir(exist_ok=True)
         cache = ResponseCache(run.cache_path)
-        caches.append(cache)
-        return Context(cfg, run, cache, Roles.from_config(cfg, cache), say=lambda m: None)
+        made.append(Context(cfg, run, cache, Roles.from_config(cfg, cache), say=lambda m: None))
+        return made[-1]
 
     yield make
-    for c in caches:
-        c.close()
+    for ctx in made:  # the roles' event loop too: one left to the garbage collector warns at a random moment
+        ctx.roles.close()
+        ctx.cache.close()

@@ -39,8 +39,9 @@ class Candidate(BaseModel):
     finish_reason: str
     kept: bool
     reason: str | None = None
-    rouge: float | None = None
+    rouge: float | None = None  # ROUGE-L to its nearest pool instruction, where that reaches `rouge_floor`
     nearest: str | None = None
+    rouge_below: float | None = None  # set when no pool instruction reaches this floor: how close it came
     id: str | None = None
 
 
@@ -201,6 +202,13 @@ def ask_generator(ctx: Context, k: int, plan: list[Attempt], round_no: int) -> l
     return ctx.roles.generator.run(calls, f"iter {k} generation: round {round_no}")
 
 
+# How far under loop.rouge_threshold (at most half of it) a candidate's nearest pool instruction
+# is still looked for and named. The keep/drop decision is exact either way; the report only says how close a kept
+# instruction came. Looked for over the whole pool, however far, the nearest cost each candidate
+# time that grew with the pool, so the stage grew with the square of the run's size.
+NEAREST_WITHIN = 0.1
+
+
 class Screen:
     """What a new instruction must differ from: held-out instructions, the pool (by id and by
     ROUGE-L) and the evaluation questions of the guard. Kept instructions join the pool, so two
@@ -208,6 +216,7 @@ class Screen:
 
     def __init__(self, loop: LoopConfig, cache_pool: list[Instruction], heldout_ids: set[str], guard: NoveltyIndex | None):
         self.rouge_threshold, self.guard_threshold = loop.rouge_threshold, loop.guard_threshold
+        self.floor = max(loop.rouge_threshold - NEAREST_WITHIN, loop.rouge_threshold / 2)
         self.heldout_ids, self.guard = heldout_ids, guard
         self.known = {it.id for it in cache_pool}
         self.pool = NoveltyIndex()
@@ -242,9 +251,12 @@ def filter_reply(attempt: Attempt, out: Result, k: int, screen: Screen) -> tuple
     if new.id in screen.known:
         cand.reason = "already in the pool"
         return cand, None
-    score, item = screen.pool.nearest(text)
-    cand.rouge, cand.nearest = score, screen.pool.key(item) if item is not None else None
-    if score > screen.rouge_threshold:
+    near = screen.pool.above(text, screen.floor)  # exact when it reaches the floor, as the threshold is above it
+    if near is None:
+        cand.rouge_below = screen.floor
+    else:
+        cand.rouge, cand.nearest = near[0], screen.pool.key(near[1])
+    if near is not None and near[0] > screen.rouge_threshold:
         cand.reason = "too similar to a pool instruction"
         return cand, None
     hit = screen.guard.above(text, screen.guard_threshold) if screen.guard is not None else None
