@@ -37,3 +37,13 @@ def test_steps_are_remembered(tmp_path):
     assert not run.is_done("setup")
     run.mark_done("setup")
     assert RunFolder(tmp_path).is_done("setup")
+
+
+def test_a_finished_step_records_the_cpu_it_used_and_the_run_s_peak_memory(tmp_path):
+    run = RunFolder(tmp_path)
+    run.mark_started("1.imitation")
+    busy = sum(i * i for i in range(2_000_000))  # CPU work inside the step
+    run.mark_done("1.imitation")
+    times = run.state()["times"]["1.imitation"]
+    assert busy and times["cpu_s"] > 0.01 and "cpu_at_start" not in times
+    assert 10 < times["peak_rss_mb"] < 10_000  # a Python process with numpy and pydantic loaded, in MB

@@ -31,6 +31,8 @@ class StepState(BaseModel):
     state: Literal["done", "running", "stopped", "pending"]
     started: float | None = None  # Unix seconds of its last start
     seconds: float | None = None  # how long it took, or has been running
+    cpu_s: float | None = None  # CPU seconds it used (with the processes it waited for), once done
+    peak_rss_mb: float | None = None  # the largest resident set of the run's processes by its end
 
 
 class Eta(BaseModel):
@@ -97,7 +99,7 @@ def _step_state(step: Step, state: dict, running: bool, now: float) -> StepState
     started, finished = times.get("started"), times.get("finished")
     seconds = finished - started if started and finished else (now - started if st == "running" and started else None)
     return StepState(name=step.name, kind=step.kind, iteration=step.iteration, closing=step.closing, state=st,
-                     started=started, seconds=seconds)
+                     started=started, seconds=seconds, cpu_s=times.get("cpu_s"), peak_rss_mb=times.get("peak_rss_mb"))
 
 
 def collect(root: Path) -> Status:
