@@ -145,31 +145,3 @@ def test_learnable_gives_no_children_to_a_line_the_student_failed_again(make_ctx
     sides, notes = choose_sides(learnable, [seed_a, child_a], [SplitRecord(id=it.id, hard=True) for it in (seed_a, child_a)])
     assert [it.id for it in sides["hard"].parents] == [seed_a.id, child_a.id] and sides["hard"].quota == 10
     assert notes[0] == "all 2 hard instructions have stalled and none is easy, so the hard side keeps them all"
-
-
-def test_a_reply_too_close_to_its_parent_is_dropped_naming_it_and_the_decisions_are_the_pool_search_s():
-    from lion.core.chat import Completion
-    from lion.core.config import LoopConfig
-    from lion.loop.stages.generation import Attempt, Screen, Side, filter_reply
-
-    pool = [Instruction.make(i, "") for i, _ in seed_set(200, 5)]
-    screen = Screen(LoopConfig(), pool, heldout_ids=set(), guard=None)
-    side = Side("hard", pool, quota=10, budget=10)
-    replies = [i for i, _ in seed_set(200, 6)]  # written like the pool's, often too like them
-    by_parent = dropped = 0
-    for i, (parent, reply) in enumerate(zip(pool, replies)):
-        for text in (reply, parent.instruction.replace(" ", "  ") + " now"):  # one of the world's; a near copy
-            closest = screen.pool.above(text, screen.rouge_threshold)  # the search alone: dropped when it finds one
-            cand, new = filter_reply(Attempt(side, i, parent), Completion(text), 1, screen)
-            if cand.reason in ("already in the pool", "3 words or fewer"):
-                continue
-            assert (new is None) == (closest is not None), text
-            dropped += new is None
-            if cand.nearest == parent.id and new is None:
-                by_parent += 1
-                assert cand.rouge == rouge_l(text, parent.instruction) > screen.rouge_threshold
-            elif new is None:
-                assert (cand.rouge, cand.nearest) == (closest[0], screen.pool.key(closest[1]))
-            else:
-                assert cand.rouge is None or screen.floor < cand.rouge <= screen.rouge_threshold
-    assert by_parent >= 150 and dropped > by_parent  # near copies are caught by their parent, others by the search

@@ -23,7 +23,7 @@ from lion.core.modes import SIDES
 from lion.core.progress import bar
 from lion.core.prompts import render
 from lion.core.records import Instruction, SplitRecord, write_jsonl
-from lion.data.similarity import NoveltyIndex, rouge_l
+from lion.data.similarity import NoveltyIndex
 from lion.llm.dispatch import Call, Failed, Result
 from lion.loop.context import Context
 from lion.loop.failures import nothing_usable
@@ -39,9 +39,7 @@ class Candidate(BaseModel):
     finish_reason: str
     kept: bool
     reason: str | None = None
-    # ROUGE-L to the pool instruction `nearest` names: the nearest one, where it reaches the floor
-    # (see NEAREST_WITHIN), or the parent of a reply dropped as too close to it
-    rouge: float | None = None
+    rouge: float | None = None  # ROUGE-L to its nearest pool instruction, where that reaches `rouge_floor`
     nearest: str | None = None
     rouge_below: float | None = None  # set when no pool instruction reaches this floor: how close it came
     id: str | None = None
@@ -205,11 +203,9 @@ def ask_generator(ctx: Context, k: int, plan: list[Attempt], round_no: int) -> l
 
 
 # How far under loop.rouge_threshold (at most half of it) a candidate's nearest pool instruction
-# is still looked for and named. The keep/drop decision is exact either way; the report only
-# says how close a kept instruction came. Looked for over the whole pool, however far, the
-# nearest cost each candidate time that grew with the pool, so the stage grew with the square
-# of the run's size. A reply too close to its own parent (a pool instruction) is dropped on that
-# pair alone, naming the parent and its score, without a search of the pool.
+# is still looked for and named. The keep/drop decision is exact either way; the report only says how close a kept
+# instruction came. Looked for over the whole pool, however far, the nearest cost each candidate
+# time that grew with the pool, so the stage grew with the square of the run's size.
 NEAREST_WITHIN = 0.1
 
 
@@ -255,11 +251,6 @@ def filter_reply(attempt: Attempt, out: Result, k: int, screen: Screen) -> tuple
     if new.id in screen.known:
         cand.reason = "already in the pool"
         return cand, None
-    if parent.id in screen.known:  # most replies too close to the pool are too close to the instruction they copy
-        to_parent = rouge_l(text, parent.instruction)
-        if to_parent > screen.rouge_threshold:
-            cand.rouge, cand.nearest, cand.reason = to_parent, parent.id, "too similar to a pool instruction"
-            return cand, None
     near = screen.pool.above(text, screen.floor)  # exact when it reaches the floor, as the threshold is above it
     if near is None:
         cand.rouge_below = screen.floor
