@@ -222,6 +222,9 @@ def test_the_index_finds_the_exact_best_and_its_earliest_item():
         assert index.nearest(q) == ((best, scores.index(best)) if best > 0 else (0.0, None))
         for threshold in (0.3, 0.5, 0.7):
             assert index.above(q, threshold) == ((best, scores.index(best)) if best > threshold else None)
+            some = index.any_above(q, threshold)  # whether one passes, as exactly; which one, any that does
+            assert (some is None) == (best <= threshold)
+            assert some is None or (threshold < some[0] == scores[some[1]] <= best)
 
 
 def test_threshold_is_strict_and_keys_are_reported():

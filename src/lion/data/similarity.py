@@ -21,6 +21,8 @@ shares with the text, counted with multiplicity, read from an inverted index:
     read, up to where the rest falls below need(n) (prefix filtering), plus a slack that grows
     with the text's length. An item read from those lists shares at most the tokens it holds
     among them plus the rest, and only the items that could still pass are scored;
+  - `any_above(text, t)` answers only whether some item scores above t, from the same items
+    as `above`, scored a block at a time until one does;
   - `nearest(text)` answers exactly, however low the best score: items are scored in order of
     falling upper bound (their shared tokens, read from the lists of all the text's tokens),
     and the search stops when no remaining bound can beat the best score found.
@@ -42,6 +44,7 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _SPACES = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789\x00" else 32 for c in range(256))
 _SEPARATOR = -2
 _BLOCK = 4096  # items whose LCS is computed in one compiled call, in `nearest`
+_FIRST_BLOCK = 128  # items scored at a time by `any_above`, which stops at the first block with a hit
 _TAIL = 256  # items compared in full before they are indexed
 _SLACK = 16  # a text of m tokens reads the lists of 1 + m // 16 tokens more than prefix filtering must, to tighten its bound
 _SCRATCH = 1 << 22  # (text, item) counters a probe holds at once; texts are probed in chunks of this many pairs
@@ -372,9 +375,9 @@ class NoveltyIndex:
                              workers=self._workers)
         return _fmeasures(lcs, t.m[texts], item_lengths)
 
-    def _against_pool(self, t: _Texts, needs: _Needs, threshold: float) -> list[tuple[float, int] | None]:
-        """Per text, its highest score above `threshold` against the pool and the earliest item
-        with it, or None."""
+    def _candidates(self, t: _Texts, needs: _Needs) -> tuple[np.ndarray, np.ndarray]:
+        """(texts, items): the pairs of a text and a pool item that could score above the
+        threshold `needs` was made for; every other pair cannot."""
         pairs = [seg.probe(t, needs) for seg in self._segments]
         tail = self._tail()
         if len(tail):  # every pair of a text and a tail item of a length in its window
@@ -385,6 +388,12 @@ class NoveltyIndex:
             pairs.append((texts, tail[at]))
         texts = np.concatenate([p[0] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
         items = np.concatenate([p[1] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        return texts, items
+
+    def _against_pool(self, t: _Texts, needs: _Needs, threshold: float) -> list[tuple[float, int] | None]:
+        """Per text, its highest score above `threshold` against the pool and the earliest item
+        with it, or None."""
+        texts, items = self._candidates(t, needs)
         scores = self._scores(t, texts, [self._texts[i] for i in items.tolist()],
                               np.frombuffer(self._length, dtype=np.int32)[items])
         best: list[tuple[float, int] | None] = [None] * len(t.m)
@@ -401,6 +410,24 @@ class NoveltyIndex:
         score is above `threshold`; None when no item scores above it."""
         t = self._lookup(*self._tokens([text], learn=False))
         return self._against_pool(t, _Needs(t.m, threshold), threshold)[0]
+
+    def any_above(self, text: str, threshold: float) -> tuple[float, int] | None:
+        """Whether any item scores above `threshold` with `text`, answered as `above` answers it,
+        but sooner where many do: the items that could pass are scored a block at a time,
+        earliest first, and the search stops at the first block that holds one. The score and
+        item returned are the best of that block, which need not be the pool's best."""
+        t = self._lookup(*self._tokens([text], learn=False))
+        _, items = self._candidates(t, _Needs(t.m, threshold))
+        items = np.sort(items)
+        lengths = np.frombuffer(self._length, dtype=np.int32)
+        for start in range(0, len(items), _FIRST_BLOCK):
+            block = items[start : start + _FIRST_BLOCK]
+            scores = self._scores(t, np.zeros(len(block), dtype=np.int64), [self._texts[i] for i in block.tolist()],
+                                  lengths[block])
+            best = int(np.argmax(scores))  # the first of the highest: the earliest item with it
+            if scores[best] > threshold:
+                return float(scores[best]), int(block[best])
+        return None
 
     def novel(self, items: list[tuple[str, str]], threshold: float) -> list[tuple[float, int] | None]:
         """Decide texts in order, as one `above` and `add` after another would: for each, its

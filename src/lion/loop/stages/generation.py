@@ -39,7 +39,7 @@ class Candidate(BaseModel):
     finish_reason: str
     kept: bool
     reason: str | None = None
-    rouge: float | None = None  # ROUGE-L to its nearest pool instruction, where that reaches `rouge_floor`
+    rouge: float | None = None  # ROUGE-L to the pool instruction `nearest` names (see NEAREST_WITHIN)
     nearest: str | None = None
     rouge_below: float | None = None  # set when no pool instruction reaches this floor: how close it came
     id: str | None = None
@@ -202,10 +202,12 @@ def ask_generator(ctx: Context, k: int, plan: list[Attempt], round_no: int) -> l
     return ctx.roles.generator.run(calls, f"iter {k} generation: round {round_no}")
 
 
-# How far under loop.rouge_threshold (at most half of it) a candidate's nearest pool instruction
-# is still looked for and named. The keep/drop decision is exact either way; the report only says how close a kept
-# instruction came. Looked for over the whole pool, however far, the nearest cost each candidate
-# time that grew with the pool, so the stage grew with the square of the run's size.
+# How far under loop.rouge_threshold (at most half of it) a kept candidate's nearest pool
+# instruction is still looked for and named: the report says how close it came to being dropped.
+# A dropped one names a pool instruction above the threshold, the best of the first few that
+# could be (`NoveltyIndex.any_above`), not always the nearest. The keep/drop decision is exact
+# either way. Looked for over the whole pool, however far, the nearest cost each candidate time
+# that grew with the pool, so the stage grew with the square of the run's size.
 NEAREST_WITHIN = 0.1
 
 
@@ -251,14 +253,16 @@ def filter_reply(attempt: Attempt, out: Result, k: int, screen: Screen) -> tuple
     if new.id in screen.known:
         cand.reason = "already in the pool"
         return cand, None
-    near = screen.pool.above(text, screen.floor)  # exact when it reaches the floor, as the threshold is above it
+    close = screen.pool.any_above(text, screen.rouge_threshold)
+    if close is not None:
+        cand.rouge, cand.nearest = close[0], screen.pool.key(close[1])
+        cand.reason = "too similar to a pool instruction"
+        return cand, None
+    near = screen.pool.above(text, screen.floor)  # the nearest, exactly, where it reaches the floor
     if near is None:
         cand.rouge_below = screen.floor
     else:
         cand.rouge, cand.nearest = near[0], screen.pool.key(near[1])
-    if near is not None and near[0] > screen.rouge_threshold:
-        cand.reason = "too similar to a pool instruction"
-        return cand, None
     hit = screen.guard.above(text, screen.guard_threshold) if screen.guard is not None else None
     if hit is not None:
         cand.reason = f"resembles an evaluation question ({screen.guard.key(hit[1])}, ROUGE-L {hit[0]:.2f})"
