@@ -21,17 +21,9 @@ from lion.arena.chat import ArenaChatModel
 from lion.arena.server import ServeOptions, build_app
 from lion.core.chat import Decoding
 from lion.core.config import ArenaOptions
-from local_server import serve_app
+from local_server import Clock, serve_app
 
 QUESTIONS = [f"What is the capital of {c}?" for c in ("France", "Peru", "Japan", "Chile", "Kenya", "Spain")]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -16,18 +16,10 @@ import pytest
 
 from lion.arena.batches import BatchOptions
 from lion.arena.server import ServeOptions, build_app
-from local_server import serve_app
+from local_server import Clock, serve_app
 
 MESSAGES = [{"role": "user", "content": f"What is the capital of {c}?"} for c in
             ("France", "Peru", "Japan", "Chile", "Kenya", "Spain", "Egypt", "Nepal")]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -108,19 +108,6 @@ def test_a_temperature_the_api_refuses_is_refused_before_any_request(monkeypatch
         asyncio.run(AnthropicChatModel("judge", rc).check())
 
 
-@pytest.mark.parametrize("line, field, readers", [
-    ("send_seed: false", "send_seed", "the openai and azure backends read it"),
-    ("api_version: v1", "api_version", "the azure backend reads it"),
-    ("local: {batch_size: 2}", "local", "the hf_local backend reads it"),
-])
-def test_an_option_the_anthropic_backend_does_not_read_is_refused_with_file_line_and_field(tmp_path, line, field, readers):
-    p = tmp_path / "run.yaml"
-    p.write_text(f"teacher:\n  backend: anthropic\n  model: claude-sonnet-4-5\n  {line}\n")
-    with pytest.raises(LionError) as e:
-        load_config(p)
-    assert str(e.value) == f"{p}, line 4, field 'teacher.{field}': only {readers}."
-
-
 def test_claude_prices_are_built_in_for_listed_models_and_their_dated_snapshots_only():
     def price(model: str) -> Price | None:
         return price_of(RoleConfig(backend="anthropic", model=model))

@@ -13,10 +13,7 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,7 +34,7 @@ from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
 from lion.loop.summary import Summary
 from local_server import serve_app
-from run_cli import lion
+from run_cli import kill_when, lion
 from small_run import SMALL
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -202,16 +199,8 @@ def test_a_lion_run_killed_while_its_message_batch_is_in_flight_resumes_without_
     with serve_app(app) as url:
         sets = [*settings(url), "teacher.mode=batch", "teacher.batch.poll_s=0.05", "teacher.batch.poll_max_s=0.2"]
         args = ["run", str(CONFIGS / "arena-http.yaml"), "--out", str(tmp_path / "run"), *[x for s in sets for x in ("--set", s)]]
-        env = {**os.environ, "LION_QUIET": "1", KEY_ENV: CANARY}
-        started = subprocess.Popen([sys.executable, "-m", "lion", *args], cwd=tmp_path, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not stats(url)["batches"]:
-            assert started.poll() is None and time.monotonic() < deadline, "no batch was sent"
-            time.sleep(0.05)
-        time.sleep(0.3)  # it polls the batch in flight
-        started.send_signal(signal.SIGKILL)
-        started.wait(timeout=30)
+        env = {KEY_ENV: CANARY}
+        kill_when(args, tmp_path, lambda: bool(stats(url)["batches"]), env)  # while it polls the batch in flight
         if cancel:
             cancelled = lion("batches", str(tmp_path / "run"), "--cancel", cwd=tmp_path, env=env)
             assert re.fullmatch(r"msgbatch_\w+ \(teacher\): cancel\w+\n", cancelled.stdout), cancelled.stdout + cancelled.stderr

@@ -215,6 +215,9 @@ def test_remote_backends_name_their_api_root_and_in_process_ones_their_identity(
     ("openai", "local: {batch_size: 4}", "local", "only the hf_local backend reads it"),
     ("azure", "arena: {noise: 0.5}", "arena", "only the arena backend reads it"),
     ("arena", "send_seed: false", "send_seed", "only the openai and azure backends read it"),
+    ("anthropic", "send_seed: false", "send_seed", "only the openai and azure backends read it"),
+    ("anthropic", "api_version: v1", "api_version", "only the azure backend reads it"),
+    ("anthropic", "local: {batch_size: 2}", "local", "only the hf_local backend reads it"),
 ])
 def test_an_option_the_backend_would_ignore_is_refused_with_file_line_and_field(tmp_path, backend, line, field, readers):
     p = tmp_path / "run.yaml"

@@ -9,12 +9,8 @@ or paid for twice.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -37,7 +33,7 @@ from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutResult
 from local_server import check_role, serve_app
-from run_cli import lion
+from run_cli import kill_when, lion
 from small_run import SMALL
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -209,15 +205,7 @@ def test_a_lion_run_killed_while_its_batches_are_in_flight_resumes_without_sendi
         sets = [*SMALL, "loop.iterations=1", *(f"{r}.base_url={url}" for r in ROLES), "teacher.mode=batch",
                 "teacher.batch.poll_s=0.05", "teacher.batch.poll_max_s=0.2"]
         args = ["run", str(CONFIGS / "arena-http.yaml"), "--out", str(tmp_path / "run"), *[x for s in sets for x in ("--set", s)]]
-        started = subprocess.Popen([sys.executable, "-m", "lion", *args], cwd=tmp_path, env={**os.environ, "LION_QUIET": "1"},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not app.state.batches.batches:
-            assert started.poll() is None and time.monotonic() < deadline, "no batch was sent"
-            time.sleep(0.05)
-        time.sleep(0.3)  # it polls the batch in flight
-        started.send_signal(signal.SIGKILL)
-        started.wait(timeout=30)
+        kill_when(args, tmp_path, lambda: bool(app.state.batches.batches))  # while it polls the batch in flight
         if cancel:
             cancelled = lion("batches", str(tmp_path / "run"), "--cancel", cwd=tmp_path)
             assert re.fullmatch(r"batch-\w+ \(teacher\): cancelled\n", cancelled.stdout), cancelled.stdout + cancelled.stderr

@@ -11,7 +11,8 @@ from lion.core.chat import Decoding
 from lion.core.config import ArenaOptions, RoleConfig
 from lion.core.errors import LionError
 from lion.core.prompts import render
-from lion.llm.backends.openai_compat import OpenAIChatModel, retry_after_seconds
+from lion.llm.backends.openai_compat import OpenAIChatModel
+from lion.llm.backends.remote import retry_after_seconds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import Call, CallSettings, Role
 from lion.llm.judging import PairItem, judge_pairs

@@ -35,11 +35,10 @@ import anthropic
 from lion.core.chat import BatchState, CallError, Completion, Decoding, Message, Usage, estimate_tokens
 from lion.core.config import RoleConfig
 from lion.core.errors import LionError
-from lion.llm.backends.remote import connect_failure, read_key, redact, retry_after_seconds, server_message, shown
+from lion.llm.backends.remote import call_error, read_key, redact, server_message, shown, unreachable
 
 T = TypeVar("T")
 
-_STATUS_RETRYABLE = {408, 409, 429, 529}
 _TOOL = "reply"  # the one tool a structured request offers, and makes the model call
 _MAX_TEMPERATURE = 1.0  # the Messages API refuses more
 _PROBE: list[dict] = [{"role": "user", "content": "Say OK."}]
@@ -199,27 +198,10 @@ class AnthropicChatModel:
         return redact(text, self._key)
 
     def _classify(self, e: anthropic.APIError) -> CallError:
-        where = f"{self.where} ({self.cfg.model})"
-        why = connect_failure(e)
-        if why is not None:
-            return CallError(f"cannot connect to {self.where}: {why}", retryable=True)
-        if isinstance(e, anthropic.APITimeoutError):
-            return CallError(f"timed out after {self.cfg.timeout_s:g} s", retryable=True)
-        if isinstance(e, anthropic.APIConnectionError):
-            cause = e.__cause__ or e.__context__
-            return CallError(f"connection failed{f': {type(cause).__name__}' if cause else ''}", retryable=True)
         if isinstance(e, anthropic.APIStatusError):
-            status, message = e.status_code, self.redact(server_message(e.body))
-            if status in (401, 403):
-                return CallError(f"{self.role}: {where} refused the API key from {self.cfg.key_env()} (HTTP {status}): "
-                                 f"{message}", retryable=False, fatal=True)
-            if status == 404:
-                return CallError(f"{self.role}: {where} answered 404 (unknown model or wrong base_url): {message}",
-                                 retryable=False, fatal=True)
-            if status in _STATUS_RETRYABLE or status >= 500:
-                return CallError(f"HTTP {status}: {message}", retryable=True, retry_after=retry_after_seconds(e.response.headers))
-            return CallError(f"HTTP {status}: {message}", retryable=False)
-        return CallError(self.redact(f"{type(e).__name__}: {e}"), retryable=True)
+            return call_error(e, self.role, self.cfg, self._key, status=e.status_code, body=e.body, headers=e.response.headers)
+        return call_error(e, self.role, self.cfg, self._key, timed_out=isinstance(e, anthropic.APITimeoutError),
+                          connection=isinstance(e, anthropic.APIConnectionError))
 
     # --- the check before a run ----------------------------------------------------------------
 
@@ -291,12 +273,8 @@ class AnthropicChatModel:
             raise LionError(self._unreachable(e)) from None
 
     def _unreachable(self, e: anthropic.APIConnectionError) -> str:
-        why = connect_failure(e)
-        if why is None:
-            cause = e.__cause__ or e.__context__
-            why = (f"no answer within {self.cfg.timeout_s:g} s" if isinstance(e, anthropic.APITimeoutError)
-                   else f"the connection failed ({type(cause or e).__name__})")
-        return f"{self.role}: cannot reach {self.where}: {why}; is the server up and base_url right?"
+        timed_out = isinstance(e, anthropic.APITimeoutError)
+        return unreachable(e, self.role, self.cfg, f"no answer within {self.cfg.timeout_s:g} s" if timed_out else None)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -29,17 +29,18 @@ from lion.core.config import RoleConfig
 from lion.core.errors import LionError
 from lion.core.progress import console
 from lion.llm.backends.remote import (
+    call_error,
     connect_failure,
     read_key,
     redact,
-    retry_after_seconds,
+    retryable_status,
     server_message,
     shown,
+    unreachable,
 )
 
 T = TypeVar("T")
 
-_STATUS_RETRYABLE = {408, 409, 429}
 _LIST_TIMEOUT_S = 20.0  # the model list is cheap for any server; the test completion is not
 _SAY_AFTER_S = 2.0  # a test completion slower than this is announced, so a loading model does not look like a hang
 _PROBE: list[Message] = [{"role": "user", "content": "Say OK."}]
@@ -178,7 +179,7 @@ class OpenAIChatModel:
         if status in (401, 403, 404):
             return key, CallError(f"{self.role}: the batch refused the request (HTTP {status}): {reason}",
                                   retryable=False, fatal=True)
-        retryable = not isinstance(status, int) or status in _STATUS_RETRYABLE or status >= 500
+        retryable = not isinstance(status, int) or retryable_status(status)
         return key, CallError(f"HTTP {status}: {reason}", retryable=retryable)
 
     async def _api(self, request: Awaitable[T]) -> T:
@@ -210,36 +211,10 @@ class OpenAIChatModel:
         return Completion(text, "length" if reason == "length" else "stop", Usage(prompt, done))
 
     def _classify(self, e: openai.APIError) -> CallError:
-        where = f"{self.where} ({self.cfg.model})"
-        why = connect_failure(e)
-        if why is not None:  # before the time-out test: a refused connection can arrive dressed as one
-            return CallError(f"cannot connect to {self.where}: {why}", retryable=True)
-        if isinstance(e, openai.APITimeoutError):
-            return CallError(f"timed out after {self.cfg.timeout_s:g} s", retryable=True)
-        if isinstance(e, openai.APIConnectionError):
-            cause = e.__cause__ or e.__context__
-            detail = f": {type(cause).__name__}" if cause is not None else ""
-            return CallError(f"connection failed{detail}", retryable=True)
         if isinstance(e, openai.APIStatusError):
-            status = e.status_code
-            message = self.redact(server_message(e.body))
-            if status in (401, 403):
-                var = self.cfg.api_key_env or "(no api_key_env set)"
-                return CallError(
-                    f"{self.role}: {where} refused the API key from {var} (HTTP {status}): {message}",
-                    retryable=False, fatal=True,
-                )
-            if status == 404:
-                return CallError(
-                    f"{self.role}: {where} answered 404 (unknown model or wrong base_url): {message}",
-                    retryable=False, fatal=True,
-                )
-            if status in _STATUS_RETRYABLE or status >= 500:
-                return CallError(
-                    f"HTTP {status}: {message}", retryable=True, retry_after=retry_after_seconds(e.response.headers)
-                )
-            return CallError(f"HTTP {status}: {message}", retryable=False)
-        return CallError(self.redact(f"{type(e).__name__}: {e}"), retryable=True)
+            return call_error(e, self.role, self.cfg, self._key, status=e.status_code, body=e.body, headers=e.response.headers)
+        return call_error(e, self.role, self.cfg, self._key, timed_out=isinstance(e, openai.APITimeoutError),
+                          connection=isinstance(e, openai.APIConnectionError))
 
     async def check(self) -> None:
         """Fail fast, before any stage: the endpoint answers, accepts the key, and serves the model.
@@ -284,11 +259,7 @@ class OpenAIChatModel:
             raise LionError(self._unreachable(e, f"no answer to GET /models within {wait:g} s")) from None
 
     def _unreachable(self, e: openai.APIConnectionError, timed_out: str) -> str:
-        why = connect_failure(e)
-        if why is None:
-            cause = e.__cause__ or e.__context__
-            why = timed_out if isinstance(e, openai.APITimeoutError) else f"the connection failed ({type(cause or e).__name__})"
-        return f"{self.role}: cannot reach {self.where}: {why}; is the server up and base_url right?"
+        return unreachable(e, self.role, self.cfg, timed_out if isinstance(e, openai.APITimeoutError) else None)
 
     async def _probe(self, listed: list[str] | None) -> None:
         """Ask for one token of the model, saying what is awaited when the answer is slow."""

@@ -16,6 +16,7 @@ import re
 import socket
 import time
 
+from lion.core.chat import CallError
 from lion.core.config import RoleConfig
 from lion.core.errors import LionError
 
@@ -25,6 +26,53 @@ _CONNECT_ERRNOS = {
     errno.ENETUNREACH: "network unreachable",
     errno.EHOSTUNREACH: "host unreachable",
 }
+
+
+# besides every 5xx (529, Anthropic's "overloaded", among them): statuses that may pass if asked again
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def retryable_status(status: int) -> bool:
+    return status in RETRY_STATUSES or status >= 500
+
+
+def call_error(e: BaseException, role: str, cfg: RoleConfig, key: str | None, *, timed_out: bool = False,
+               connection: bool = False, status: int | None = None, body: object = None, headers=None) -> CallError:
+    """A failed call as the dispatcher needs it, whichever SDK raised it (the SDK says what kind of
+    failure it was): a refused key or an unknown model stops the run; a connection that failed,
+    a time-out, a rate limit or a server error may pass; any other refusal fails the call, with
+    the server's reason and no key in it."""
+    why = connect_failure(e)
+    if why is not None:  # before the time-out test: a refused connection can arrive dressed as one
+        return CallError(f"cannot connect to {cfg.url()}: {why}", retryable=True)
+    if timed_out:
+        return CallError(f"timed out after {cfg.timeout_s:g} s", retryable=True)
+    if connection:
+        cause = e.__cause__ or e.__context__
+        return CallError(f"connection failed{f': {type(cause).__name__}' if cause is not None else ''}", retryable=True)
+    if status is None:
+        return CallError(redact(f"{type(e).__name__}: {e}", key), retryable=True)
+    where, message = f"{cfg.url()} ({cfg.model})", redact(server_message(body), key)
+    if status in (401, 403):
+        var = cfg.key_env() or "(no api_key_env set)"
+        return CallError(f"{role}: {where} refused the API key from {var} (HTTP {status}): {message}",
+                         retryable=False, fatal=True)
+    if status == 404:
+        return CallError(f"{role}: {where} answered 404 (unknown model or wrong base_url): {message}",
+                         retryable=False, fatal=True)
+    if retryable_status(status):
+        return CallError(f"HTTP {status}: {message}", retryable=True, retry_after=retry_after_seconds(headers))
+    return CallError(f"HTTP {status}: {message}", retryable=False)
+
+
+def unreachable(e: BaseException, role: str, cfg: RoleConfig, timed_out: str | None) -> str:
+    """Why a check found no server, in one sentence; `timed_out` says what a time-out means
+    here, None where the error was not one."""
+    why = connect_failure(e)
+    if why is None:
+        cause = e.__cause__ or e.__context__
+        why = timed_out if timed_out is not None else f"the connection failed ({type(cause or e).__name__})"
+    return f"{role}: cannot reach {cfg.url()}: {why}; is the server up and base_url right?"
 
 
 def read_key(role: str, cfg: RoleConfig) -> str | None:
