@@ -4,6 +4,7 @@ import sys
 import pytest
 
 from lion.core.config import load_config
+from lion.core.cpu_time import metered
 from lion.core.errors import LionError
 from lion.loop.run_folder import RunFolder
 
@@ -47,3 +48,16 @@ def test_a_finished_step_records_the_cpu_it_used_and_the_run_s_peak_memory(tmp_p
     times = run.state()["times"]["1.imitation"]
     assert busy and times["cpu_s"] > 0.01 and "cpu_at_start" not in times
     assert 10 < times["peak_rss_mb"] < 10_000  # a Python process with numpy and pydantic loaded, in MB
+
+
+def test_a_step_records_the_cpu_of_each_metered_part_within_its_own(tmp_path):
+    run = RunFolder(tmp_path)
+    with metered("arena"):
+        sum(i * i for i in range(1_000_000))  # before the step: not its own
+    run.mark_started("1.generation")
+    with metered("arena"):
+        sum(i * i for i in range(1_000_000))
+    sum(i * i for i in range(1_000_000))  # ours
+    run.mark_done("1.generation")
+    times = run.state()["times"]["1.generation"]
+    assert 0.01 < times["cpu_parts"]["arena"] < 0.8 * times["cpu_s"] and "parts_at_start" not in times

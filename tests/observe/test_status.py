@@ -30,6 +30,11 @@ def test_a_finished_run(small_run):
                                           "1.heldout", "2.imitation", "2.discrimination", "2.generation", "2.heldout",
                                           "3.imitation", "3.heldout"]
     assert all(s.state == "done" and s.seconds >= 0 for s in st.steps)
+    # each step's CPU split: training and answering are the student's, the LLM roles the arena's
+    steps = {s.name: s for s in st.steps}
+    assert steps["1.imitation"].student_cpu_s > 0.5 and steps["1.discrimination"].arena_cpu_s > 0
+    assert steps["1.generation"].student_cpu_s == 0 and steps["1.generation"].arena_cpu_s > 0
+    assert all(s.student_cpu_s + s.arena_cpu_s <= s.cpu_s + 0.05 for s in st.steps)
 
     # each figure against the files the steps wrote, counted here
     run = RunFolder(small_run)

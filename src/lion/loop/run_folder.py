@@ -11,12 +11,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import resource
-import sys
 import time
 from pathlib import Path
 
-from lion.core import atomic
+from lion.core import atomic, cpu_time
 from lion.core.config import RunConfig, dump_config, load_config
 from lion.core.errors import LionError
 
@@ -125,8 +123,9 @@ class RunFolder:
     def state(self) -> dict:
         """`done`: the finished steps in order; `current`: the step started last and not done;
         `times`: each step's last start and its end, in Unix seconds, the CPU seconds it used (this
-        process and the processes it waited for, such as training) and the largest resident set
-        of any of them so far, in MB; `last_error`: the step,
+        process and the processes it waited for, such as training), of them the seconds of each
+        part `cpu_time` meters (`cpu_parts`: the student's work, the arena's), and the largest
+        resident set of any of them so far, in MB; `last_error`: the step,
         time and sentence of the last error that stopped the run (kept after a resume finishes
         that step, for the record)."""
         state = {"done": [], "current": None, "times": {}, "last_error": None}
@@ -139,7 +138,7 @@ class RunFolder:
 
     def mark_started(self, step: str) -> None:
         state = self.state()
-        state["times"][step] = {"started": time.time(), "cpu_at_start": _resources()[0]}
+        state["times"][step] = {"started": time.time(), "cpu_at_start": cpu_time.used(), "parts_at_start": cpu_time.spent()}
         state["current"] = step
         atomic.write_json(self.state_path, state)
 
@@ -148,11 +147,12 @@ class RunFolder:
         if step not in state["done"]:
             state["done"].append(step)
         times = state["times"].setdefault(step, {})
-        cpu, rss = _resources()
         times["finished"] = time.time()
-        if "cpu_at_start" in times:  # started by this process: its CPU clock counts from that start
-            times["cpu_s"] = cpu - times.pop("cpu_at_start")
-        times["peak_rss_mb"] = rss
+        if "cpu_at_start" in times:  # started by this process: its CPU clocks count from that start
+            times["cpu_s"] = cpu_time.used() - times.pop("cpu_at_start")
+            before = times.pop("parts_at_start", {})
+            times["cpu_parts"] = {part: s - before.get(part, 0.0) for part, s in cpu_time.spent().items()}
+        times["peak_rss_mb"] = cpu_time.peak_rss_mb()
         state["current"] = None
         atomic.write_json(self.state_path, state)
 
@@ -366,11 +366,3 @@ class IterationFolder:
     def heldout(self) -> HeldoutFiles:
         return HeldoutFiles(self.root / "heldout")
 
-
-def _resources() -> tuple[float, float]:
-    """CPU seconds used by this process and its children that ended, and the largest resident set
-    either has had, in MB: what a step cost beside its wall time."""
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-    per_mb = 2**20 if sys.platform == "darwin" else 2**10  # ru_maxrss is in bytes on macOS, in KB on Linux
-    return cpu, max(me.ru_maxrss, children.ru_maxrss) / per_mb

@@ -33,6 +33,8 @@ class StepState(BaseModel):
     seconds: float | None = None  # how long it took, or has been running
     cpu_s: float | None = None  # CPU seconds it used (with the processes it waited for), once done
     peak_rss_mb: float | None = None  # the largest resident set of the run's processes by its end
+    student_cpu_s: float | None = None  # of cpu_s, the student's training, answering and scoring
+    arena_cpu_s: float | None = None  # of cpu_s, the arena playing LLM roles in this process
 
 
 class Eta(BaseModel):
@@ -97,9 +99,15 @@ def _step_state(step: Step, state: dict, running: bool, now: float) -> StepState
     else:
         st = "pending"
     started, finished = times.get("started"), times.get("finished")
+    parts = times.get("cpu_parts")
+
+    def part(name: str) -> float | None:  # none where the step predates the split or was resumed
+        return None if parts is None else parts.get(name, 0.0)
+
     seconds = finished - started if started and finished else (now - started if st == "running" and started else None)
     return StepState(name=step.name, kind=step.kind, iteration=step.iteration, closing=step.closing, state=st,
-                     started=started, seconds=seconds, cpu_s=times.get("cpu_s"), peak_rss_mb=times.get("peak_rss_mb"))
+                     started=started, seconds=seconds, cpu_s=times.get("cpu_s"), peak_rss_mb=times.get("peak_rss_mb"),
+                     student_cpu_s=part("student"), arena_cpu_s=part("arena"))
 
 
 def collect(root: Path) -> Status:

@@ -16,6 +16,7 @@ import torch
 from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from lion.core.config import GenerateConfig
+from lion.core.cpu_time import metered
 from lion.core.errors import LionError
 from lion.student.format import Format, adds_special_tokens, build_conversation, build_prompt, resolve_format
 from lion.student.model import cuda_bf16, is_adapter, library_bars_off, load_model, load_tokenizer
@@ -95,6 +96,7 @@ class StudentGenerator:
             prompts, add_special_tokens=adds_special_tokens(self.format), **kwargs
         )
 
+    @metered("student")
     def plan(self, prompts: list[str]) -> list[list[int]]:
         """Batches of prompt indices, longest prompts first, so that each batch pads little.
 
@@ -106,6 +108,7 @@ class StudentGenerator:
         size = self.cfg.batch_size
         return [order[start : start + size] for start in range(0, len(order), size)]
 
+    @metered("student")
     def run_batch(self, prompts: list[str]) -> list[str]:
         """Greedy answers to `prompts`, decoded without special tokens and stripped."""
         model = self.model
@@ -176,6 +179,7 @@ class VLLMStudentGenerator(StudentGenerator):
             self._llm = LLM(**options)
         return self._llm
 
+    @metered("student")
     def run_batch(self, prompts: list[str]) -> list[str]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt

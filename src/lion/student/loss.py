@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lion.core.cpu_time import metered
 from lion.core.progress import bar
 from lion.student.format import Format, adds_special_tokens, build_prompt, resolve_format, user_message
 from lion.student.model import cuda_bf16, library_bars_off, load_model, load_tokenizer
@@ -102,6 +103,7 @@ def _mean_losses(model: PreTrainedModel, batch: list[_Scored], pad_id: int) -> l
     return [s / c if c else 0.0 for s, c in zip(sums.tolist(), counts.tolist())]
 
 
+@metered("student")
 def answer_losses(
     model_dir: Path,
     triples: list[tuple[str, str, str]],

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from trl import DPOConfig, DPOTrainer
 
 from lion.core.config import StudentConfig
+from lion.core.cpu_time import metered
 from lion.core.errors import LionError
 from lion.student.format import Format, build_prompt, resolve_format, user_message
 from lion.student.model import library_bars_off, load_model, load_tokenizer
@@ -61,6 +62,7 @@ def make_dpo_trainer(base: Path, pairs: list[Pair], checkpoints: Path, cfg: Stud
                       train_dataset=preference_rows(tokenizer, fmt, pairs))
 
 
+@metered("student")
 def train_preference(base: Path, pairs: list[Pair], out_dir: Path, work_dir: Path, cfg: StudentConfig,
                      threads: int) -> dict:
     """DPO from the imitated student at `base` to `out_dir`; resumes from a checkpoint in

@@ -36,6 +36,7 @@ from trl import SFTConfig, SFTTrainer
 
 from lion.core.atomic import replace_dir, write_json
 from lion.core.config import LoraOptions, StudentConfig, TrainConfig
+from lion.core.cpu_time import metered
 from lion.core.errors import LionError
 from lion.core.progress import bar
 from lion.student.format import Format, build_prompt, resolve_format, user_message
@@ -278,6 +279,7 @@ def save_student(trainer: Trainer, out_dir: Path, stats: dict) -> None:
         replace_dir(staging, out_dir)
 
 
+@metered("student")
 def train_student(
     base: Path,
     examples: list[Example],
