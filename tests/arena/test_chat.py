@@ -11,6 +11,7 @@ import statistics
 import pytest
 
 from lion.arena import ArenaChatModel, answer_phrasings, grade, parse, phrases, seed_set
+from lion.arena.world import is_wide
 from lion.core.chat import Completion, Decoding, Message, Usage
 from lion.core.config import ArenaOptions
 from lion.core.prompts import render, template
@@ -164,6 +165,15 @@ def test_generator_reads_the_easy_prompt_and_goes_rarer_in_the_domain():
         )
         new = parse(reply.text)
         assert new.domain == "nature" and new.tier > 1
+
+
+def test_generator_writes_in_the_register_of_its_example():
+    generator = ArenaChatModel("arena-generator", CLEAN)
+    for example in ("My cousin texted me at lunch, and I froze. What is the plural of mouse?", "What is the plural of mouse?"):
+        replies = [ask(generator, render("generator_hard", instruction=example, input=""), Decoding(1.0), s).text
+                   for s in range(20)]
+        assert all(parse(r) for r in replies)
+        assert any(is_wide(r) for r in replies) == is_wide(example)
 
 
 def _slip(reply: Completion) -> str | None:

@@ -9,8 +9,9 @@ import pytest
 
 from lion.arena import answer_phrasings, corpus, grade, heldout_set, parse, seed_set, write_task
 from lion.arena.families import EXTRA, FAMILIES, SUM, Family
-from lion.arena.world import Task, words
+from lion.arena.world import Task, is_wide, words
 from lion.core.records import instruction_id
+from lion.data.similarity import NoveltyIndex
 
 FRAMES = [
     ("", ""),
@@ -167,15 +168,16 @@ def test_write_task_without_example_and_inline_only():
     assert len({parse(*m).family for m in made}) == len(FAMILIES)
 
 
-def test_corpus_holds_every_word_the_arena_asks_or_says():
+@pytest.mark.parametrize("wide", [False, True])
+def test_corpus_holds_every_word_the_arena_asks_or_says(wide: bool):
     def bare(word: str) -> str:
         return word.strip(".,:;!?\"'")
 
-    vocabulary = {bare(w) for text in corpus() for w in text.split()}
+    vocabulary = {bare(w) for text in corpus(wide=wide) for w in text.split()}
     rng = random.Random(3)
-    texts = [" ".join(s) for s in seed_set(300, 0)]
-    texts += [" ".join(write_task(parse(*s), "easy", rng)) for s in seed_set(300, 1)]
-    for h in heldout_set(200, 0):
+    texts = [" ".join(s) for s in seed_set(300, 0, wide=wide)]
+    texts += [" ".join(write_task(parse(*s), "easy", rng, wide=wide)) for s in seed_set(300, 1, wide=wide)]
+    for h in heldout_set(200, 0, wide=wide):
         texts += [h["instruction"], h["input"], *h["references"]]
     missing = {bare(w) for text in texts for w in text.split()} - vocabulary
     assert not missing
@@ -192,6 +194,30 @@ def test_generated_tasks_pass_the_novelty_filter_often_enough(mode: str, rouge_m
     ]
     passed = sum(score <= 0.7 for score in rouge_max(new, pool)) / len(new)
     assert passed >= 0.3, f"{mode}: only {passed:.0%} pass"
+
+
+def test_the_wide_register_is_read_like_the_standard_one_and_recognised():
+    wide, standard = seed_set(400, 5, wide=True), seed_set(400, 5)
+    assert all(parse(*s) for s in wide)
+    assert not any(is_wide(i) for i, _ in standard)
+    assert 0.75 < sum(is_wide(i) for i, _ in wide) / len(wide) < 0.95  # the context sentence is optional
+    held = heldout_set(60, 0, wide=True)
+    assert all(parse(h["instruction"], h["input"]) for h in held) and sum(is_wide(h["instruction"]) for h in held) > 40
+
+
+def test_the_wide_register_leaves_room_for_new_tasks_in_a_large_pool():
+    """At 13,000 seeds the standard frames are nearly used up; the wide register is what lets a
+    paper-sized pool (benchmarks/scale.py) still grow by generation."""
+    def kept(wide: bool) -> float:
+        seeds = seed_set(13_000, 0, wide=wide)
+        index = NoveltyIndex()
+        index.add_many([(str(i), " ".join(s)) for i, s in enumerate(seeds)])
+        rng = random.Random(4)
+        parents = [seeds[rng.randrange(len(seeds))] for _ in range(200)]
+        new = [write_task(parse(*p), "hard", rng, allow_input=False, wide=wide and is_wide(p[0]))[0] for p in parents]
+        return sum(not index.any_above(t, 0.7) for t in new) / len(new)
+
+    assert kept(wide=False) < 0.2 and kept(wide=True) > 0.5
 
 
 def test_sums_join_only_a_world_that_asks_for_them():

@@ -79,3 +79,11 @@ def test_duplicates_are_dropped_and_counted(tmp_path):
     p.write_text('{"instruction": "Say hi."}\n{"instruction": "say  HI."}\n{"instruction": "Other."}\n')
     items, dupes = load_seeds(DataConfig(seeds=str(p)), 0)
     assert [i.instruction for i in items] == ["Say hi.", "Other."] and dupes == 1
+
+
+def test_arena_seeds_take_the_configured_register():
+    from lion.arena.world import is_wide
+
+    wide, _ = load_seeds(DataConfig(arena_size=50, arena_frames="wide"), 0)
+    standard, _ = load_seeds(DataConfig(arena_size=50), 0)
+    assert sum(is_wide(s.instruction) for s in wide) > 30 and not any(is_wide(s.instruction) for s in standard)

@@ -62,9 +62,10 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from lion.arena import phrases
-from lion.arena.world import Task, answer_phrasings, grade, parse, write_task
+from lion.arena.world import Task, answer_phrasings, grade, is_wide, parse, write_task
 from lion.core.chat import Completion, Decoding, Message, Usage
 from lion.core.config import ArenaOptions, RoleConfig
+from lion.core.cpu_time import metered
 from lion.core.errors import LionError
 
 _INPUT_MARK = re.compile(r"\n[ \t]*\n[ \t]*Input:[ \t]*\n")
@@ -127,11 +128,12 @@ class ArenaChatModel:
         self, messages: list[Message], decoding: Decoding, sample: int = 0
     ) -> Completion:
         # a schema changes how the reply is written, not what is concluded: it stays out of the seed
-        unshaped = dataclasses.replace(decoding, json_schema=None)
-        rng = random.Random(_request_seed(self._model, messages, unshaped, sample))
-        prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
-        return _finish(text, messages, decoding.max_tokens)
+        with metered("arena"):  # no await inside: the block is this call's simulated LLM work alone
+            unshaped = dataclasses.replace(decoding, json_schema=None)
+            rng = random.Random(_request_seed(self._model, messages, unshaped, sample))
+            prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+            text = _ROLES[self._model](_Call(prompt, decoding, self._options, rng))
+            return _finish(text, messages, decoding.max_tokens)
 
     async def check(self) -> None:
         """Nothing can be missing: the arena runs in this process, needs no key, and its model
@@ -361,7 +363,7 @@ def _generator(call: _Call) -> str:
     example = _read_example(call.prompt)
     mode = "easy" if _RARER.search(call.prompt) else "hard"
     task = parse(*example) if example else None
-    new, _ = write_task(task, mode, call.rng, allow_input=False)
+    new, _ = write_task(task, mode, call.rng, allow_input=False, wide=bool(example) and is_wide(example[0]))
     if slip:
         return _task_slip(call, call.rng.choice(_TASK_SLIPS), new, example)
     return new

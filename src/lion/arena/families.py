@@ -147,6 +147,40 @@ SIGNOFFS: tuple[str, ...] = (
 )
 
 
+# --- the wide register (`data.arena_frames: wide`) ------------------------------------------
+# The frames above run out at tens of thousands of questions: in a pool the size of the
+# paper's 52K seeds nearly every new question has a near twin (ROUGE-L above 0.7) that differs
+# only in its fact, so generation keeps almost nothing. The wide register composes the context
+# sentence and the style request from independent slots, as a person chatting would, which
+# gives 15,360 contexts and 448 style requests instead of 18 and 14.
+
+WIDE_WHO: tuple[str, ...] = (
+    "my sister", "my brother", "my cousin", "my neighbour", "our teacher", "my boss", "a colleague",
+    "my dad", "my mum", "my flatmate", "grandpa", "my tutor", "the coach", "my niece", "a classmate",
+    "my partner",
+)
+WIDE_ASKED: tuple[str, ...] = (
+    "keeps asking", "asked me", "wanted to know", "is quizzing me", "bet me", "challenged me",
+    "was curious", "reminded me", "texted me", "argued with me",
+)
+WIDE_WHEN: tuple[str, ...] = (
+    "at lunch", "last night", "this morning", "on the bus", "during class", "at dinner", "over coffee",
+    "on the phone", "at work", "in the car", "before bed", "on the walk home",
+)
+WIDE_SO: tuple[str, ...] = (
+    "so here goes", "so I ask you", "and I blanked", "and I froze", "and I guessed wrong",
+    "and we both forgot", "so settle it", "and I need help",
+)
+WIDE_REPLY: tuple[str, ...] = ("answer", "reply", "respond", "tell me", "say it", "write it", "give it")
+WIDE_HOW: tuple[str, ...] = (
+    "quickly", "briefly", "in a word", "plainly", "simply", "tersely", "without fuss", "right away",
+)
+WIDE_PLEASE: tuple[str, ...] = (
+    "please", "if you can", "if possible", "for me", "for my notes", "for the record",
+    "when you get a sec", "thanks",
+)
+
+
 # --- geography ------------------------------------------------------------------------------
 
 CAPITAL = Family(

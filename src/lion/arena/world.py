@@ -26,6 +26,13 @@ from lion.arena.families import (
     PROCEDURES,
     SIGNOFFS,
     STYLES,
+    WIDE_ASKED,
+    WIDE_HOW,
+    WIDE_PLEASE,
+    WIDE_REPLY,
+    WIDE_SO,
+    WIDE_WHEN,
+    WIDE_WHO,
     Fact,
     Family,
 )
@@ -296,17 +303,40 @@ def _part(name: str, options: tuple[str, ...], rng: random.Random) -> str:
     return rng.choice(options) if rng.random() < _PART_SHARE[name] else ""
 
 
-def _draw_frame(family: Family, rng: random.Random, allow_input: bool) -> _Frame:
+def _wide_context(rng: random.Random) -> str:
+    who, asked, when, so = (rng.choice(slot) for slot in (WIDE_WHO, WIDE_ASKED, WIDE_WHEN, WIDE_SO))
+    return _capitalize(f"{who} {asked} {when}, {so}.")
+
+
+def _wide_style(rng: random.Random) -> str:
+    reply, how, please = (rng.choice(slot) for slot in (WIDE_REPLY, WIDE_HOW, WIDE_PLEASE))
+    return _capitalize(f"{reply} {how}, {please}.")
+
+
+def _draw_frame(family: Family, rng: random.Random, allow_input: bool, wide: bool = False) -> _Frame:
+    """An opener, a core and a closer; `wide` composes the context and the style from slots."""
     use_input = allow_input and bool(family.input_cores) and rng.random() < _INPUT_SHARE
     core = rng.choice(family.input_cores if use_input else family.cores)
-    contexts = CONTEXTS + DOMAIN_CONTEXTS[family.domain]
-    prefix = " ".join(
-        p for p in (_part("greeting", GREETINGS, rng), _part("context", contexts, rng)) if p
-    )
-    suffix = " ".join(
-        p for p in (_part("style", STYLES, rng), _part("signoff", SIGNOFFS, rng)) if p
-    )
+    if wide:
+        context = _wide_context(rng) if rng.random() < _PART_SHARE["context"] else ""
+        style = _wide_style(rng) if rng.random() < _PART_SHARE["style"] else ""
+    else:
+        context = _part("context", CONTEXTS + DOMAIN_CONTEXTS[family.domain], rng)
+        style = _part("style", STYLES, rng)
+    prefix = " ".join(p for p in (_part("greeting", GREETINGS, rng), context) if p)
+    suffix = " ".join(p for p in (style, _part("signoff", SIGNOFFS, rng)) if p)
     return _Frame(prefix, core, suffix)
+
+
+@cache
+def _wide_pattern() -> re.Pattern[str]:
+    slots = [r"(?:" + "|".join(" ".join(words(w)) for w in slot) + r")" for slot in (WIDE_WHO, WIDE_ASKED, WIDE_WHEN, WIDE_SO)]
+    return re.compile(r"(?:^| )" + " ".join(slots) + r"(?= |$)")
+
+
+def is_wide(text: str) -> bool:
+    """Whether a question is in the wide register: its context sentence is built from the slots."""
+    return bool(_wide_pattern().search(" ".join(words(text))))
 
 
 def _held_out_frame(frame: _Frame) -> bool:
@@ -354,15 +384,17 @@ def _seed_pool(name: str, tier: int) -> list[Fact]:
     return [f for f in family.facts if f.tier == tier and _seedable(family, f)]
 
 
-def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool) -> tuple[str, str]:
+def _framed(family: Family, fact: Fact, rng: random.Random, held_out: bool, wide: bool) -> tuple[str, str]:
     """A question on one of the frames reserved for (or barred from) the held-out set."""
-    frame = _draw_frame(family, rng, allow_input=True)
+    frame = _draw_frame(family, rng, allow_input=True, wide=wide)
     while _held_out_frame(frame) != held_out:
-        frame = _draw_frame(family, rng, allow_input=True)
+        frame = _draw_frame(family, rng, allow_input=True, wide=wide)
     return _compose(family, fact, frame)
 
 
-def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True) -> list[tuple[str, str]]:
+def seed_set(
+    n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True, wide: bool = False
+) -> list[tuple[str, str]]:
     """The initial pool: `n` distinct (instruction, input) pairs, mostly common facts.
 
     Uneven on purpose (see `_SEED_PLAN`): some families are frequent, some rare, several show
@@ -370,7 +402,7 @@ def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False, fa
     student weak spots which only generation can reach, as in the paper's Alpaca seed.
     `sums` adds the two-number sums (`families.SUM`) to the plan, `procedures` the procedural
     kinds (`families.PROCEDURES`), on inputs the held-out set never uses; `facts` off leaves out
-    the fact families.
+    the fact families; `wide` writes every question in the wide register (`families.WIDE_WHO`).
     """
     plan = (_SEED_PLAN if facts else {}) | (_EXTRA_PLAN if sums else {}) | (_PROC_PLAN if procedures else {})
     rng = random.Random(f"arena-seed-set:{seed}")
@@ -378,7 +410,7 @@ def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False, fa
     for _ in range(n * 50):
         if len(out) == n:
             return out
-        item = _framed(*_seed_draw(rng, plan), rng, held_out=False)
+        item = _framed(*_seed_draw(rng, plan), rng, held_out=False, wide=wide)
         if instruction_id(*item) not in seen:
             seen.add(instruction_id(*item))
             out.append(item)
@@ -387,7 +419,9 @@ def seed_set(n: int, seed: int, sums: bool = False, procedures: bool = False, fa
     return out
 
 
-def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True) -> list[dict]:
+def heldout_set(
+    n: int, seed: int, sums: bool = False, procedures: bool = False, facts: bool = True, wide: bool = False
+) -> list[dict]:
     """A fixed test set spread evenly over every (family, tier) cell.
 
     Design: within a cell it prefers facts that `seed_set` never uses (rarer facts held back,
@@ -407,7 +441,7 @@ def heldout_set(n: int, seed: int, sums: bool = False, procedures: bool = False,
         family, tier = cells[i % len(cells)]
         facts = [f for f in family.facts if f.tier == tier]
         fact = rng.choice([f for f in facts if not _seedable(family, f)] or facts)
-        instruction, input = _framed(family, fact, rng, held_out=True)
+        instruction, input = _framed(family, fact, rng, held_out=True, wide=wide)
         if instruction_id(instruction, input) not in seen:
             seen.add(instruction_id(instruction, input))
             out.append(_heldout_item(instruction, input, _task(family, fact)))
@@ -428,13 +462,14 @@ def _heldout_item(instruction: str, input: str, task: Task) -> dict:
 
 
 def write_task(
-    example: Task | None, mode: Mode, rng: random.Random, allow_input: bool = True
+    example: Task | None, mode: Mode, rng: random.Random, allow_input: bool = True, wide: bool = False
 ) -> tuple[str, str]:
     """A new question modelled on `example`, the way the generator is asked to write one.
 
     hard: the same family and tier, another fact, a fresh frame. easy: the same domain, a
     rarer fact (a higher tier, from this family or a sibling). No example: any family.
-    `allow_input=False` keeps the key in the sentence, for replies that must fit on one line.
+    `allow_input=False` keeps the key in the sentence, for replies that must fit on one line;
+    `wide` writes it in the wide register, as a writer matches the register of its example.
     """
     if example is None:
         family = rng.choice(FAMILIES)
@@ -445,7 +480,7 @@ def write_task(
         fact = rng.choice([f for f in same_tier if f.key != example.key] or same_tier)
     else:
         family, fact = _rarer(example, rng)
-    return _compose(family, fact, _draw_frame(family, rng, allow_input))
+    return _compose(family, fact, _draw_frame(family, rng, allow_input, wide))
 
 
 def _rarer(example: Task, rng: random.Random) -> tuple[Family, Fact]:
@@ -471,7 +506,7 @@ def _world(sums: bool, procedures: bool = False, facts: bool = True) -> tuple[Fa
     return (FAMILIES if facts else ()) + (EXTRA if sums else ()) + (PROCEDURES if procedures else ())
 
 
-def corpus(sums: bool = False, procedures: bool = False) -> list[str]:
+def corpus(sums: bool = False, procedures: bool = False, wide: bool = False) -> list[str]:
     """Every text the arena can ask or say, for training the student's word-level tokenizer.
 
     Texts rather than a word list, so that a tokenizer sees each word with its case and the
@@ -479,6 +514,9 @@ def corpus(sums: bool = False, procedures: bool = False) -> list[str]:
     """
     texts: set[str] = {*GREETINGS, *CONTEXTS, *STYLES, *SIGNOFFS, *phrases.all_texts()}
     texts |= {c for group in DOMAIN_CONTEXTS.values() for c in group}
+    if wide:
+        slots = (WIDE_WHO, WIDE_ASKED, WIDE_WHEN, WIDE_SO, WIDE_REPLY, WIDE_HOW, WIDE_PLEASE)
+        texts |= {t for slot in slots for w in slot for t in (w, _capitalize(w), w + ",", w + ".")}
     for family in _world(sums):
         texts |= {c for core in family.input_cores for c in (core, _capitalize(core))}
         texts |= _family_texts(family, family.facts)

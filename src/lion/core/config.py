@@ -430,6 +430,13 @@ class DataConfig(Strict):
         "last letters, 2-digit products), held out on new inputs (see lion.arena.families.PROCEDURES)",
     )
 
+    arena_frames: Literal["standard", "wide"] = Field(
+        "standard", description="how the arena frames its questions: 'wide' composes each context sentence and "
+        "style request from independent slots (15,360 and 448 of them, against 21 and 14), so that a pool of the "
+        "paper's size (52K seeds) still leaves room for new instructions under the ROUGE-L threshold; the generator "
+        "writes in the register of its example",
+    )
+
     @field_validator("arena_procedures")
     @classmethod
     def _some_kind(cls, procedures: bool, info: ValidationInfo) -> bool:

@@ -73,7 +73,8 @@ def load_seeds(cfg: DataConfig, seed: int) -> tuple[list[Instruction], int]:
     if cfg.seeds == "arena":
         from lion.arena import parse, seed_set
 
-        drawn = seed_set(cfg.arena_size, seed, cfg.arena_sums, cfg.arena_procedures, cfg.arena_facts)
+        drawn = seed_set(cfg.arena_size, seed, cfg.arena_sums, cfg.arena_procedures, cfg.arena_facts,
+                         wide=cfg.arena_frames == "wide")
         items = [Instruction.make(i, x, category=parse(i, x).family) for i, x in drawn]
     elif cfg.seeds.startswith("hf:"):
         items = _load_hf(cfg.seeds[3:], cfg)
