@@ -12,10 +12,11 @@ it keeps. All three run in this process on the same texts, and the script stops 
 decision differs.
 
 The pool is the arena's seed instructions (the demo's world, whose instructions share most of
-their words, so a search prunes little), the candidates a tenth as many from another draw of
-the same world; pool and candidates grow 4x per step.
+their words, so a search prunes little; `--frames wide` for the wide register that
+benchmarks/scale.py runs in), the candidates a tenth as many from another draw of the same
+world; pool and candidates grow 4x per step.
 
-    python benchmarks/generation_filter.py [--sizes 4000 16000 64000]
+    python benchmarks/generation_filter.py [--sizes 4000 16000 64000] [--frames standard|wide]
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ THRESHOLD = 0.7
 WAYS = ("nearest", "floor", "now")
 
 
-def texts(n: int, seed: int) -> list[str]:
-    cfg = load_config(None, ["data.seeds=arena", f"data.arena_size={n}"])
+def texts(n: int, seed: int, frames: str) -> list[str]:
+    cfg = load_config(None, ["data.seeds=arena", f"data.arena_size={n}", f"data.arena_frames={frames}"])
     return [s.instruction for s in load_seeds(cfg.data, seed)[0]]
 
 
@@ -64,10 +65,11 @@ def screen(pool: list[str], candidates: list[str], way: str) -> tuple[float, lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 16000, 64000])
+    parser.add_argument("--frames", choices=["standard", "wide"], default="standard")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
-        pool, candidates = texts(n, 0), texts(n // 10, 1)
+        pool, candidates = texts(n, 0, args.frames), texts(n // 10, 1, args.frames)
         took, decided = {}, {}
         for way in WAYS:
             took[way], decided[way] = screen(pool, candidates, way)

@@ -20,7 +20,9 @@ shares with the text, counted with multiplicity, read from an inverted index:
     none of the first ones shares at most the rest; so only the lists of the rarest tokens are
     read, up to where the rest falls below need(n) (prefix filtering), plus a slack that grows
     with the text's length. An item read from those lists shares at most the tokens it holds
-    among them plus the rest, and only the items that could still pass are scored;
+    among them plus the rest; then every token of the item is counted, and only the items
+    that hold enough of the text's tokens to pass are scored (in a small vocabulary most items
+    hold the rarest tokens read, and this second count drops nearly all of them);
   - `any_above(text, t)` answers only whether some item scores above t, from the same items
     as `above`, scored a block at a time until one does;
   - `nearest(text)` answers exactly, however low the best score: items are scored in order of
@@ -48,6 +50,7 @@ _FIRST_BLOCK = 128  # items scored at a time by `any_above`, which stops at the 
 _TAIL = 256  # items compared in full before they are indexed
 _SLACK = 16  # a text of m tokens reads the lists of 1 + m // 16 tokens more than prefix filtering must, to tighten its bound
 _SCRATCH = 1 << 22  # (text, item) counters a probe holds at once; texts are probed in chunks of this many pairs
+_BAG_CHUNK = 1 << 16  # (text, item) pairs whose shared tokens are counted at once
 
 
 def tokenize(text: str) -> list[str]:
@@ -388,7 +391,33 @@ class NoveltyIndex:
             pairs.append((texts, tail[at]))
         texts = np.concatenate([p[0] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
         items = np.concatenate([p[1] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        return texts, items
+        keep = self._sharing(t, needs, texts, items)
+        return texts[keep], items[keep]
+
+    def _sharing(self, t: _Texts, needs: _Needs, texts: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Which pairs hold enough shared tokens to pass: each token of the item that the text
+        also holds counts (as often as the item holds it, an upper bound on the LCS), against
+        need(m, n). Read from the items' own tokens, a few dozen per pair."""
+        keep = np.zeros(len(texts), dtype=bool)
+        known = t.text * (len(self._vocab) + 1) + t.tids  # as `_lookup` made the rows: sorted
+        if len(known) == 0:
+            return keep
+        flat, starts = np.frombuffer(self._flat, dtype=np.int32), np.frombuffer(self._starts, dtype=np.int64)
+        if len(t.m) == 1:  # one text: a table of its tokens
+            holds = np.zeros(len(self._vocab) + 1, dtype=bool)
+            holds[t.tids] = True
+        for a in range(0, len(texts), _BAG_CHUNK):
+            text, item = texts[a : a + _BAG_CHUNK], items[a : a + _BAG_CHUNK]
+            n = starts[item + 1] - starts[item]
+            tokens = flat[_ranges(starts[item], starts[item + 1])]
+            if len(t.m) == 1:
+                held = holds[tokens]
+            else:
+                key = np.repeat(text, n) * (len(self._vocab) + 1) + tokens
+                held = known[np.minimum(np.searchsorted(known, key), len(known) - 1)] == key
+            shared = np.bincount(np.repeat(np.arange(len(text)), n), weights=held, minlength=len(text))
+            keep[a : a + len(text)] = shared >= needs.need(needs.row(t.m[text]), n)
+        return keep
 
     def _against_pool(self, t: _Texts, needs: _Needs, threshold: float) -> list[tuple[float, int] | None]:
         """Per text, its highest score above `threshold` against the pool and the earliest item
