@@ -138,7 +138,9 @@ def growth(a: int, b: int, results: dict[int, dict]) -> list[str]:
         wall, ours = t["seconds"] / before["seconds"], t["ours_s"] / max(before["ours_s"], 1e-9)
         small = t["ours_s"] < SMALL_S
         bad = [name for name, g in (("wall", wall), ("ours", ours)) if g > LINEAR * work and not (name == "ours" and small)]
-        print(f"1/{a} -> 1/{b}: {kind:15s} work {work:5.1f}x, wall {wall:5.1f}x, ours {ours:5.1f}x"
+        per_item = [1000 * r["ours_s"] / r["work"] for r in (before, t)]
+        print(f"1/{a} -> 1/{b}: {kind:15s} work {work:5.1f}x, wall {wall:5.1f}x, ours {ours:5.1f}x "
+              f"({per_item[0]:.2f} -> {per_item[1]:.2f} ms per unit of work)"
               f"{' (ours under 2 s: not checked)' if small else ''} ({'MISSED' if bad else 'ok'})")
         missed += [f"{kind} {name} grew {wall if name == 'wall' else ours:.1f}x for {work:.1f}x the work "
                    f"from 1/{a} to 1/{b}" for name in bad]

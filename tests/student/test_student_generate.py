@@ -123,6 +123,16 @@ def test_a_missing_student_folder_is_one_clear_error(tmp_path):
         generator(tmp_path / "missing").prompt("Hi.")
 
 
+def test_vllm_plans_the_batches_transformers_plans(trained_student, examples):
+    """Answers are cached per prompt and a resumed stage skips the batches it finished, so both
+    engines must cut a list into the same batches; vLLM is not needed to plan (only to run)."""
+    folder, _ = trained_student
+    plain = StudentGenerator(folder, GEN, "auto", threads=1)
+    fast = VLLMStudentGenerator(folder, GEN, "auto", threads=1)
+    prompts = [plain.prompt(i, x) for i, x, _ in examples] * 3
+    assert fast.prompt(*examples[0][:2]) == prompts[0] and fast.plan(prompts) == plain.plan(prompts)
+
+
 @pytest.mark.skipif(not vllm_usable(), reason="vLLM answers need the vllm package and a CUDA GPU")
 def test_vllm_gives_the_answers_transformers_gives(trained_student, examples):
     folder, _ = trained_student
