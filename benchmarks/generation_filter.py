@@ -11,12 +11,14 @@ above the threshold, stopping at the first block of them that holds one
 it keeps. All three run in this process on the same texts, and the script stops if any
 decision differs.
 
-The pool is the arena's seed instructions (the demo's world, whose instructions share most of
-their words, so a search prunes little; `--frames wide` for the wide register that
-benchmarks/scale.py runs in), the candidates a tenth as many from another draw of the same
-world; pool and candidates grow 4x per step.
+The pool is the arena's seed instructions (`--texts arena`: the demo's world, whose
+instructions share most of their words, so a search prunes little; `arena-wide`: the wide
+register that benchmarks/scale.py runs in), the candidates a tenth as many from another draw of
+the same world; or (`mixed`) the shared instruction sets' texts with half their words swapped,
+and candidates a fifth of which are planted near-duplicates (benchmarks/novelty.py's "mixed",
+which needs ../shared). Pool and candidates grow 4x per step.
 
-    python benchmarks/generation_filter.py [--sizes 4000 16000 64000] [--frames standard|wide]
+    python benchmarks/generation_filter.py [--sizes 4000 16000 64000] [--texts arena|arena-wide|mixed]
 """
 
 from __future__ import annotations
@@ -33,9 +35,19 @@ THRESHOLD = 0.7
 WAYS = ("nearest", "floor", "now")
 
 
-def texts(n: int, seed: int, frames: str) -> list[str]:
+def arena(n: int, seed: int, frames: str) -> list[str]:
     cfg = load_config(None, ["data.seeds=arena", f"data.arena_size={n}", f"data.arena_frames={frames}"])
     return [s.instruction for s in load_seeds(cfg.data, seed)[0]]
+
+
+def texts(kind: str, n: int) -> tuple[list[str], list[str]]:
+    """A pool of n texts and a tenth as many candidates."""
+    if kind == "mixed":
+        from novelty import build  # benchmarks/novelty.py, beside this script
+
+        return build("mixed", n, n // 10, seed=0)
+    frames = "wide" if kind == "arena-wide" else "standard"
+    return arena(n, 0, frames), arena(n // 10, 1, frames)
 
 
 def screen(pool: list[str], candidates: list[str], way: str) -> tuple[float, list[bool]]:
@@ -65,11 +77,11 @@ def screen(pool: list[str], candidates: list[str], way: str) -> tuple[float, lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 16000, 64000])
-    parser.add_argument("--frames", choices=["standard", "wide"], default="standard")
+    parser.add_argument("--texts", choices=["arena", "arena-wide", "mixed"], default="arena")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
-        pool, candidates = texts(n, 0, args.frames), texts(n // 10, 1, args.frames)
+        pool, candidates = texts(args.texts, n)
         took, decided = {}, {}
         for way in WAYS:
             took[way], decided[way] = screen(pool, candidates, way)
