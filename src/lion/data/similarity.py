@@ -46,7 +46,7 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _SPACES = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789\x00" else 32 for c in range(256))
 _SEPARATOR = -2
 _BLOCK = 4096  # items whose LCS is computed in one compiled call, in `nearest`
-_FIRST_BLOCK = 128  # items scored at a time by `any_above`, which stops at the first block with a hit
+_FIRST_BLOCK = 128  # items `any_above` takes first; each later block is twice the last, until one holds a hit
 _TAIL = 256  # items compared in full before they are indexed
 _SLACK = 16  # a text of m tokens reads the lists of 1 + m // 16 tokens more than prefix filtering must, to tighten its bound
 _SCRATCH = 1 << 22  # (text, item) counters a probe holds at once; texts are probed in chunks of this many pairs
@@ -381,6 +381,12 @@ class NoveltyIndex:
     def _candidates(self, t: _Texts, needs: _Needs) -> tuple[np.ndarray, np.ndarray]:
         """(texts, items): the pairs of a text and a pool item that could score above the
         threshold `needs` was made for; every other pair cannot."""
+        texts, items = self._probed(t, needs)
+        keep = self._sharing(t, needs, texts, items)
+        return texts[keep], items[keep]
+
+    def _probed(self, t: _Texts, needs: _Needs) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs the inverted lists leave, before their shared tokens are counted."""
         pairs = [seg.probe(t, needs) for seg in self._segments]
         tail = self._tail()
         if len(tail):  # every pair of a text and a tail item of a length in its window
@@ -390,9 +396,7 @@ class NoveltyIndex:
             texts, at = np.nonzero(fits)
             pairs.append((texts, tail[at]))
         texts = np.concatenate([p[0] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        items = np.concatenate([p[1] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        keep = self._sharing(t, needs, texts, items)
-        return texts[keep], items[keep]
+        return texts, np.concatenate([p[1] for p in pairs] + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
     def _sharing(self, t: _Texts, needs: _Needs, texts: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Which pairs hold enough shared tokens to pass: each token of the item that the text
@@ -442,15 +446,21 @@ class NoveltyIndex:
 
     def any_above(self, text: str, threshold: float) -> tuple[float, int] | None:
         """Whether any item scores above `threshold` with `text`, answered as `above` answers it,
-        but sooner where many do: the items that could pass are scored a block at a time,
-        earliest first, and the search stops at the first block that holds one. The score and
-        item returned are the best of that block, which need not be the pool's best."""
+        but sooner where many do: the items the lists leave are taken a block at a time, earliest
+        first, each block twice the last; in each, the items that share enough tokens are scored,
+        and the search stops at the first block that holds one above. The score and item
+        returned are the best of that block, which need not be the pool's best."""
         t = self._lookup(*self._tokens([text], learn=False))
-        _, items = self._candidates(t, _Needs(t.m, threshold))
-        items = np.sort(items)
+        needs = _Needs(t.m, threshold)
+        items = np.sort(self._probed(t, needs)[1])
         lengths = np.frombuffer(self._length, dtype=np.int32)
-        for start in range(0, len(items), _FIRST_BLOCK):
-            block = items[start : start + _FIRST_BLOCK]
+        start, size = 0, _FIRST_BLOCK
+        while start < len(items):
+            block = items[start : start + size]
+            block = block[self._sharing(t, needs, np.zeros(len(block), dtype=np.int64), block)]
+            start, size = start + size, 2 * size
+            if len(block) == 0:
+                continue
             scores = self._scores(t, np.zeros(len(block), dtype=np.int64), [self._texts[i] for i in block.tolist()],
                                   lengths[block])
             best = int(np.argmax(scores))  # the first of the highest: the earliest item with it
