@@ -87,3 +87,13 @@ def test_init_writes_a_starter_config_that_loads(tmp_path, setup, backend):
     assert ("#   lion run mine.yaml" in text) == (setup != "arena")  # the arena's comments name no file
     again = lion("init", setup, "--out", "mine.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "mine.yaml already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_version_and_the_short_help_flag(tmp_path):
+    import lion as package
+
+    shown = lion("--version", cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.strip() == f"lion-distill {package.__version__}"
+    for args in (["-h"], ["run", "-h"], ["arena", "serve", "-h"]):
+        helped = lion(*args, cwd=tmp_path)
+        assert helped.returncode == 0 and "Usage:" in helped.stdout and "--help" in helped.stdout, args

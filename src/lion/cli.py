@@ -18,13 +18,24 @@ if TYPE_CHECKING:
     from lion.loop.summary import Summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},  # every command's, by inheritance
                   help="Adversarial distillation of an API-only LLM into a small open model.")
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from lion import __version__
+
+        typer.echo(f"lion-distill {__version__}")  # to stdout, for scripts
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or progress lines (also LION_QUIET=1); "
                                                               "messages and results still print")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the installed version and exit")] = False,
 ) -> None:
     if quiet:
         os.environ["LION_QUIET"] = "1"

@@ -113,3 +113,10 @@ def test_the_loop_says_it_in_yellow_right_after_the_discrimination(monkeypatch, 
     monkeypatch.setattr(runner, "held_back", lambda ctx, k: [])
     work.discrimination(None)
     assert work.ctx.said == ([f"[yellow]{split_warning(split(hard, 100 - hard, k=2), LOSS)}[/yellow]"] if warned else [])
+
+
+def test_drop_reasons_read_with_their_counts_after_them():
+    from lion.loop.describe import dropped_text
+
+    text = dropped_text({"3 words or fewer": 4, "too similar to a pool instruction": 2588})
+    assert text == "too similar to a pool instruction: 2,588; 3 words or fewer: 4"

@@ -83,9 +83,10 @@ def test_the_card_says_how_the_data_was_made(small_run, tmp_path):
     cfg = load_config(small_run / "config.yaml")
     for needed in ("config_name: sft", "config_name: preference", "| teacher | arena | arena-teacher | 0.7 |",
                    f"τ = {cfg.loop.tau}", f"ROUGE-L above {cfg.loop.rouge_threshold}", "iterations: 1 exported of 3 planned",
-                   "| referee |", "lion-distill", "held-out relative score"):
+                   "| referee |", "lion-distill", "held-out relative score",
+                   "each pair judged in both orders" if cfg.loop.both_orders else "each pair judged in one order"):
         assert needed in text, needed
-    assert str(small_run.parent) not in text  # no path of this machine
+    assert str(small_run.parent) not in text and "orders: True" not in text  # no path of this machine; words, not flags
     sft = load(out, "sft")
     assert set(sft["iteration"]) == {0}  # iteration 1's Train Pool: the seeds
     assert sft[0]["messages"][0]["role"] == "user" and sft[0]["messages"][1]["role"] == "assistant"

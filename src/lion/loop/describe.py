@@ -108,8 +108,9 @@ def heldout_text(r: HeldoutResult) -> str:
 
 
 def dropped_text(dropped: dict[str, int]) -> str:
-    """Drop reasons, the most frequent first."""
-    return ", ".join(f"{n} {why}" for why, n in sorted(dropped.items(), key=lambda x: -x[1]))
+    """Drop reasons, the most frequent first, each with its count after it: a reason may start
+    with a number ("3 words or fewer"), which a count before it would run into."""
+    return "; ".join(f"{why}: {n:,}" for why, n in sorted(dropped.items(), key=lambda x: -x[1]))
 
 
 def spend_text(s: Spend) -> str:

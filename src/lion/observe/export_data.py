@@ -208,7 +208,9 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
               "- discrimination: the " + ("referee judges" if loop.calls_referee else "student scores the teacher's answers to")
               + f" the {loop.judging.pool_label}"
               + (f" (held back {loop.held_back} of each Train Pool)" if loop.judging.holds_back else "")
-              + (f"; hard when d = teacher - student ≥ τ = {loop.tau}; both orders: {loop.both_orders}" if loop.calls_referee
+              + (f"; hard when d = teacher - student ≥ τ = {loop.tau}; "
+                 + ("each pair judged in both orders" if loop.both_orders else "each pair judged in one order")
+                 if loop.calls_referee
                  else f"; split by {loop.hardness.label} ({loop.loss_hard_share})"),
               f"- hard share of new instructions: {loop.hard_share}",
               f"- novelty filter: ROUGE-L above {loop.rouge_threshold} to the pool drops an instruction; contamination "
