@@ -97,3 +97,15 @@ def test_version_and_the_short_help_flag(tmp_path):
     for args in (["-h"], ["run", "-h"], ["arena", "serve", "-h"]):
         helped = lion(*args, cwd=tmp_path)
         assert helped.returncode == 0 and "Usage:" in helped.stdout and "--help" in helped.stdout, args
+
+
+def test_run_threads_is_the_threads_field(monkeypatch):
+    from typer.testing import CliRunner
+
+    import lion.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run", lambda config, out, overrides: seen.update(overrides=overrides))
+    done = CliRunner().invoke(cli.app, ["run", "x.yaml", "--threads", "3", "--set", "loop.iterations=1"])
+    assert done.exit_code == 0 and seen["overrides"] == ["loop.iterations=1", "threads=3"]
+    assert CliRunner().invoke(cli.app, ["run", "x.yaml", "--threads", "0"]).exit_code == 2

@@ -41,6 +41,10 @@ def _options(
         os.environ["LION_QUIET"] = "1"
 
 
+SET_HELP = "override a config field: dotted.key=value (e.g. loop.iterations=2), repeatable"
+THREADS_HELP = "torch CPU threads (default: all cores)"
+
+
 def _say(msg: str) -> None:
     console.print(msg, highlight=False)
 
@@ -90,10 +94,11 @@ def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
 def run(
     config: Annotated[Path, typer.Argument(help="the run's YAML config")],
     out: Annotated[Path | None, typer.Option(help="run folder (default: runs/<config name>)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: dotted.key=value")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP + "; the same as --set threads=N")] = None,
 ) -> None:
     """Run (or resume) the Lion loop described by CONFIG."""
-    _run(config, out or Path("runs") / config.stem, set_ or [])
+    _run(config, out or Path("runs") / config.stem, [*(set_ or []), *([f"threads={threads}"] if threads else [])])
 
 
 @app.command()
@@ -101,7 +106,7 @@ def demo(
     out: Annotated[Path | None, typer.Option(help="run folder (default: runs/demo-seed<SEED>)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the arena and the loop")] = 42,
     iterations: Annotated[int, typer.Option(help="Lion iterations")] = 3,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: all cores)")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
 ) -> None:
     """The whole loop offline on the built-in arena: no API key, no GPU, a few minutes."""
     overrides = [f"loop.seed={seed}", f"loop.iterations={iterations}"]
@@ -197,7 +202,7 @@ def init(
 @app.command()
 def estimate(
     config: Annotated[Path, typer.Argument(help="the run's YAML config")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: dotted.key=value")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     latency: Annotated[float | None, typer.Option(help="seconds per call (default: 1 s + max_tokens at 50 tokens/s)")] = None,
     calibrate: Annotated[Path | None, typer.Option(help="an earlier run folder: use its measured answer lengths "
                                                         "and the prompt tokens its servers billed")] = None,
@@ -307,7 +312,8 @@ def evaluate(
     candidate: Annotated[list[str], typer.Option(help="NAME=SOURCE, repeatable (see the README for SOURCE)")],
     judge: Annotated[Path, typer.Option(help="a run config: its judge role judges, its student settings generate")],
     out: Annotated[Path, typer.Option(help="folder for answers, judgements, results.md/json, chart.png and the cache")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field of the --judge config, KEY=VALUE")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field of the --judge config: "
+                                                              "dotted.key=value, repeatable")] = None,
     turns: Annotated[int, typer.Option(min=1, help="turns of multi-turn questions (MT-bench) to answer and judge")] = 1,
 ) -> None:
     """Score candidates against a reference with a judge, overall and per category."""
@@ -338,9 +344,9 @@ def eval_harness(
     iteration: Annotated[int | None, typer.Option(min=0, help="a run's iteration; 0 is the untrained base")] = None,
     include_path: Annotated[Path | None, typer.Option(help="a folder of task YAML files of your own")] = None,
     num_fewshot: Annotated[int, typer.Option(min=0, help="examples shown before each question (the paper: 0)")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="questions the student answers at once")] = 8,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items of each task")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: all cores)")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
 ) -> None:
     """Run lm-evaluation-harness tasks (BIG-Bench Hard, AGIEval, ...) on a student."""
     from lion.evaluation.harness import metric_rows, run_harness
