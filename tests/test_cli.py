@@ -90,10 +90,13 @@ def test_init_writes_a_starter_config_that_loads(tmp_path, setup, backend):
 
 
 def test_version_and_the_short_help_flag(tmp_path):
+    from importlib.metadata import version
+
     import lion as package
 
     shown = lion("--version", cwd=tmp_path)
-    assert shown.returncode == 0 and shown.stdout.strip() == f"lion-distill {package.__version__}"
+    assert shown.returncode == 0 and shown.stdout.strip() == f"lion-distill {version('lion-distill')}"
+    assert version("lion-distill") == package.__version__
     for args in (["-h"], ["run", "-h"], ["arena", "serve", "-h"]):
         helped = lion(*args, cwd=tmp_path)
         assert helped.returncode == 0 and "Usage:" in helped.stdout and "--help" in helped.stdout, args

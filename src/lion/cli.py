@@ -24,9 +24,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _version(asked: bool) -> None:
     if asked:
-        from lion import __version__
+        from importlib.metadata import version
 
-        typer.echo(f"lion-distill {__version__}")  # to stdout, for scripts
+        typer.echo(f"lion-distill {version('lion-distill')}")  # to stdout, for scripts
         raise typer.Exit()
 
 
