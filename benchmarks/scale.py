@@ -18,7 +18,7 @@ cache's size on disk, and the time `lion status`, `lion report` and `lion export
 the finished run. It then prints each step kind's growth from one scale to the next beside the
 growth of its work, and checks the goals:
   - every step kind's own CPU (ours) and its wall time grow at most about linearly in its work:
-    no more than 1.25 times the work's growth (not checked where our part is under 2 s);
+    no more than 1.25 times the work's growth (ours is not checked where it is under 2 s);
   - the run's peak resident memory stays under 4 GB;
   - status, report and export-data each take under 15 s on the largest run.
 

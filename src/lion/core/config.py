@@ -437,6 +437,10 @@ class DataConfig(Strict):
         "writes in the register of its example",
     )
 
+    @property
+    def arena_wide(self) -> bool:
+        return self.arena_frames == "wide"
+
     @field_validator("arena_procedures")
     @classmethod
     def _some_kind(cls, procedures: bool, info: ValidationInfo) -> bool:

@@ -73,8 +73,7 @@ def load_seeds(cfg: DataConfig, seed: int) -> tuple[list[Instruction], int]:
     if cfg.seeds == "arena":
         from lion.arena import parse, seed_set
 
-        drawn = seed_set(cfg.arena_size, seed, cfg.arena_sums, cfg.arena_procedures, cfg.arena_facts,
-                         wide=cfg.arena_frames == "wide")
+        drawn = seed_set(cfg.arena_size, seed, cfg.arena_sums, cfg.arena_procedures, cfg.arena_facts, cfg.arena_wide)
         items = [Instruction.make(i, x, category=parse(i, x).family) for i, x in drawn]
     elif cfg.seeds.startswith("hf:"):
         items = _load_hf(cfg.seeds[3:], cfg)

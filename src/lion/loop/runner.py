@@ -41,7 +41,7 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
         from lion.student.tiny import build_tiny_student  # torch: imported only when a student is built
 
         data = cfg.data
-        texts = corpus(data.arena_sums, data.arena_procedures, data.arena_frames == "wide") + [s.instruction + " " + s.input for s in seeds]
+        texts = corpus(data.arena_sums, data.arena_procedures, data.arena_wide) + [s.instruction + " " + s.input for s in seeds]
         ctx.say("building the arena's tiny student")
         spelled = spelled_words() if data.arena_procedures else ()  # letters where a kind's rule is in them
         build_tiny_student(texts, run.base_student, cfg.student.tiny, cfg.loop.seed, spelled)

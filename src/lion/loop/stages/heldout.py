@@ -56,7 +56,7 @@ def build_heldout(cfg: RunConfig, seeds: list[Instruction]) -> list[HeldoutItem]
 
         found = [(h["instruction"], h["input"], h["references"], h["family"])
                  for h in heldout_set(cfg.evaluation.heldout_size, cfg.loop.seed, cfg.data.arena_sums,
-                                      cfg.data.arena_procedures, cfg.data.arena_facts, wide=cfg.data.arena_frames == "wide")]
+                                      cfg.data.arena_procedures, cfg.data.arena_facts, cfg.data.arena_wide)]
     else:
         found = [(q.instruction, q.input, [], q.category) for q in read_questions(Path(cfg.evaluation.heldout))]
     seed_ids = {s.id for s in seeds}
