@@ -62,3 +62,33 @@ def test_a_partial_section_keeps_its_defaults(tmp_path):
     cfg = load_config(p, ["judge.arena.position_bias=2"])
     assert cfg.referee.model == "arena-referee" and cfg.referee.decoding.temperature == 0.2
     assert cfg.referee.arena.noise == 1.5 and cfg.judge.arena.position_bias == 2
+
+
+def _models_in(annotation):
+    """The pydantic models an annotation names, through Optional, list, dict and other wrappers."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def test_every_config_field_has_a_description():
+    """The configuration reference is generated from these descriptions, so none may be missing."""
+    missing, seen, todo = [], {RunConfig}, [("", RunConfig)]
+    while todo:
+        prefix, model = todo.pop()
+        for name, field in model.model_fields.items():
+            path = prefix + name
+            if not (field.description or "").strip():
+                missing.append(f"{path} ({model.__name__})")
+            for sub in _models_in(field.annotation):
+                if sub not in seen:
+                    seen.add(sub)
+                    todo.append((path + ".", sub))
+    assert len(seen) > 10  # the walk reached the nested sections
+    assert not missing, "fields without a description: " + ", ".join(sorted(missing))

@@ -33,9 +33,15 @@ class ArenaOptions(Strict):
 
 
 class DecodingConfig(Strict):
-    temperature: float = Field(0.7, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(
+        0.7, ge=0, le=2, description="sampling temperature: 0 takes the likeliest token each step, higher values vary the "
+        "answers more (anthropic accepts at most 1)",
+    )
+    top_p: float = Field(
+        1.0, gt=0, le=1, description="nucleus sampling: draw only from the likeliest tokens whose probabilities add up to "
+        "this; 1 leaves every token in",
+    )
+    max_tokens: int = Field(512, ge=1, description="most tokens in one reply; a longer one is cut off there")
 
     def params(self) -> Decoding:
         return Decoding(self.temperature, self.top_p, self.max_tokens)
@@ -44,8 +50,8 @@ class DecodingConfig(Strict):
 class Price(Strict):
     """US dollars per million tokens, as the provider bills them."""
 
-    input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
+    input_per_mtok: float = Field(0.0, ge=0, description="prompt tokens that no prompt cache touched")
+    output_per_mtok: float = Field(0.0, ge=0, description="completion tokens, the reply")
     cache_write_per_mtok: float | None = Field(
         None, ge=0, description="prompt tokens written to the provider's prompt cache; default: 1.25 x input_per_mtok, "
         "as Anthropic bills its 5-minute cache",
@@ -54,17 +60,20 @@ class Price(Strict):
         None, ge=0, description="prompt tokens read from the provider's prompt cache; default: 0.1 x input_per_mtok",
     )
     batch_input_per_mtok: float | None = Field(
-        None, ge=0, description="through the provider's batch API; default: half of input_per_mtok, as OpenAI bills"
+        None, ge=0, description="prompt tokens sent through the provider's batch API; default: half of input_per_mtok, as "
+        "OpenAI bills"
     )
     batch_output_per_mtok: float | None = Field(
-        None, ge=0, description="through the provider's batch API; default: half of output_per_mtok"
+        None, ge=0, description="completion tokens through the provider's batch API; default: half of output_per_mtok"
     )
 
 
 class LocalOptions(Strict):
     """How an `hf_local` role runs its Hugging Face model in this process."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the model runs; auto: cuda when a usable CUDA GPU is present, cpu otherwise"
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bfloat16 on a GPU that supports it, float32 otherwise"
     )
@@ -96,7 +105,10 @@ class RoleConfig(Strict):
     """
 
     backend: str = Field("arena", description="who plays the role: " + ", ".join(BACKENDS))
-    model: str
+    model: str = Field(
+        description="the model the role asks for: the provider's model name (azure: the deployment), a Hugging Face model "
+        "folder or hub name (hf_local), or arena-teacher, -referee, -judge or -generator (arena)"
+    )
     base_url: str | None = Field(
         None, description="openai: the API root (default api.openai.com/v1); azure: the resource endpoint; anthropic: "
         "the API root (default api.anthropic.com)"
@@ -111,17 +123,19 @@ class RoleConfig(Strict):
     )
     mode: Literal["online", "batch"] = Field(
         "online", description="online: one request per call; batch: a stage's calls go through the provider's "
-        "Batches API at its batch price, waited for (see the README's batch mode)",
+        "Batches API at its batch price and are waited for; a killed run waits for its batches instead of paying again",
     )
-    batch: BatchSettings = BatchSettings()
-    decoding: DecodingConfig = DecodingConfig()
+    batch: BatchSettings = Field(
+        BatchSettings(), description="how calls go through the provider's Batches API when mode is batch"
+    )
+    decoding: DecodingConfig = Field(DecodingConfig(), description="how the role's replies are sampled")
     concurrency: int = Field(16, ge=1, description="calls in flight at once")
     rpm: int | None = Field(None, ge=1, description="requests per minute allowed at this endpoint")
     tpm: int | None = Field(None, ge=1, description="tokens per minute allowed at this endpoint")
     timeout_s: float = Field(120.0, gt=0, description="one call's limit, then it is retried")
     max_attempts: int = Field(6, ge=1, description="tries per call before it is recorded as failed")
     backoff_s: float = Field(1.0, gt=0, description="first back-off; it doubles per retry, with jitter")
-    backoff_max_s: float = Field(60.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0, description="longest back-off between two tries of a call")
     price: Price | None = Field(
         None, description="per-token prices; default: lion.llm.pricing's table for known models"
     )
@@ -133,8 +147,8 @@ class RoleConfig(Strict):
         description="referee/judge: read scores from a JSON-schema reply (json), from closing score "
         "lines (text), or json where the backend offers it with text as the fallback (auto)",
     )
-    local: LocalOptions = LocalOptions()
-    arena: ArenaOptions = ArenaOptions()
+    local: LocalOptions = Field(LocalOptions(), description="hf_local only: how the model runs in this process")
+    arena: ArenaOptions = Field(ArenaOptions(), description="arena only: how the offline arena plays the role")
 
     @field_validator("backend")
     @classmethod
@@ -194,10 +208,12 @@ class RoleConfig(Strict):
 class TinyStudentConfig(Strict):
     """The arena's from-scratch student: a small Llama and a word-level tokenizer."""
 
-    hidden_size: int = Field(256, ge=8)
-    layers: int = Field(4, ge=1)
-    heads: int = Field(4, ge=1)
-    max_positions: int = Field(256, ge=16)
+    hidden_size: int = Field(
+        256, ge=8, description="width of each layer (the feed-forward layers are 4 x wider); a multiple of 2 x heads"
+    )
+    layers: int = Field(4, ge=1, description="transformer layers")
+    heads: int = Field(4, ge=1, description="attention heads per layer")
+    max_positions: int = Field(256, ge=16, description="longest sequence, in tokens, the model is built for")
 
 
 class LoraOptions(Strict):
@@ -205,7 +221,7 @@ class LoraOptions(Strict):
 
     r: int = Field(16, ge=1, description="rank of each adapter")
     alpha: int = Field(32, ge=1, description="scaling: the update is multiplied by alpha / r")
-    dropout: float = Field(0.05, ge=0, lt=1)
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout probability on each adapter's input during training")
     target_modules: list[str] | None = Field(
         None, description="names of the modules to adapt; default: every linear layer but the output head"
     )
@@ -215,15 +231,21 @@ class TrainConfig(Strict):
     method: Literal["full", "lora", "qlora"] = Field(
         "full", description="train every weight, a LoRA adapter, or a LoRA adapter on 4-bit weights (CUDA only)"
     )
-    lora: LoraOptions = LoraOptions()
-    epochs: float = Field(3.0, gt=0)
-    learning_rate: float = Field(2e-5, gt=0)
+    lora: LoraOptions = Field(LoraOptions(), description="the adapter's settings for method: lora or qlora")
+    epochs: float = Field(3.0, gt=0, description="passes over the training examples in each imitation; may be fractional")
+    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate of imitation, reached after warm-up")
     lr_scheduler: str = Field("cosine", description="a transformers scheduler name, checked at run start")
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    batch_size: int = Field(8, ge=1)
-    gradient_accumulation: int = Field(1, ge=1)
-    max_length: int = Field(1024, ge=8)
+    warmup_ratio: float = Field(
+        0.03, ge=0, lt=1, description="share of the training steps over which the learning rate rises from 0 to its peak"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="the optimizer's (AdamW's) weight decay")
+    batch_size: int = Field(8, ge=1, description="examples per training step in each process")
+    gradient_accumulation: int = Field(
+        1, ge=1, description="batches whose gradients are added up before each optimizer step"
+    )
+    max_length: int = Field(
+        1024, ge=8, description="most tokens in one training example, prompt and answer together; longer ones are truncated"
+    )
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so a killed training resumes")
     gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, about 30% slower")
     packing: bool = Field(False, description="pack several short examples into each row of max_length tokens")
@@ -231,12 +253,15 @@ class TrainConfig(Strict):
     accelerate_config: str | None = Field(
         None, description="an accelerate config file (DDP, FSDP or DeepSpeed) for processes > 1; default: plain DDP"
     )
-    seed: int = 0
+    seed: int = Field(0, description="the trainer's random seed: data order, dropout, a new adapter's first weights")
 
 
 class GenerateConfig(Strict):
-    max_new_tokens: int = Field(256, ge=1)
-    batch_size: int = Field(32, ge=1)
+    max_new_tokens: int = Field(256, ge=1, description="most tokens in one of the student's (greedy) answers")
+    batch_size: int = Field(
+        32, ge=1, description="prompts the student answers together; also the batch the student's losses are "
+        "computed in for loop.signal: student_loss",
+    )
     engine: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="vllm where it is installed and a GPU is present (auto), else transformers"
     )
@@ -246,9 +271,9 @@ class DpoConfig(Strict):
     """The DPO step after imitation (loop.preference: dpo); TRL's DPOTrainer takes these."""
 
     beta: float = Field(0.1, gt=0, description="how far DPO may move the student from the imitated one it starts as")
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, description="passes over the preference pairs in each DPO step; may be fractional")
     learning_rate: float = Field(1e-6, gt=0, description="DPO wants a far smaller rate than imitation")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="preference pairs per training step in each process")
 
 
 class StudentConfig(Strict):
@@ -256,11 +281,18 @@ class StudentConfig(Strict):
         "arena-tiny",
         description="'arena-tiny' (built locally), a Hugging Face model folder, or a hub name",
     )
-    prompt_format: Literal["auto", "alpaca", "chat_template"] = "auto"
-    strategy: Literal["continue", "cumulative"] = "cumulative"
-    tiny: TinyStudentConfig = TinyStudentConfig()
-    train: TrainConfig = TrainConfig()
-    generate: GenerateConfig = GenerateConfig()
+    prompt_format: Literal["auto", "alpaca", "chat_template"] = Field(
+        "auto", description="how an instruction is shown to the student in training and generation: the paper's Alpaca "
+        "headers (alpaca), the tokenizer's chat template (chat_template), or the template where the tokenizer has one "
+        "(auto)",
+    )
+    strategy: Literal["continue", "cumulative"] = Field(
+        "cumulative", description="each imitation trains the base student on every Train Pool so far (cumulative) or "
+        "the last iteration's student on the new Train Pool only (continue)",
+    )
+    tiny: TinyStudentConfig = Field(TinyStudentConfig(), description="the from-scratch student's size, with model: arena-tiny")
+    train: TrainConfig = Field(TrainConfig(), description="how each imitation trains the student")
+    generate: GenerateConfig = Field(GenerateConfig(), description="how the student answers instructions")
     dpo: DpoConfig = Field(DpoConfig(), description="the DPO step's settings, used with loop.preference: dpo")
 
 
@@ -268,8 +300,8 @@ class LoopConfig(Strict):
     iterations: int = Field(3, ge=1, description="rounds of imitation, discrimination and generation; a closing "
                             "imitation then trains the student on the last round's new instructions")
     cut_off_answers: Literal["drop", "train"] = Field(
-        "drop", description="teacher answers cut off at max_tokens: left out of training (drop, see the README) or "
-        "trained on as they are (train); empty answers are never trained on",
+        "drop", description="teacher answers cut off at max_tokens: left out of training (drop), since they teach "
+        "the student to stop mid-sentence, or trained on as they are (train); empty answers are never trained on",
     )
     new_per_iteration: int = Field(6000, ge=1, description="N, new instructions per iteration")
     hard_share: float = Field(
@@ -332,7 +364,10 @@ class LoopConfig(Strict):
     max_attempts_factor: float = Field(
         4.0, ge=1, description="generator calls allowed per wanted instruction before giving up"
     )
-    seed: int = 42
+    seed: int = Field(
+        42, description="seed of the run's random draws: the arena's seeds and held-out set, the tiny student's first "
+        "weights, the generator's parents and the held-back slice",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -402,8 +437,8 @@ class LoopConfig(Strict):
 
 
 class FieldMap(Strict):
-    instruction: str = "instruction"
-    input: str = "input"
+    instruction: str = Field("instruction", description="the record key holding the instruction")
+    input: str = Field("input", description="the record key holding the instruction's optional input (its context)")
     category: str = Field("category", description="optional; groups the report's lineage of generated instructions")
 
 
@@ -411,10 +446,16 @@ class DataConfig(Strict):
     seeds: str = Field(
         "arena", description="'arena', a JSON/JSONL file, or 'hf:NAME' for a Hugging Face dataset"
     )
-    format: Literal["auto", "alpaca", "self_instruct", "jsonl"] = "auto"
-    fields: FieldMap = FieldMap()
-    split: str = "train"
-    limit: int | None = Field(None, ge=1)
+    format: Literal["auto", "alpaca", "self_instruct", "jsonl"] = Field(
+        "auto", description="how a seed record is read: self_instruct takes the input from its first 'instances' entry, "
+        "alpaca and jsonl from data.fields.input, auto as self_instruct where a record has an instances list; a JSON "
+        "array or JSONL is told from the file itself",
+    )
+    fields: FieldMap = Field(FieldMap(), description="the record keys a seed file or dataset holds its text under")
+    split: str = Field("train", description="with seeds: hf:NAME, the dataset split loaded")
+    limit: int | None = Field(
+        None, ge=1, description="keep only the first this many seed instructions, duplicates removed; default: all"
+    )
     arena_size: int = Field(300, ge=1, description="seed instructions drawn from the arena")
     arena_sums: bool = Field(
         False, description="add two-number sums to the arena's seeds and held-out set: a kind its tiny student "
@@ -455,7 +496,9 @@ class EvalConfig(Strict):
         description="the questions the student is judged on after each iteration: 'arena', 'none', or a question "
         "file (Vicuna/MT-bench turns, Self-Instruct, or JSONL with instruction)",
     )
-    heldout_size: int = Field(200, ge=1)
+    heldout_size: int = Field(
+        200, ge=1, description="with heldout: arena, how many questions the arena draws (any that is also a seed is left out)"
+    )
 
 
 class BudgetConfig(Strict):
@@ -465,21 +508,27 @@ class BudgetConfig(Strict):
 
 
 class RunConfig(Strict):
-    teacher: RoleConfig = RoleConfig(model="arena-teacher")
-    referee: RoleConfig = RoleConfig(
-        model="arena-referee", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    teacher: RoleConfig = Field(
+        RoleConfig(model="arena-teacher"),
+        description="the role whose answers the student is trained to imitate and is compared with",
     )
-    generator: RoleConfig = RoleConfig(
-        model="arena-generator", decoding=DecodingConfig(temperature=1.0, max_tokens=256)
+    referee: RoleConfig = Field(
+        RoleConfig(model="arena-referee", decoding=DecodingConfig(temperature=0.2, max_tokens=512)),
+        description="the role that scores the teacher's and the student's answers to tell hard instructions from easy ones",
     )
-    judge: RoleConfig = RoleConfig(
-        model="arena-judge", decoding=DecodingConfig(temperature=0.2, max_tokens=512)
+    generator: RoleConfig = Field(
+        RoleConfig(model="arena-generator", decoding=DecodingConfig(temperature=1.0, max_tokens=256)),
+        description="the role that writes each iteration's new instructions from parent instructions",
     )
-    student: StudentConfig = StudentConfig()
-    loop: LoopConfig = LoopConfig()
-    data: DataConfig = DataConfig()
-    evaluation: EvalConfig = EvalConfig()
-    budget: BudgetConfig = BudgetConfig()
+    judge: RoleConfig = Field(
+        RoleConfig(model="arena-judge", decoding=DecodingConfig(temperature=0.2, max_tokens=512)),
+        description="the role that scores the student's answers to the held-out questions against the teacher's",
+    )
+    student: StudentConfig = Field(StudentConfig(), description="the model being distilled: how it starts, trains and answers")
+    loop: LoopConfig = Field(LoopConfig(), description="the adversarial loop: iterations, hardness and new instructions")
+    data: DataConfig = Field(DataConfig(), description="where the seed instructions come from and how they are read")
+    evaluation: EvalConfig = Field(EvalConfig(), description="the held-out questions the student is judged on")
+    budget: BudgetConfig = Field(BudgetConfig(), description="a spending limit on the run's LLM calls")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: all cores")
 
     def torch_threads(self) -> int:
