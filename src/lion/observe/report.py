@@ -478,8 +478,20 @@ def _progress_section(w: _Writer, st: Status, its: list[Iteration], cfg: RunConf
         w.plot("hard_by_kind", "hard share per kind and iteration", plot_hard_by_kind, judged)
         w.add("Each cell: hard / judged, then → how many of the iteration's kept new instructions were written from "
               "hard parents of the kind.", "")
-        w.add(*_table(["kind", *(f"iteration {it.k}" for it in judged)],
-                      [[text_cell(kind, 60), *(_kind_cell(it, kind) for it in judged)] for kind in _top_kinds(judged)]))
+        w.add(*kinds_table(judged))
+
+
+def kinds_table(judged: list[Iteration]) -> list[str]:
+    """Hard / judged per kind and iteration, with the kind's new instructions from hard parents: where the
+    generator's hard budget went, which the README's demo figures show too."""
+    return _table(["kind", *(f"iteration {it.k}" for it in judged)],
+                  [[text_cell(kind, 60), *(_kind_cell(it, kind) for it in judged)] for kind in _top_kinds(judged)])
+
+
+def judged_iterations(root: Path) -> list[Iteration]:
+    """The run's iterations whose discrimination judged something, read as the report reads them."""
+    run, cfg = open_run(root)
+    return [it for it in _read_iterations(run, collect(root).iterations, measure_of(cfg)) if it.by_kind]
 
 
 def _heldout_section(w: _Writer, st: Status) -> None:
