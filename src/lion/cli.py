@@ -309,7 +309,8 @@ def dedup(
 def evaluate(
     questions: Annotated[Path, typer.Option(help="questions: Vicuna/MT-bench (turns), Self-Instruct, or instruction JSONL")],
     reference: Annotated[str, typer.Option(help="NAME=SOURCE: the model every candidate is scored against")],
-    candidate: Annotated[list[str], typer.Option(help="NAME=SOURCE, repeatable (see the README for SOURCE)")],
+    candidate: Annotated[list[str], typer.Option(help="NAME=SOURCE, repeatable; SOURCE: an answers file, "
+                                                     "CONFIG.yaml[:ROLE], a model folder, RUN[@K] or hf:NAME")],
     judge: Annotated[Path, typer.Option(help="a run config: its judge role judges, its student settings generate")],
     out: Annotated[Path, typer.Option(help="folder for answers, judgements, results.md/json, chart.png and the cache")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field of the --judge config: "

@@ -1,10 +1,10 @@
-"""The figures that the README and the getting-started page quote from `lion demo`, made from its run folder.
+"""The figures that the README (the site's home page) quotes from `lion demo`, made from its run folder.
 
 Figures copied by hand went stale each time the loop changed, and a newcomer's own demo then
 disagreed with the page. One function writes them from a run folder, between two marker lines,
 and `tests/test_docs.py` compares them with a fresh demo run:
 
-    python -m lion.observe.figures runs/demo-seed42 README.md docs/getting-started.md
+    python -m lion.observe.figures runs/demo-seed42 README.md
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An empty answer teaches nothing but to stop at once, so it is never trained on. An answer cut
 off at max_tokens is left out too unless `loop.cut_off_answers` is `train`: trained on, it
-teaches the student to end in mid-sentence (see the README). Either way each is counted and
+teaches the student to end in mid-sentence (docs/method.md, "Choices where the paper is silent"). Either way each is counted and
 kept in `left_out.jsonl`, and an iteration in which no answer can be trained on stops the run.
 With `loop.preference: dpo` a DPO step on the referee's hard verdicts follows (see
 `lion.student.preference`).
@@ -88,7 +88,7 @@ def run_imitation(ctx: Context, k: int, train_pool: list[Instruction], closing: 
         _stop(ctx, k, len(train_pool), [f["reason"] for f in failed] + [r["reason"] for r in left_out])
 
     # `continue` trains the previous student on this Train Pool; `cumulative` retrains the base
-    # model on every Train Pool so far (see the README for why `cumulative` is the default). A
+    # model on every Train Pool so far (docs/method.md says why `cumulative` is the default). A
     # slice held back to be judged (loop.judged: held_back) joins training one iteration late.
     slice_ = _draw_held_back(ctx.cfg.loop, k, train_pool, closing)
     if ctx.cfg.loop.judging.holds_back:
