@@ -159,3 +159,10 @@ def test_every_shell_block_runs(page, demo_run, tmp_path):
         assert done.returncode == 0, f"{block.where} failed ({done.returncode}):\n{block.text}\n{done.stdout}{done.stderr}"
     if not SHARED.is_dir() and any(b.needs_shared for b in ALL if b.page == page):
         pytest.skip(f"{page.name}: the blocks that read ../shared/data were not run: ../shared is absent")
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` is the README's second set-up command, quieter: what CI passes is what a user runs."""
+    readme = next(b.text for b in ALL if b.page.name == "README.md" and "pytest" in b.text)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().split("\n")[-1]
+    assert ci == readme.replace("pip install", "pip install -q")
