@@ -30,7 +30,7 @@ from lion.core import atomic
 from lion.core.config import RunConfig
 from lion.core.errors import LionError
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
-from lion.loop.describe import dropped_text
+from lion.loop.describe import dropped_text, percent
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import judged_pairs
 from lion.loop.stages.imitation import trainable
@@ -241,7 +241,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
     origins = Counter((r["iteration"] + 1, r["origin"]) for r in sft)  # written in k, trained on in k + 1
     for it in its:
         judged = f"{it.hard}/{it.judged}" if it.judged is not None else ""
-        score = it.heldout.relative_score if it.heldout and it.heldout.relative_score is not None else ""
+        score = percent(it.heldout.relative_score) if it.heldout and it.heldout.relative_score is not None else ""
         made = f"{it.kept}/{it.generated}" if it.generated is not None else ""
         lines.append(f"| {it.iteration}{' (closing)' if it.closing else ''} | {it.train_pool} | {origins[(it.iteration, 'seed')]} | "
                      f"{origins[(it.iteration, 'from-hard')]} | {origins[(it.iteration, 'from-easy')]} | {judged} | "
@@ -249,7 +249,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
                      f"{dropped_text(it.dropped) if it.dropped else ''} | {score} |")
     before = summary.before.relative_score if summary.before else None
     if before is not None:
-        lines += ["", f"Held-out relative score of the untrained student: {before} %."]
+        lines += ["", f"Held-out relative score of the untrained student: {percent(before)}%."]
     lines += ["", "## Spend", "", "| role | calls | prompt tokens | answer tokens | cost |", "|---|---|---|---|---|"]
     for role, s in summary.spend.by_role.items():
         cost = "unknown" if s.cost_usd is None else f"${s.cost_usd:,.2f}"
