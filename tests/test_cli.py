@@ -112,3 +112,42 @@ def test_run_threads_is_the_threads_field(monkeypatch):
     done = CliRunner().invoke(cli.app, ["run", "x.yaml", "--threads", "3", "--set", "loop.iterations=1"])
     assert done.exit_code == 0 and seen["overrides"] == ["loop.iterations=1", "threads=3"]
     assert CliRunner().invoke(cli.app, ["run", "x.yaml", "--threads", "0"]).exit_code == 2
+
+
+def _commands(command, path=()):
+    """Every command of the click app, groups and their subcommands included, with its argv path."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_shows_flags_as_flags_and_no_python_type_names():
+    import re
+
+    import typer
+    from typer.testing import CliRunner
+
+    from lion.cli import app
+
+    walked = list(_commands(typer.main.get_command(app)))
+    assert {" ".join(path) for path, _ in walked} >= {"", "run", "status", "export-data", "arena", "arena serve"}
+    type_names = re.compile(r"<(bool|str|int|float|path)\b[^>]*>|list\[|\|\s*none|optional", re.IGNORECASE)
+    for path, command in walked:
+        shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, path
+        assert not type_names.search(shown.output), (path, type_names.search(shown.output))
+        ctx = typer.Context(command, info_name="lion")
+        for param in command.get_params(ctx):  # the help option included
+            if param.param_type_name != "option":
+                assert param.display_type_rich(ctx) in ("PATH", "TEXT"), (path, param.name)
+                continue
+            if param.type_descriptor.annotation is bool:
+                assert param.is_flag, (path, param.opts)
+            if not param.is_flag:
+                assert param.display_type_rich(ctx), (path, param.opts)  # a value has a placeholder
+                continue
+            # the flag's row reads: its names, then straight away its help, no value placeholder between
+            names = r"\s+".join(re.escape(o) for o in [*param.opts, *param.secondary_opts]
+                                if o.startswith("--")) + r"(\s+-\w)?"
+            assert re.search(names + r"\s+" + re.escape(param.help.split()[0]) + r"\s", shown.output), (path, param.opts)
+    assert CliRunner().invoke(app, ["export-data", "run", "--out", "data", "--preference", "true"]).exit_code == 2

@@ -6,9 +6,10 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from lion.core.errors import LionError, storage_error, storage_problem
 from lion.core.progress import console
@@ -17,9 +18,95 @@ from lion.loop.variants import BUILT_IN
 if TYPE_CHECKING:
     from lion.loop.summary import Summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]},  # every command's, by inheritance
-                  help="Adversarial distillation of an API-only LLM into a small open model.")
+# typer (0.29) labels each parameter in --help with its Python type: "<bool>" beside a flag that
+# takes no value (so "--preference <bool>" invites "--preference true", which is refused),
+# "<list[str]>" beside a repeatable option, "<str>" beside an argument. Every parameter of every
+# command gets a click-style placeholder here instead, in one place, so that a new option cannot
+# bring the type names back. An option whose value has a form of its own is named here by flag.
+PLACEHOLDERS = {"--set": "KEY=VALUE", "--variant": "NAME[=SETTINGS]", "--reference": "NAME=SOURCE",
+                "--candidate": "NAME=SOURCE", "--seeds": "N,N,...", "--tasks": "TASK,...", "--fault-kinds": "KIND,..."}
+TYPE_PLACEHOLDERS: dict[Any, str] = {str: "TEXT", int: "N", float: "FLOAT", Path: "PATH"}
+
+
+def _type_placeholder(param: TyperArgument | TyperOption) -> str:
+    """What a value of the parameter's type is called in help: the element's name for a list, which
+    is repeated rather than written as one value, and the choices themselves where there are some."""
+    desc = param.type_descriptor
+    if desc.is_choice:
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
+    annotation = desc.annotation
+    if get_origin(annotation) is list:
+        (annotation,) = get_args(annotation)
+    return "PATH" if desc.is_path else TYPE_PLACEHOLDERS.get(annotation, "VALUE")
+
+
+class _Argument(TyperArgument):
+    """An argument whose help shows the placeholder of its value, not typer's "<str>"; an argument has
+    no metavar through which the type column could be set."""
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:
+        return _type_placeholder(self)
+
+
+def _placehold(param: Any) -> None:
+    """Give one parameter its help placeholder, unless it was given a metavar where it is declared.
+    A flag gets none: it takes no value."""
+    if isinstance(param, TyperOption) and param.metavar is None:
+        flag = next((o for o in param.opts if o.startswith("--")), "")
+        param.metavar = "" if param.is_flag else PLACEHOLDERS.get(flag) or _type_placeholder(param)
+    elif type(param) is TyperArgument:
+        param.__class__ = _Argument  # adds a method only: the object's state stays typer's
+        if param.metavar is None:
+            param.metavar = (param.name or "value").upper()  # as the commands' docstrings name them
+
+
+class _Placeheld:
+    """Placeholders for a command's parameters, its help option included, which click makes only
+    when it is first asked for."""
+
+    params: list[Any]
+
+    def _placehold_all(self) -> None:
+        for param in self.params:
+            _placehold(param)
+
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            _placehold(option)
+        return option
+
+
+class LionCommand(_Placeheld, TyperCommand):
+    """Every `lion` command: typer's, with click-style placeholders in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._placehold_all()
+
+
+class LionGroup(_Placeheld, TyperGroup):
+    """`lion` and its command groups: typer's, with click-style placeholders in their help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._placehold_all()
+
+
+class LionTyper(typer.Typer):
+    """A typer app whose commands are LionCommands, so that no command has to ask for it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=LionGroup, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", LionCommand)
+        return super().command(*args, **kwargs)
+
+
+app = LionTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                context_settings={"help_option_names": ["-h", "--help"]},  # every command's, by inheritance
+                help="Adversarial distillation of an API-only LLM into a small open model.")
 
 
 def _version(asked: bool) -> None:
@@ -437,7 +524,7 @@ def batches(
     Console().print(table)
 
 
-arena_app = typer.Typer(no_args_is_help=True, help="The offline arena, for programs outside this one.")
+arena_app = LionTyper(no_args_is_help=True, help="The offline arena, for programs outside this one.")
 app.add_typer(arena_app, name="arena")
 
 _SERVE_FLAGS = {"latency_s": "--latency", "fault_rate": "--fault-rate", "fault_kinds": "--fault-kinds",

@@ -120,3 +120,20 @@ def test_drop_reasons_read_with_their_counts_after_them():
 
     text = dropped_text({"3 words or fewer": 4, "too similar to a pool instruction": 2588})
     assert text == "too similar to a pool instruction: 2,588; 3 words or fewer: 4"
+
+
+def test_scores_side_by_side_have_the_same_decimals():
+    """Scores are stored with two decimals; each view shows one, so 6.5 does not sit beside 32.61."""
+    from lion.loop.describe import RUN_END, heldout_text, interval_text, iteration_line
+    from lion.loop.stages.heldout import HeldoutResult
+
+    scores = HeldoutResult(exact_match=6.5, relative_score=32.61, relative_interval=[29.62, 35.5], questions=200)
+    assert heldout_text(scores) == "exact match 6.5%, relative score 32.6% [29.6, 35.5]"
+    assert interval_text(scores) == "29.6–35.5"
+    assert heldout_text(HeldoutResult(exact_match=10.0, relative_score=36.0)) == "exact match 10.0%, relative score 36.0%"
+    record = IterationRecord(iteration=1, hard=161, easy=39, heldout=scores)
+    assert "\n  held-out: exact match 6.5%, relative score 32.6% [29.6, 35.5]\n" in iteration_line(record)
+    assert cells(record, RUN_END)[-2:] == ["6.5", "32.6"]
+    shown = dict(zip(REPORT, cells(record, REPORT)))
+    assert (shown["hard_share"], shown["relative_score"]) == ("80.5", "32.6")
+    assert dict(zip(STATUS, cells(record, STATUS)))["relative_score"] == "32.6"

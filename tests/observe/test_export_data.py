@@ -93,6 +93,44 @@ def test_the_card_says_how_the_data_was_made(small_run, tmp_path):
     assert isinstance(load(out, "preference")[0]["prompt"], list)  # conversational, as DPOTrainer reads it
 
 
+@pytest.fixture(scope="module")
+def held_back_run(tmp_path_factory):
+    """A finished small arena run that judges a held-back slice: one iteration, then the closing imitation."""
+    from pathlib import Path
+
+    from lion.loop.runner import run_loop
+    from small_run import SMALL
+
+    out = tmp_path_factory.mktemp("held-back") / "run"
+    config = Path(__file__).parents[2] / "configs" / "arena.yaml"
+    run_loop(load_config(config, [*SMALL, "loop.iterations=1", "loop.judged=held_back"]), out, lambda m: None)
+    return out
+
+
+def test_the_card_calls_trained_on_only_what_a_student_trained_on(held_back_run, small_run, tmp_path):
+    sliced = {it.id for it in read_jsonl(RunFolder(held_back_run).iteration(1).imitation.held_back, Instruction)}
+    exporter.export_data(held_back_run, tmp_path / "one", iteration=1)
+    late = len(sliced & set(load(tmp_path / "one", "sft")["id"]))
+    assert late > 0
+    text = (tmp_path / "one" / "README.md").read_text()
+    # iteration 1's slice is in the data, but no student has trained on it yet: the card says which and when
+    assert "whose teacher answers imitation keeps for training (messages format)" in text
+    assert (f"The student of iteration 1 was trained on all of them but {late}: iteration 1's held-back slice, kept "
+            "out of its training to be judged, which joins training in the closing imitation.") in text
+    assert "were trained on (" not in text
+    assert ("0.25 of each Train Pool, kept out of that iteration's training; it joins training in the next iteration, "
+            "the last slice in the closing imitation") in text
+    # after the closing imitation every row was trained on, and the card says just that
+    exporter.export_data(held_back_run, tmp_path / "all")
+    text = (tmp_path / "all" / "README.md").read_text()
+    assert "whose teacher answers were trained on (messages format)" in text and "all of them but" not in text
+    # judging the Cache Pool holds nothing back, whichever iteration is exported
+    exporter.export_data(small_run, tmp_path / "cache", iteration=1)
+    text = (tmp_path / "cache" / "README.md").read_text()
+    assert "whose teacher answers were trained on (messages format)" in text
+    assert "all of them but" not in text and "held-back" not in text
+
+
 def test_bad_input_is_one_sentence_and_writes_nothing(small_run, tmp_path):
     with pytest.raises(LionError, match=r"iteration 5 has not finished \(finished: 1, 2, 3\)"):
         exporter.export_data(small_run, tmp_path / "a", iteration=5)

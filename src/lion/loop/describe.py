@@ -20,6 +20,13 @@ def value(x: object) -> str:
     return "" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
+def percent(x: float | None) -> str | None:
+    """A percentage as every view shows it: one decimal, like `lion eval`, `lion experiment` and
+    the README, so that scores side by side (exact match, relative score, its interval, hard %)
+    read alike; the scores themselves are stored with two."""
+    return None if x is None else f"{x:.1f}"
+
+
 def iteration_name(k: int, closing: bool) -> str:
     """How a row names iteration k: before training, its number, or the closing imitation's."""
     if not k:
@@ -32,7 +39,7 @@ def iteration_label(r: IterationRecord) -> str:
 
 
 def _hard_share(r: IterationRecord) -> str | None:
-    return f"{100 * r.hard / r.judged:.1f}" if r.judged else None
+    return percent(100 * r.hard / r.judged) if r.judged else None
 
 
 def _failed(r: IterationRecord) -> int | None:
@@ -42,7 +49,7 @@ def _failed(r: IterationRecord) -> int | None:
 
 
 def _score(name: str) -> Callable[[IterationRecord], object]:
-    return lambda r: getattr(r.heldout, name) if r.heldout else None
+    return lambda r: percent(getattr(r.heldout, name)) if r.heldout else None
 
 
 # key -> (header, the cell's content); each view picks the keys it shows
@@ -95,7 +102,7 @@ def before_record(before: HeldoutResult) -> IterationRecord:
 def interval_text(r: HeldoutResult) -> str:
     """The relative score's 95% interval, or nothing when too little was judged to have one."""
     low, high = r.relative_interval if len(r.relative_interval) == 2 else (None, None)
-    return "" if low is None or high is None else f"{low}–{high}"
+    return "" if low is None or high is None else f"{percent(low)}–{percent(high)}"
 
 
 def heldout_text(r: HeldoutResult) -> str:
@@ -103,8 +110,8 @@ def heldout_text(r: HeldoutResult) -> str:
         text = f"no relative score ({r.failed_judgements} of {r.questions} questions not judged)"
     else:
         interval = interval_text(r)
-        text = f"relative score {r.relative_score}%" + (f" [{interval.replace('–', ', ')}]" if interval else "")
-    return (f"exact match {r.exact_match}%, " if r.exact_match is not None else "") + text
+        text = f"relative score {percent(r.relative_score)}%" + (f" [{interval.replace('–', ', ')}]" if interval else "")
+    return (f"exact match {percent(r.exact_match)}%, " if r.exact_match is not None else "") + text
 
 
 def dropped_text(dropped: dict[str, int]) -> str:

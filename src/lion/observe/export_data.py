@@ -1,7 +1,8 @@
 """`lion export-data`: a run's distilled data as a Hugging Face dataset folder, with a card that says how it was made.
 
-Two configs, each Parquet: `sft`, every instruction the students of iterations 1..K were
-trained on with the teacher's answer and its lineage (origin, parent, iteration, kind) and, where
+Two configs, each Parquet: `sft`, every instruction of the Train Pools of iterations 1..K whose
+teacher answer imitation keeps for training (with loop.judged: held_back, iteration K's slice too,
+which only iteration K + 1 trains on: the card says so), with that answer and its lineage (origin, parent, iteration, kind) and, where
 the referee judged it, its latest verdict; and with `--preference`, `preference`, every judged
 pair in which the referee scored the teacher's answer above the student's (d > 0), as TRL's
 `DPOTrainer` reads them. The card (README.md) records the roles, the loop's settings, the counts
@@ -29,7 +30,7 @@ from lion.core import atomic
 from lion.core.config import RunConfig
 from lion.core.errors import LionError
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
-from lion.loop.describe import dropped_text
+from lion.loop.describe import dropped_text, percent
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import judged_pairs
 from lion.loop.stages.imitation import trainable
@@ -58,6 +59,7 @@ def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int 
         raise LionError(f"{out} exists and is not empty; choose a new --out folder.")
     verdicts = _verdicts(run, k)
     sft = [_sft_row(it, answer, verdicts.get(it.id), fmt) for it, answer in _trained(run, cfg, k)]
+    late = _not_yet_trained(run, cfg, summary, k, sft)
     pairs = _pairs(run, k, fmt) if preference else None
     staging = out.with_name(f".{out.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
@@ -66,7 +68,7 @@ def export_data(root: Path, out: Path, fmt: Format = "messages", iteration: int 
         _parquet(sft, staging / "sft" / "train.parquet")
         if pairs is not None:
             _parquet(pairs, staging / "preference" / "train.parquet")
-        atomic.write_text(staging / "README.md", card(root, cfg, summary, k, fmt, sft, pairs))
+        atomic.write_text(staging / "README.md", card(root, cfg, summary, k, fmt, sft, pairs, late))
         if out.exists():
             out.rmdir()  # empty, as checked above
         atomic.replace_dir(staging, out)
@@ -97,6 +99,17 @@ def _trained(run: RunFolder, cfg: RunConfig, k: int) -> list[tuple[Instruction, 
             if r.id in pool and trainable(r, cfg.loop.cut_off_answers):
                 out.append((pool[r.id], r))
     return out
+
+
+def _not_yet_trained(run: RunFolder, cfg: RunConfig, summary: Summary, k: int, sft: list[dict]) -> int:
+    """How many of the rows no student up to iteration k has trained on: iteration k's held-back
+    slice (loop.judged: held_back), which only iteration k + 1 trains on; none after the closing
+    imitation, which holds nothing back."""
+    last = next(it for it in summary.iterations if it.iteration == k)
+    if not cfg.loop.judging.holds_back or last.closing or not run.iteration(k).imitation.held_back.exists():
+        return 0
+    held = {it.id for it in read_jsonl(run.iteration(k).imitation.held_back, Instruction)}
+    return sum(row["id"] in held for row in sft)
 
 
 def _verdicts(run: RunFolder, k: int) -> dict[str, tuple[int, SplitRecord]]:
@@ -172,22 +185,27 @@ def _parquet(rows: list[dict], path: Path) -> None:
 # --- the card -----------------------------------------------------------------------------------
 
 
-def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft: list[dict], pairs: list[dict] | None) -> str:
+def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft: list[dict], pairs: list[dict] | None,
+         late: int = 0) -> str:
+    """The dataset card. `late`: rows of iteration k's held-back slice, in the data but not yet
+    trained on by any student, which the card must not call trained on."""
     configs = [{"config_name": "sft", "data_files": [{"split": "train", "path": "sft/*.parquet"}], "default": True}]
     if pairs is not None:
         configs.append({"config_name": "preference", "data_files": [{"split": "train", "path": "preference/*.parquet"}]})
     loop = cfg.loop
     header = yaml.safe_dump({"configs": configs, "tags": ["lion-distill", "distillation", "synthetic"]}, sort_keys=False)
     its = [it for it in summary.iterations if it.iteration <= k]
-    slice_left = loop.judging.holds_back and not its[-1].closing  # its student has not trained on the last slice
+    nxt = "the closing imitation" if k == loop.iterations else f"iteration {k + 1}"
+    students = "The student of iteration 1 was" if k == 1 else f"The students of iterations 1 to {k} were"
     lines = [
         "---", header.rstrip(), "---", "",
         f"# Distilled data of the Lion run `{root.name}`", "",
         f"Made with lion-distill {_version()} by the Lion loop (imitation, discrimination, generation), iterations 1 to {k}. "
-        f"`sft`: the {len(sft)} instructions of the Train Pools of iterations 1 to {k} whose teacher answers were trained "
-        f"on ({fmt} format), with their lineage and the referee's latest verdict where it judged them"
-        + (f" (iteration {k}'s held-back slice included, which its student had not trained on yet)."
-           if slice_left else "."),
+        f"`sft`: the {len(sft)} instructions of the Train Pools of iterations 1 to {k} whose teacher answers "
+        + ("imitation keeps for training" if late else "were trained on")
+        + f" ({fmt} format), with their lineage and the referee's latest verdict where it judged them."
+        + (f" {students} trained on all of them but {late}: iteration {k}'s held-back slice, kept out of its training "
+           f"to be judged, which joins training in {nxt}." if late else ""),
     ]
     if pairs is not None:
         lines += ["", f"`preference`: {len(pairs)} pairs in which the referee scored the teacher's answer above the "
@@ -207,7 +225,8 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
               f"- parents of new instructions: {loop.parent_source.label}" + (", evenly over their kinds" if loop.even_kinds else ""),
               "- discrimination: the " + ("referee judges" if loop.calls_referee else "student scores the teacher's answers to")
               + f" the {loop.judging.pool_label}"
-              + (f" (held back {loop.held_back} of each Train Pool)" if loop.judging.holds_back else "")
+              + (f" ({loop.held_back} of each Train Pool, kept out of that iteration's training; it joins training in "
+                 "the next iteration, the last slice in the closing imitation)" if loop.judging.holds_back else "")
               + (f"; hard when d = teacher - student ≥ τ = {loop.tau}; "
                  + ("each pair judged in both orders" if loop.both_orders else "each pair judged in one order")
                  if loop.calls_referee
@@ -222,7 +241,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
     origins = Counter((r["iteration"] + 1, r["origin"]) for r in sft)  # written in k, trained on in k + 1
     for it in its:
         judged = f"{it.hard}/{it.judged}" if it.judged is not None else ""
-        score = it.heldout.relative_score if it.heldout and it.heldout.relative_score is not None else ""
+        score = percent(it.heldout.relative_score) if it.heldout and it.heldout.relative_score is not None else ""
         made = f"{it.kept}/{it.generated}" if it.generated is not None else ""
         lines.append(f"| {it.iteration}{' (closing)' if it.closing else ''} | {it.train_pool} | {origins[(it.iteration, 'seed')]} | "
                      f"{origins[(it.iteration, 'from-hard')]} | {origins[(it.iteration, 'from-easy')]} | {judged} | "
@@ -230,7 +249,7 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
                      f"{dropped_text(it.dropped) if it.dropped else ''} | {score} |")
     before = summary.before.relative_score if summary.before else None
     if before is not None:
-        lines += ["", f"Held-out relative score of the untrained student: {before} %."]
+        lines += ["", f"Held-out relative score of the untrained student: {percent(before)}%."]
     lines += ["", "## Spend", "", "| role | calls | prompt tokens | answer tokens | cost |", "|---|---|---|---|---|"]
     for role, s in summary.spend.by_role.items():
         cost = "unknown" if s.cost_usd is None else f"${s.cost_usd:,.2f}"

@@ -23,7 +23,7 @@ from lion.core.config import LoopConfig, RunConfig
 from lion.core.plots import plt, save
 from lion.core.records import Instruction, Response, SplitRecord, read_jsonl
 from lion.llm.cache import ResponseCache
-from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, interval_text, iteration_label, spend_rows, usd
+from lion.loop.describe import REPORT, SPEND_HEADERS, cells, headers, interval_text, iteration_label, percent, spend_rows, usd
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
@@ -507,14 +507,14 @@ def _heldout_section(w: _Writer, st: Status) -> None:
     if scored:
         w.plot("heldout", "held-out scores per iteration", plot_heldout, scored)
     w.add(*_table(["", "relative score %", "95% interval", "wins/ties/losses", "exact match %", "questions", "not judged"],
-                  [[n, "none judged" if r.relative_score is None else r.relative_score, interval_text(r),
-                    "/".join(str(x) for x in r.wins_ties_losses), r.exact_match, r.questions, r.failed_judgements]
+                  [[n, "none judged" if r.relative_score is None else percent(r.relative_score), interval_text(r),
+                    "/".join(str(x) for x in r.wins_ties_losses), percent(r.exact_match), r.questions, r.failed_judgements]
                    for n, r in rows]))
     categories = sorted({c for _, r in rows for c in r.categories})
     if len(categories) > 1:
         w.add("Per category, relative score %:", "",
               *_table(["category", *(n for n, _ in rows)],
-                      [[c, *(r.categories.get(c) for _, r in rows)] for c in categories]))
+                      [[c, *(percent(r.categories.get(c)) for _, r in rows)] for c in categories]))
 
 
 def _novelty_section(w: _Writer, its: list[Iteration]) -> None:
