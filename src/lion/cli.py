@@ -214,15 +214,20 @@ def estimate(
     from rich.console import Console
 
     from lion.core.config import load_config
+    from lion.core.hub import HubUnreachable
     from lion.data.seeds import load_seeds
-    from lion.loop.estimate import as_dicts, measured_completion_tokens, measured_prompts
+    from lion.loop.estimate import as_dicts, measured_completion_tokens, measured_prompts, stand_in_seeds
     from lion.loop.estimate import estimate as predict
-    from lion.loop.estimate_table import show_estimate
+    from lion.loop.estimate_table import guessed_seeds_note, show_estimate
     from lion.loop.run_folder import RunFolder
     from lion.loop.stages.heldout import build_heldout
 
     cfg = load_config(config, set_ or [])
-    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    unread = None
+    try:
+        seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    except HubUnreachable as e:  # a Hub dataset, offline: estimate on data.limit seeds of a guessed length
+        seeds, unread = stand_in_seeds(cfg.data, e), str(e)
     heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
     if calibrate is not None and not RunFolder(calibrate).cache_path.exists():
         raise LionError(f"{calibrate}: not a run folder (no cache.sqlite).")
@@ -230,9 +235,11 @@ def estimate(
     billing = measured_prompts(calibrate) if calibrate else None
     rows = predict(cfg, seeds, heldout, latency, measured, billing)
     if as_json:
+        if unread:  # beside the JSON, not in it
+            typer.echo(guessed_seeds_note(unread, len(seeds)), err=True)
         print(json.dumps(as_dicts(rows), indent=2))
         return
-    show_estimate(Console(), rows, len(seeds), calibrate, cfg.budget.max_usd)
+    show_estimate(Console(), rows, len(seeds), calibrate, cfg.budget.max_usd, unread)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lion.llm.pricing import START_ALLOWANCE, START_RATIO
-from lion.loop.estimate import RoleEstimate
+from lion.loop.estimate import GUESSED_SEED_CHARS, RoleEstimate
 
 _COST_HEADS = {"cost_usd": "cost", "batch_cost_usd": "batch cost", "cost_usd_at_most": "max cost",
                "batch_cost_usd_at_most": "max batch cost"}
@@ -48,10 +48,10 @@ def _table(title: str, heads: list[str]) -> Table:
     return table
 
 
-def tokens_table(rows: list[RoleEstimate], seeds: int, calibrated: bool) -> Table:
+def tokens_table(rows: list[RoleEstimate], seeds: int, calibrated: bool, guessed: bool = False) -> Table:
     heads = ["role", "calls", "max calls", "prompt tok", "max prompt tok", *(["answer tok"] if calibrated else []),
              "max answer tok"]
-    table = _table(f"estimate for {seeds:,} seed instructions: calls and tokens", heads)
+    table = _table(f"estimate for {seeds:,} seed instructions{' (guessed)' if guessed else ''}: calls and tokens", heads)
     for r in rows:
         answers = [short_tokens(r.completion_tokens)] if calibrated else []
         table.add_row(r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", short_tokens(r.prompt_tokens),
@@ -103,6 +103,27 @@ def budget_note(rows: list[RoleEstimate], max_usd: float | None, calibrated: boo
             f"again with --set budget.max_usd={round_up(worst):g} added.")
 
 
+def _and(names: list[str]) -> str:
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def uncounted_notes(rows: list[RoleEstimate]) -> list[str]:
+    """Roles whose model counts its prompts but could not (its tokenizer would not load): their
+    token figures, and the costs from them, are the four-characters-a-token guess instead."""
+    by_reason: dict[str, list[str]] = {}
+    for r in rows:
+        if r.uncounted:
+            by_reason.setdefault(r.uncounted.rstrip("."), []).append(r.role)
+    return [f"guessed: the {_and(roles)} prompts are counted at 4 characters a token, and bounded as the budget "
+            f"bounds a guess, because the tokenizer that counts them exactly could not be loaded: {reason}."
+            for reason, roles in by_reason.items()]
+
+
+def guessed_seeds_note(unread: str, seeds: int) -> str:
+    return (f"guessed: {unread.rstrip('.')}; so the estimate assumes data.limit's {seeds:,} seeds of about "
+            f"{GUESSED_SEED_CHARS} characters each, and its calls, tokens, costs and hours are guesses.")
+
+
 def notes(rows: list[RoleEstimate], calibrated: Path | None) -> list[str]:
     """What qualifies the figures: unknown prices and answer lengths, the prompt cache, and how
     prompts are counted before a run. A role the calibrating run never called (a run stopped
@@ -132,11 +153,13 @@ def notes(rows: list[RoleEstimate], calibrated: Path | None) -> list[str]:
 
 
 def show_estimate(console: Console, rows: list[RoleEstimate], seeds: int, calibrated: Path | None,
-                  max_usd: float | None) -> None:
-    """The tables, then the budget and the notes, one sentence a line as written (the terminal
-    wraps them), so that a line can be searched for whatever the width."""
-    console.print(tokens_table(rows, seeds, calibrated is not None))
+                  max_usd: float | None, unread_seeds: str | None = None) -> None:
+    """The tables, then the guesses, the budget and the notes, one sentence a line as written
+    (the terminal wraps them), so that a line can be searched for whatever the width."""
+    console.print(tokens_table(rows, seeds, calibrated is not None, unread_seeds is not None))
     console.print(cost_table(rows, calibrated is not None))
-    lines = [note for note in [budget_note(rows, max_usd, calibrated is not None)] if note]
+    lines = [guessed_seeds_note(unread_seeds, seeds)] if unread_seeds else []
+    lines += uncounted_notes(rows)
+    lines += [note for note in [budget_note(rows, max_usd, calibrated is not None)] if note]
     for line in lines + notes(rows, calibrated):
         console.print(line, soft_wrap=True, markup=False, highlight=False, emoji=False)
