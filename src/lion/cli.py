@@ -298,15 +298,23 @@ def estimate(
     """Predict a run's calls, tokens, cost and time from its config and seeds, spending nothing."""
     import json
 
+    from rich.console import Console
+
     from lion.core.config import load_config
+    from lion.core.hub import HubUnreachable
     from lion.data.seeds import load_seeds
-    from lion.loop.estimate import as_dicts, measured_completion_tokens, measured_prompts
+    from lion.loop.estimate import as_dicts, measured_completion_tokens, measured_prompts, stand_in_seeds
     from lion.loop.estimate import estimate as predict
+    from lion.loop.estimate_table import guessed_seeds_note, show_estimate
     from lion.loop.run_folder import RunFolder
     from lion.loop.stages.heldout import build_heldout
 
     cfg = load_config(config, set_ or [])
-    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    unread = None
+    try:
+        seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    except HubUnreachable as e:  # a Hub dataset, offline: estimate on data.limit seeds of a guessed length
+        seeds, unread = stand_in_seeds(cfg.data, e), str(e)
     heldout = [h.as_instruction() for h in build_heldout(cfg, seeds)]
     if calibrate is not None and not RunFolder(calibrate).cache_path.exists():
         raise LionError(f"{calibrate}: not a run folder (no cache.sqlite).")
@@ -314,63 +322,11 @@ def estimate(
     billing = measured_prompts(calibrate) if calibrate else None
     rows = predict(cfg, seeds, heldout, latency, measured, billing)
     if as_json:
+        if unread:  # beside the JSON, not in it
+            typer.echo(guessed_seeds_note(unread, len(seeds)), err=True)
         print(json.dumps(as_dicts(rows), indent=2))
         return
-    _print_estimate(rows, len(seeds), calibrate)
-
-
-def _print_estimate(rows: list, seeds: int, calibrated: Path | None) -> None:
-    """The estimate as a table. A role the calibrating run never called (a run stopped early, or
-    one without a step that calls it) has no measured answer length: "?" where it counts."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from lion.llm.pricing import START_ALLOWANCE, START_RATIO
-
-    def usd(x: float | None) -> str:
-        return "?" if x is None else f"${x:,.2f}"
-
-    def tokens(x: int | None) -> str:
-        return "?" if x is None else f"{x:,}"
-
-    # each cost online and, beside it, through the provider's batch API
-    costs = ["cost_usd", "batch_cost_usd", "cost_usd_at_most", "batch_cost_usd_at_most"][0 if calibrated else 2:]
-    heads = {"cost_usd": "cost", "batch_cost_usd": "batch cost", "cost_usd_at_most": "max cost",
-             "batch_cost_usd_at_most": "max batch cost"}
-    cols = ["role", "calls", "max calls", "prompt tok", "max prompt tok", "max answer tok"]
-    cols += (["answer tok"] if calibrated else []) + [heads[c] for c in costs] + ["hours"]
-    table = Table(title=f"estimate for {seeds} seed instructions", title_justify="left")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "role" else "right")
-    for r in rows:
-        cells = [r.role, f"{r.calls:,}", f"{r.calls_at_most:,}", f"{r.prompt_tokens:,}", f"{r.prompt_tokens_at_most:,}",
-                 f"{r.completion_tokens_at_most:,}"]
-        cells += [tokens(r.completion_tokens)] if calibrated else []
-        table.add_row(*cells, *(usd(getattr(r, c)) for c in costs), f"{r.hours:.2f}")
-    sums = [[getattr(r, c) for r in rows] for c in costs]
-    total = ["total"] + [""] * (len(cols) - 2 - len(costs))
-    table.add_row(*total, *(usd(None if None in s else sum(s)) for s in sums), f"{sum(r.hours for r in rows):.2f}")
-    Console().print(table)
-    unpriced = [r.role for r in rows if r.cost_usd_at_most is None]
-    if unpriced:
-        print(f"? no price is known for the {', '.join(unpriced)} model; set <role>.price in the config.")
-    unmeasured = [r.role for r in rows if calibrated and r.completion_tokens is None and r.calls]
-    if unmeasured:
-        print(f"? {calibrated} made no {', '.join(unmeasured)} calls, so their expected answer length and cost are "
-              "unknown; their max figures, at max_tokens, still hold.")
-    for r in rows:
-        if r.cache_prefix_tokens:
-            fate = ("counted as read from the provider's prompt cache" if r.cached
-                    else f"under the {r.cache_min_tokens:,} tokens {r.model} caches, so billed as plain input")
-            print(f"prompt cache: the {r.role}'s prompts share a prefix of about {r.cache_prefix_tokens:,} tokens "
-                  f"(system message and verdict schema), {fate}; its max costs price every prompt token at the "
-                  "cache-write price.")
-    if not calibrated:
-        print("Answer lengths are unknown before a run, so costs assume every answer uses max_tokens. Prompts are "
-              "counted at 4 characters a token where the model cannot count them itself, and servers also bill "
-              f"their chat template, so max prompt tokens are {START_RATIO:g} times that and {START_ALLOWANCE} more, "
-              "as the budget reserves them before a server has billed anything. --calibrate RUN_FOLDER uses the "
-              "answer lengths and prompt tokens measured in an earlier run.")
+    show_estimate(Console(), rows, len(seeds), calibrate, cfg.budget.max_usd, unread)
 
 
 @app.command()

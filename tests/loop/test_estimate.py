@@ -7,6 +7,7 @@ undercounts its teacher's short prompts as it undercounts a real server's.
 """
 
 import asyncio
+import io
 import json
 import re
 from contextlib import AbstractContextManager
@@ -15,6 +16,7 @@ from statistics import mean
 
 import openai
 import pytest
+from rich.console import Console
 from transformers import AutoTokenizer
 
 from lion.arena.chat import ArenaChatModel
@@ -26,6 +28,7 @@ from lion.data.seeds import load_seeds
 from lion.llm.cache import ResponseCache
 from lion.llm.dispatch import BudgetExceeded
 from lion.loop.estimate import estimate, measured_completion_tokens, measured_prompts
+from lion.loop.estimate_table import budget_note, cost_columns, round_up, short_tokens, show_estimate
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import build_heldout
 from lion.observe.status import collect
@@ -227,3 +230,81 @@ def test_a_claude_referee_is_priced_at_the_cache_write_at_most_and_cached_only_p
                  cwd=tmp_path).stdout
     assert re.search(r"prompt cache: the referee's prompts share a prefix of about \d+ tokens \(system message and verdict "
                      r"schema\), under the 4,096 tokens claude-opus-4-6 caches, so billed as plain input", shown), shown
+
+
+def shipped_openai(*more: str, calibration: dict[str, float] | None = None) -> list:
+    """The starter OpenAI config at its own scale (three iterations of 6,000), on the arena's 300 seeds."""
+    cfg = load_config(CONFIGS / "openai.yaml", ["data.seeds=arena", *more])
+    seeds, _ = load_seeds(cfg.data, cfg.loop.seed)
+    return estimate(cfg, seeds, [h.as_instruction() for h in build_heldout(cfg, seeds)], calibration=calibration)
+
+
+def rendered(rows: list, width: int, calibrated: Path | None = None, max_usd: float | None = None) -> str:
+    console = Console(width=width, file=io.StringIO())
+    show_estimate(console, rows, 300, calibrated, max_usd)
+    return console.file.getvalue()
+
+
+@pytest.mark.parametrize("calibrated", [None, Path("runs/earlier")])
+def test_every_dollar_figure_and_total_is_shown_in_full_at_80_columns(calibrated):
+    rows = shipped_openai(calibration=dict.fromkeys(ROLES, 300) if calibrated else None)
+    costs = cost_columns(calibrated is not None)
+    totals = [sum(getattr(r, c) for r in rows) for c in costs]
+    assert max(totals) > 1000  # thousands of dollars: the figures that were cut to `$2,47…`
+    shown = rendered(rows, 80, calibrated)
+    assert "…" not in shown
+    for figure in [*(f"${t:,.2f}" for t in totals), *(f"${getattr(r, c):,.2f}" for r in rows for c in costs)]:
+        assert figure in shown, (figure, shown)
+    assert all(len(line) <= 80 for line in shown.splitlines() if line[:1] in "┏┃┡│└")
+    # far narrower than any terminal, a figure folds onto a second line: still no figure is cut short
+    assert "…" not in rendered(rows, 40, calibrated)
+
+
+def test_lion_estimate_piped_at_80_columns_shows_the_totals_in_full(tmp_path):
+    args = ["estimate", str(CONFIGS / "openai.yaml"), "--set", "data.seeds=arena"]
+    shown = lion(*args, cwd=tmp_path, env={"COLUMNS": "80"})  # captured: a pipe, as `| cat` or `> file`
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(lion(*args, "--json", cwd=tmp_path).stdout)
+    for field in ("cost_usd_at_most", "batch_cost_usd_at_most"):
+        assert f"${sum(r[field] for r in rows):,.2f}" in shown.stdout, shown.stdout
+    assert "…" not in shown.stdout
+
+
+def test_a_worst_case_over_the_budget_says_what_the_budget_will_do(tmp_path):
+    args = ["estimate", str(CONFIGS / "openai.yaml"), "--set", "data.seeds=arena"]
+    shown = lion(*args, cwd=tmp_path).stdout  # budget.max_usd: 100, against thousands at worst
+    worst = sum(r["cost_usd_at_most"] for r in json.loads(lion(*args, "--json", cwd=tmp_path).stdout))
+    [line] = [line for line in shown.splitlines() if line.startswith("budget:")]
+    assert line == (f"budget: the worst case, ${worst:,.2f}, is over budget.max_usd ($100.00), so the run may stop early: "
+                    "it starts no call whose worst case would take its spending past $100.00, and stops with every "
+                    "answer so far cached; to go on, run the same `lion run` command again with "
+                    f"--set budget.max_usd={round_up(worst):g} added.")
+    assert worst <= round_up(worst) < 1.1 * worst
+    roomy = lion(*args, "--set", f"budget.max_usd={round_up(worst):g}", cwd=tmp_path).stdout
+    assert "budget:" not in roomy and "max cost" in roomy
+    unbudgeted = lion(*args, "--set", "budget.max_usd=null", cwd=tmp_path).stdout
+    assert "budget:" not in unbudgeted
+
+
+def test_the_budget_note_says_will_where_the_expected_cost_is_over_it_too():
+    rows = shipped_openai(calibration=dict.fromkeys(ROLES, 300))
+    expected, worst = sum(r.cost_usd for r in rows), sum(r.cost_usd_at_most for r in rows)
+    assert expected < worst
+    under = budget_note(rows, (expected + worst) / 2, calibrated=True)
+    assert under.startswith(f"budget: the worst case, ${worst:,.2f}, is over budget.max_usd") and "may stop early" in under
+    over = budget_note(rows, expected / 2, calibrated=True)
+    assert f"and so is the expected cost, ${expected:,.2f}, so the run will stop early" in over
+    assert budget_note(rows, worst, calibrated=True) is None
+    assert f"budget.max_usd={round_up(worst):g} added" in rendered(rows, 80, Path("runs/earlier"), expected / 2)
+
+
+@pytest.mark.parametrize("x, up", [(2522.12, 2600), (2600, 2600), (3.21, 3.3), (0.0412, 0.042), (100, 100), (99.01, 100)])
+def test_a_suggested_budget_is_rounded_up_to_two_figures(x, up):
+    assert round_up(x) == pytest.approx(up)
+
+
+@pytest.mark.parametrize("n, shown", [(0, "0"), (9_999, "9,999"), (10_000, "10.0k"), (383_812, "384k"),
+                                      (999_999, "1.00M"), (3_110_432, "3.11M"), (33_000_000, "33.0M"),
+                                      (1_790_000_000, "1.79B"), (2_345_678_901_234, "2,346B"), (None, "?")])
+def test_token_counts_are_shown_to_three_figures(n, shown):
+    assert short_tokens(n) == shown

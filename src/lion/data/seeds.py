@@ -11,6 +11,7 @@ from typing import Any
 
 from lion.core.config import DataConfig
 from lion.core.errors import LionError
+from lion.core.hub import HubUnreachable, hub_online, offline_reason
 from lion.core.jsonio import read_records, text_field
 from lion.core.records import Instruction
 
@@ -56,11 +57,17 @@ def load_seed_file(path: Path, cfg: DataConfig) -> list[Instruction]:
 
 
 def _load_hf(name: str, cfg: DataConfig) -> list[Instruction]:
+    """A Hub dataset's records; from the local cache alone, at once, where the Hub cannot be
+    reached (`lion.core.hub`), instead of after half a minute of the client's retries."""
+    online = hub_online(name, "dataset")
     import datasets
 
     try:
         ds = datasets.load_dataset(name, split=cfg.split)
     except Exception as e:  # offline, unknown name, no such split: all the user can act on
+        if not online and isinstance(e, OSError):  # what the library raises for a file it may not fetch
+            raise HubUnreachable(f"could not load the Hugging Face dataset '{name}': it is not in this machine's "
+                                 f"Hugging Face cache, and {offline_reason()}.") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LionError(f"could not load the Hugging Face dataset '{name}': {first}") from None
     return [

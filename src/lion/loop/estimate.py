@@ -8,12 +8,16 @@ Prompts are the real ones (the seeds' own text in our templates), counted by the
 budget reserves by (`lion.llm.dispatch`): a role whose model can count a prompt
 (`CountsPromptTokens`: a local model's tokenizer and chat template) is counted exactly; any
 other is at four characters a token for the expected figures and, for the upper bound, at
-what its server may bill (`PromptMeter`: generous until a run has been billed by it). An
+what its server may bill (`PromptMeter`: generous until a run has been billed by it); a model
+that would count its prompts but whose tokenizer cannot be loaded (a Hub name, the Hub
+unreachable) is counted like any other, and its row says why (`uncounted`). An
 earlier run (`--calibrate`) gives what its servers billed per role (prompt tokens against
 our estimate of them) and their meters, and its answers' mean length; without it answers
 are `max_tokens` long for the upper bound and unknown for the expected figures. Time assumes
 each call takes `latency_s` and is limited by the role's concurrency and rate limits; the
-student's training and generation are not included.
+student's training and generation are not included. Seeds that cannot be read (a Hub dataset,
+the Hub unreachable) can be stood in for by `data.limit` seeds of a guessed length
+(`stand_in_seeds`), for an estimate that is a guess and is shown as one.
 
 A role whose backend marks prompts for the provider's cache (Anthropic) has its shared prefix
 (system message and structured-output schema) counted as read from the cache in the expected
@@ -30,7 +34,7 @@ from pathlib import Path
 from statistics import mean
 
 from lion.core.chat import CountsPromptTokens, Message, Usage, estimate_tokens
-from lion.core.config import Price, RoleConfig, RunConfig
+from lion.core.config import DataConfig, Price, RoleConfig, RunConfig
 from lion.core.errors import LionError
 from lion.core.prompts import render
 from lion.core.records import Instruction
@@ -43,6 +47,7 @@ from lion.loop.plan import calls as step_calls
 from lion.loop.run_folder import RunFolder
 
 _COUNTED_AT_MOST = 256  # prompts a counting model counts per role: a sample of the seeds, evenly spread
+GUESSED_SEED_CHARS = 300  # a seed's instruction and input where the seeds cannot be read: a guess, and said to be
 
 
 @dataclass
@@ -64,6 +69,9 @@ class RoleEstimate:
     # prompts (system message and structured-output schema), and the shortest the model caches
     cache_prefix_tokens: int | None = None
     cache_min_tokens: int | None = None
+    # where the role's model counts its prompts but its tokenizer would not load (a Hub name with
+    # the Hub unreachable): why, and its prompts are guessed at four characters a token instead
+    uncounted: str | None = None
 
     @property
     def cached(self) -> bool:
@@ -140,14 +148,15 @@ def _comparisons(prompt: str, rc: RoleConfig, items: list[Instruction], answer: 
     return _Prompts(messages, 2 * answer)
 
 
-def _counted(name: str, rc: RoleConfig, prompts: _Prompts, threads: int) -> list[float] | None:
-    """The prompts as the role's model counts them, for a sample of them; None where it cannot count.
+def _counted(name: str, rc: RoleConfig, prompts: _Prompts, threads: int) -> tuple[list[float] | None, str | None]:
+    """The prompts as the role's model counts them, for a sample of them, or None where it
+    cannot count; and why not, where it could have.
 
-    Only the tokenizer is loaded. One that cannot be (a hub name with no network) leaves the
-    role bounded like any other.
+    Only the tokenizer is loaded. One that cannot be (a Hub name with the Hub unreachable)
+    leaves the role bounded like any other, and the estimate says so: its figures are guesses.
     """
     if not prompts.messages or not issubclass(implementation(rc.backend), CountsPromptTokens):
-        return None
+        return None, None
     step = max(1, len(prompts.messages) // _COUNTED_AT_MOST)
     sample = prompts.messages[::step][:_COUNTED_AT_MOST]
     model = build_model(name, rc, threads)
@@ -159,24 +168,39 @@ def _counted(name: str, rc: RoleConfig, prompts: _Prompts, threads: int) -> list
             await model.aclose()
 
     try:
-        return [n + prompts.added for n in asyncio.run(count())]
-    except (LionError, OSError):
-        return None
+        return [n + prompts.added for n in asyncio.run(count())], None
+    except (LionError, OSError) as e:
+        return None, (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _per_call(
     name: str, rc: RoleConfig, prompts: _Prompts, billing: PromptBilling, threads: int
-) -> tuple[float, float]:
-    """A role's prompt tokens per call: expected, and at most, by the budget's rule."""
-    counted = _counted(name, rc, prompts, threads)
+) -> tuple[float, float, str | None]:
+    """A role's prompt tokens per call: expected, and at most, by the budget's rule; and why its
+    model did not count them where it could have."""
+    counted, uncounted = _counted(name, rc, prompts, threads)
     if counted is not None:
-        return mean(counted), mean(counted)
+        return mean(counted), mean(counted), None
     estimates = prompts.estimates()
     if not estimates:
-        return 0.0, 0.0
+        return 0.0, 0.0, uncounted
     meter = billing.meters.get((rc.endpoint(), rc.model), PromptMeter())
     expected = mean(estimates) * billing.per_role.get(name, 1.0)
-    return expected, mean(meter.bound(round(e)) for e in estimates)
+    return expected, mean(meter.bound(round(e)) for e in estimates), uncounted
+
+
+def stand_in_seeds(data: DataConfig, unread: LionError) -> list[Instruction]:
+    """`data.limit` seeds of `GUESSED_SEED_CHARS` characters each, for an estimate whose seeds
+    cannot be read (a Hub dataset, the Hub unreachable): the plan's calls follow from the count
+    alone and the prompts from the length, so the estimate can still be made, as a guess.
+
+    Without `data.limit` there is no count to guess from: one sentence says so.
+    """
+    if data.limit is None:
+        raise LionError(f"{str(unread).rstrip('.')}; without its seeds, lion estimate can guess from data.limit, "
+                        "which this config leaves unset.")
+    words = " ".join(["word"] * (GUESSED_SEED_CHARS // 5))  # plain words, that any tokenizer counts as words
+    return [Instruction.make(f"{i} {words}") for i in range(data.limit)]
 
 
 def plan_calls(cfg: RunConfig, seeds: int, heldout: int) -> dict[str, tuple[int, int]]:
@@ -229,7 +253,7 @@ def estimate(
     for role, role_prompts in prompts.items():
         calls, most = counted[role]
         rc: RoleConfig = getattr(cfg, role)
-        prompt, prompt_most = _per_call(role, rc, role_prompts, billing, cfg.torch_threads())
+        prompt, prompt_most, uncounted = _per_call(role, rc, role_prompts, billing, cfg.torch_threads())
         max_tokens = rc.decoding.max_tokens
         answer = calibration.get(role)
         price = price_of(rc)
@@ -259,6 +283,7 @@ def estimate(
                 hours=_hours(calls, prompt + (answer or max_tokens), rc, wait),
                 cache_prefix_tokens=prefix,
                 cache_min_tokens=least,
+                uncounted=uncounted,
             )
         )
     return out

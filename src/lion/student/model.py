@@ -18,6 +18,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from lion.core.errors import LionError
+from lion.core.hub import HubUnreachable, hub_online, is_hub_name, offline_reason
 
 
 def cuda_bf16() -> bool:
@@ -31,10 +32,11 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     Left padding puts every prompt's last token at the end of the batch, where generation
     continues from; training pads on its own and is unaffected.
     """
+    online = _hub_online(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except OSError as e:
-        raise _cannot_load(model_dir, e) from None
+        raise _cannot_load(model_dir, e, online) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -54,6 +56,7 @@ def load_model(
     `train_adapter`, as an adapter to go on training. `four_bit` loads the weights quantized
     for QLoRA (CUDA and bitsandbytes only)."""
     quantized = {"quantization_config": four_bit_config()} if four_bit else {}
+    online = _hub_online(model_dir)
     try:
         if is_adapter(model_dir):
             from peft import AutoPeftModelForCausalLM
@@ -65,7 +68,7 @@ def load_model(
                 return model if train_adapter else model.merge_and_unload()
         return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **quantized)
     except OSError as e:
-        raise _cannot_load(model_dir, e) from None
+        raise _cannot_load(model_dir, e, online) from None
 
 
 @contextmanager
@@ -85,8 +88,17 @@ def four_bit_config() -> object:
     )
 
 
-def _cannot_load(model_dir: Path, error: OSError) -> LionError:
+def _hub_online(model_dir: Path) -> bool:
+    """Whether a load may fetch from the Hub: decided once, quickly, before the first load by Hub
+    name (`lion.core.hub`), so that an unreachable Hub costs no half minute of retries per file."""
+    return not is_hub_name(model_dir) or hub_online(str(model_dir), "model")
+
+
+def _cannot_load(model_dir: Path, error: OSError, online: bool = True) -> LionError:
     """One sentence instead of the Hub client's traceback, e.g. for a mistyped folder."""
+    if not Path(model_dir).exists() and not online:
+        return HubUnreachable(f"{model_dir}: no model could be loaded from there (no such folder, it is not in this "
+                              f"machine's Hugging Face cache, and {offline_reason()}).")
     if not Path(model_dir).exists():
         reason = "no such folder, and no model by that name could be fetched from the Hub"
     else:
