@@ -163,18 +163,33 @@ def _check_out(out: Path) -> None:
 
 
 def _run(config: Path | None, out: Path, overrides: list[str]) -> None:
+    """Run or resume; on Ctrl-C, say where it stopped and how to resume, and exit 130 (typer
+    would otherwise turn the interrupt into a silent exit 130)."""
     from lion.core.config import load_config
     from lion.loop.run_folder import RunFolder
 
-    cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
-    _check_out(out)
-    folder = RunFolder(out)
-    folder.check_place()
-    folder.check_free()
-    from lion.loop.runner import run_loop
+    try:
+        cfg = load_config(config, overrides)  # refuse a bad config before the heavy imports below
+        _check_out(out)
+        folder = RunFolder(out)
+        folder.check_place()
+        folder.check_free()
+        from lion.loop.runner import run_loop
 
-    summary = run_loop(cfg, out, _say)
+        summary = run_loop(cfg, out, _say, _command_line())
+    except KeyboardInterrupt as stop:  # the run's own message, or, before it began, this one
+        console.print(str(stop) or f"interrupted before the run began.\nTo resume, run the same command again: "
+                      f"{_command_line()}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     _print_summary(summary, out)
+
+
+def _command_line() -> str:
+    """This process's command line as a user would type it again: `lion ...`, or `python -m lion ...`."""
+    import shlex
+
+    program = ["python", "-m", "lion"] if Path(sys.argv[0]).name == "__main__.py" else ["lion"]
+    return shlex.join([*program, *sys.argv[1:]])
 
 
 @app.command()

@@ -15,7 +15,7 @@ from lion.core.records import Instruction, SplitRecord, read_jsonl
 from lion.data.seeds import load_seeds
 from lion.llm.dispatch import Role
 from lion.loop.estimate import estimate, measured_completion_tokens
-from lion.loop.plan import Calls, Sizes, calls, iteration_of, predicted_sizes, steps
+from lion.loop.plan import Calls, Sizes, calls, iteration_of, predicted_sizes, steps, work
 from lion.loop.run_folder import RunFolder
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutItem, build_heldout
@@ -249,3 +249,17 @@ def test_every_answer_the_teacher_is_paid_for_reaches_the_final_student(variant)
     imitated = {s.iteration for s in plan if s.kind == "imitation"}
     assert all(s.iteration + 1 in imitated for s in plan if s.kind == "generation")
     assert plan[-2].kind == "imitation" and plan[-2].closing and plan[-1].kind == "heldout"
+
+
+def test_a_step_s_work_grows_with_what_it_trains_on_or_judges():
+    """`lion status` scales a kind's last time by this: retrained from the base model, the student
+    learns every pool so far; going on, the Train Pool alone; each judging mode judges its pool."""
+    sizes = Sizes(train=20, cache=100, heldout=40)
+
+    def work_of(kind: str, *overrides: str) -> int:
+        cfg = load_config(CONFIG, list(overrides))
+        return work(next(s for s in steps(cfg, True) if s.kind == kind), cfg, sizes)
+
+    assert work_of("imitation") == 100 and work_of("imitation", "student.strategy=continue") == 20
+    assert work_of("discrimination") == 100 and work_of("discrimination", "loop.judged=unseen") == 20
+    assert (work_of("generation"), work_of("heldout"), work_of("setup")) == (200, 40, 1)

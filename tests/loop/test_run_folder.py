@@ -61,3 +61,17 @@ def test_a_step_records_the_cpu_of_each_metered_part_within_its_own(tmp_path):
     run.mark_done("1.generation")
     times = run.state()["times"]["1.generation"]
     assert 0.01 < times["cpu_parts"]["arena"] < 0.8 * times["cpu_s"] and "parts_at_start" not in times
+
+
+def test_a_step_started_again_after_an_unfinished_start_is_marked_resumed(tmp_path):
+    """Its time is then only the last session's share, which `lion status` must not take for a
+    whole step's; a step done once and run again (its outputs replaced) is not resumed."""
+    run = RunFolder(tmp_path)
+    run.mark_started("1.imitation")
+    assert "resumed" not in run.state()["times"]["1.imitation"]
+    RunFolder(tmp_path).mark_started("1.imitation")  # a new process, after a kill
+    run.mark_done("1.imitation")
+    assert run.state()["times"]["1.imitation"]["resumed"] is True
+    run.forget(["1.imitation"])
+    run.mark_started("1.imitation")
+    assert "resumed" not in run.state()["times"]["1.imitation"]

@@ -1,5 +1,8 @@
 import json
+import logging
 import math
+import shutil
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -113,6 +116,80 @@ def test_a_killed_training_resumes_to_the_same_weights(
     a = load_file(tmp_path / "once" / "model.safetensors")
     b = load_file(tmp_path / "student" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class Records(logging.Handler):
+    """Keeps every record transformers' loggers pass on (they do not reach the root logger)."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_resuming_a_student_with_tied_embeddings_warns_of_no_missing_keys(tmp_path, base_student, examples, monkeypatch):
+    """Its checkpoint holds no lm_head.weight, which is the embedding matrix; transformers'
+    Trainer warns that the key is missing when it loads one, though the weight is loaded."""
+    cfg = student_config(epochs=4, batch_size=2, save_steps=2)
+    made = train.make_trainer
+
+    def with_kill(*args, **kwargs):
+        trainer = made(*args, **kwargs)
+        trainer.add_callback(Kill(5))  # after the checkpoint of step 4
+        return trainer
+
+    monkeypatch.setattr(train, "make_trainer", with_kill)
+    with pytest.raises(KeyboardInterrupt):
+        train_student(base_student, examples, tmp_path / "student", tmp_path / "work", cfg, 1)
+    monkeypatch.undo()
+    checkpoint = resume_point(tmp_path / "work" / "checkpoints")
+    assert "lm_head.weight" not in load_file(checkpoint / "model.safetensors")  # saved once, as the embedding
+
+    shutil.copytree(tmp_path / "work", tmp_path / "plain")
+
+    def warnings_of(resume: Callable[[], object]) -> list[str]:
+        records = Records()
+        logging.getLogger("transformers").addHandler(records)
+        try:
+            resume()
+        finally:
+            logging.getLogger("transformers").removeHandler(records)
+        return [m for m in records.messages if "missing keys" in m]
+
+    # the Trainer on its own, from a copy of the checkpoints: the warning this test must not see
+    plain = made(base_student, examples, tmp_path / "plain" / "checkpoints", cfg)
+    found = warnings_of(lambda: plain.train(resume_from_checkpoint=str(tmp_path / "plain" / "checkpoints" / checkpoint.name)))
+    assert found == ["There were missing keys in the checkpoint model loaded: ['lm_head.weight']."]
+    stats: dict = {}
+    assert warnings_of(lambda: stats.update(train_student(base_student, examples, tmp_path / "student", tmp_path / "work",
+                                                          cfg, 1))) == []
+    assert stats["resumed_at_step"] == 4
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "student")
+    assert model.lm_head.weight is model.model.embed_tokens.weight  # still one tensor
+    trained = load_file(tmp_path / "student" / "model.safetensors")["model.embed_tokens.weight"]
+    assert torch.equal(model.lm_head.weight.detach(), trained)
+    assert not torch.equal(trained, load_file(base_student / "model.safetensors")["model.embed_tokens.weight"])
+
+
+def test_only_a_missing_tied_weight_is_silenced(base_student):
+    model = AutoModelForCausalLM.from_pretrained(base_student)
+    quiet = train._TiedKeysFilter(lambda: model)
+
+    def passes(message: str) -> bool:
+        return quiet.filter(logging.LogRecord("transformers.trainer", logging.WARNING, "", 0, message, None, None))
+
+    missing = "There were missing keys in the checkpoint model loaded: {}."
+    assert not passes(missing.format(["lm_head.weight"]))
+    assert passes(missing.format(["model.norm.weight"]))  # a weight of its own: really missing
+    assert passes(missing.format(["lm_head.weight", "model.embed_tokens.weight"]))  # both copies: nothing loaded it
+    assert passes(missing.format(["no.such.weight"]))
+    assert passes("There were unexpected keys in the checkpoint model loaded: ['lm_head.weight'].")
+    untied = AutoModelForCausalLM.from_pretrained(base_student, tie_word_embeddings=False)
+    assert untied.lm_head.weight is not untied.model.embed_tokens.weight
+    assert train._TiedKeysFilter(lambda: untied).filter(
+        logging.LogRecord("transformers.trainer", logging.WARNING, "", 0, missing.format(["lm_head.weight"]), None, None))
 
 
 def test_resume_skips_a_checkpoint_cut_short(tmp_path):

@@ -49,6 +49,7 @@ class _Record:
 
 
 _record: _Record | None = None
+_cut_short: str | None = None  # the latest bar closed, when it closed before its total: `label: done/total`
 
 
 @contextmanager
@@ -63,6 +64,13 @@ def recording(progress_path: Path, log_path: Path) -> Iterator[None]:
         finally:
             _record = None
             progress_path.unlink(missing_ok=True)
+
+
+def cut_short() -> str | None:
+    """How far the latest bar got, as `label: done/total`, when it closed before its end (a
+    Ctrl-C or an error stopped it); None when it ran to its end. A message about an interrupt
+    uses it to say where in a long step the run stopped."""
+    return _cut_short
 
 
 def log(message: str) -> None:
@@ -121,8 +129,10 @@ class _Tracker:
             })
 
     def close(self) -> None:
+        global _cut_short
         if self.total == 0:
             return
+        _cut_short = f"{self.label}: {self.done:,}/{self.total:,}" if self.done < self.total else None
         took = f" in {duration(time.time() - self.started)}"
         ended = f"{self.label}: {self.done:,}/{self.total:,}{self._failed_text()}{took}" + (f", {self.info}" if self.info else "")
         if self.lines:

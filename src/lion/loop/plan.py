@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from lion.core.config import RunConfig
@@ -138,6 +139,50 @@ def predicted_sizes(cfg: RunConfig, seeds: int, heldout: int, k: int) -> Sizes:
     N instructions made in iteration k - 1 as the Train Pool, while the Cache Pool keeps all."""
     n = cfg.loop.new_per_iteration
     return Sizes(train=seeds if k == 1 else n, cache=seeds + (k - 1) * n, heldout=heldout)
+
+
+def _records(path: Path) -> int:
+    """Lines holding a record in a JSONL file."""
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def run_sizes(cfg: RunConfig, run: RunFolder, last: int) -> dict[int, Sizes]:
+    """What iterations 0..last work on (0: the steps before the first): the pools each starts
+    from where they are written, and past them the pools grown by N instructions an iteration,
+    as `predicted_sizes` has them. Empty before the setup has written the seed pools."""
+    if not run.pools(0).cache.exists():
+        return {}
+    questions = _records(run.heldout_questions) if run.heldout_questions.exists() else 0
+    n, sizes = cfg.loop.new_per_iteration, {}
+    known = Sizes(train=_records(run.pools(0).train), cache=_records(run.pools(0).cache), heldout=questions)
+    for k in range(last + 1):
+        pools = run.pools(max(k - 1, 0))
+        if pools.train.exists() and pools.cache.exists():
+            known = Sizes(train=_records(pools.train), cache=_records(pools.cache), heldout=questions)
+        else:  # an iteration not begun: the last known pools, N more for each iteration between
+            known = Sizes(train=n, cache=known.cache + n, heldout=questions)
+        sizes[k] = known
+    return sizes
+
+
+def work(step: Step, cfg: RunConfig, sizes: Sizes) -> int:
+    """What a step's time grows with, in a unit of its kind, so that one step's time scales to
+    another's: the examples imitation trains on (every pool so far when the student is
+    retrained from the base model, `cumulative`; the Train Pool when it goes on, `continue`),
+    the instructions discrimination judges, the instructions generation writes, the questions
+    a held-out evaluation asks. Pools grow every iteration, and the closing imitation trains
+    on all of them, so the same kind of step takes longer later in a run."""
+    loop = cfg.loop
+    if step.kind == "imitation":
+        return sizes.cache if cfg.student.strategy == "cumulative" else sizes.train
+    if step.kind == "discrimination":
+        return loop.judging.judged_count(loop.held_back, sizes.train, sizes.cache)
+    if step.kind == "generation":
+        return loop.new_per_iteration
+    if step.kind == "heldout":
+        return sizes.heldout
+    return 1
 
 
 def calls(step: Step, cfg: RunConfig, sizes: Sizes) -> dict[str, Calls]:

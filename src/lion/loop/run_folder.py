@@ -127,7 +127,8 @@ class RunFolder:
         part `cpu_time` meters (`cpu_parts`: the student's work, the arena's), and the largest
         resident set of any of them so far, in MB; `last_error`: the step,
         time and sentence of the last error that stopped the run (kept after a resume finishes
-        that step, for the record)."""
+        that step, for the record). A step's times say `resumed` when this start went on from
+        an earlier one that never finished."""
         state = {"done": [], "current": None, "times": {}, "last_error": None}
         if self.state_path.exists():
             state.update(json.loads(self.state_path.read_text(encoding="utf-8")))
@@ -137,8 +138,13 @@ class RunFolder:
         return step in self.state()["done"]
 
     def mark_started(self, step: str) -> None:
+        """Note a step's start; `resumed` when an earlier start of it never finished, so that its
+        time (this session's share only) is not taken for the time of a whole step."""
         state = self.state()
-        state["times"][step] = {"started": time.time(), "cpu_at_start": cpu_time.used(), "parts_at_start": cpu_time.spent()}
+        earlier = state["times"].get(step, {})
+        resumed = {"resumed": True} if "started" in earlier and "finished" not in earlier else {}
+        state["times"][step] = {"started": time.time(), "cpu_at_start": cpu_time.used(), "parts_at_start": cpu_time.spent(),
+                                **resumed}
         state["current"] = step
         atomic.write_json(self.state_path, state)
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 
+from rich.markup import escape
+
 from lion.arena import corpus, spelled_words
 from lion.core import progress
 from lion.core.config import RunConfig
@@ -22,7 +24,7 @@ from lion.llm.cache import ResponseCache
 from lion.llm.roles import Roles, check_endpoints, shared_model_warning
 from lion.loop.context import Context
 from lion.loop.describe import heldout_text, iteration_line, split_warning
-from lion.loop.plan import SETUP, Step, run_steps, steps, student_steps
+from lion.loop.plan import CLOSING, SETUP, Step, iteration_of, run_steps, steps, student_steps
 from lion.loop.run_folder import RunFolder
 from lion.loop.stages.discrimination import run_discrimination
 from lion.loop.stages.generation import guard_index, run_generation
@@ -49,7 +51,10 @@ def _setup(ctx: Context, seeds: list[Instruction], dupes: int) -> None:
     write_jsonl(run.pools(0).cache, seeds)
 
 
-def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
+def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None], resume: str | None = None) -> Summary:
+    """Run or resume the loop in `out`. `resume` is the command line that resumes it, for the
+    message a Ctrl-C leaves: the run then raises KeyboardInterrupt with that message, which says
+    where it stopped and how to go on, and which is also in the run's log."""
     from lion.student.generate import engine_for
     from lion.student.train import check_train_config
 
@@ -70,13 +75,13 @@ def run_loop(cfg: RunConfig, out: Path, say: Callable[[str], None]) -> Summary:
     try:
         run.bind_config(cfg)
         with progress.recording(run.progress_path, run.log_path):
-            return _logged(cfg, run, seeds, guard, say)
+            return _logged(cfg, run, seeds, guard, say, resume)
     finally:
         run.unlock()
 
 
 def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int] | None,
-            guard: NoveltyIndex | None, say: Callable[[str], None]) -> Summary:
+            guard: NoveltyIndex | None, say: Callable[[str], None], resume: str | None) -> Summary:
     """The run, with every message also in the run's log and an error that stops it kept in
     `state.json`, for `lion status`."""
     def say_and_log(message: str) -> None:
@@ -102,8 +107,9 @@ def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int]
         _stopped(run, f"error: {e}")
         raise
     except KeyboardInterrupt:
-        _stopped(run, "interrupted")
-        raise
+        message = interrupted_message(run, resume)
+        _stopped(run, "interrupted", message)
+        raise KeyboardInterrupt(message) from None
     except Exception as e:
         problem = storage_problem(e)
         if problem is None:
@@ -116,14 +122,43 @@ def _logged(cfg: RunConfig, run: RunFolder, seeds: tuple[list[Instruction], int]
     return summary
 
 
-def _stopped(run: RunFolder, message: str) -> None:
-    """Note why the run stopped, where the storage still lets us: a full or read-only disk
-    refuses this too, and then the console's message is the only record."""
+def _stopped(run: RunFolder, message: str, logged: str | None = None) -> None:
+    """Note why the run stopped (`logged`: a longer form for the log), where the storage still
+    lets us: a full or read-only disk refuses this too, and then the console's message is the
+    only record. Escaped: the text is the user's (a path, a command line), not markup."""
     try:
-        progress.log(message)
+        progress.log(escape(logged or message))
         run.mark_error(message)
     except OSError:
         pass
+
+
+def interrupted_message(run: RunFolder, resume: str | None) -> str:
+    """Where an interrupted run stopped and how to go on: a bare exit code after Ctrl-C leaves
+    a user wondering whether the work so far is lost."""
+    try:
+        state = run.state()
+    except (OSError, ValueError):  # unreadable: say what holds anyway
+        state = {"current": None, "done": []}
+    if state["current"]:
+        where = f" in {_place(run, state['current'])}"
+    else:
+        where = f" after {_place(run, state['done'][-1])}" if state["done"] else ""
+    bar = progress.cut_short()
+    how = f", run the same command again: {resume}" if resume else ", run the same command again."
+    return (f"interrupted{where}" + (f" ({bar})" if bar and state["current"] else "")
+            + ". Nothing finished is lost: every LLM answer is cached and training goes on from its last checkpoint."
+            + f"\nTo resume{how}")
+
+
+def _place(run: RunFolder, name: str) -> str:
+    """A step as the user finds it in the run folder, e.g. `iter-02 imitation`."""
+    k = iteration_of(name)
+    if not k:
+        return {"setup": "setup", "before": "the held-out evaluation before training"}.get(name, name)
+    kind = name.partition(".")[2]
+    closing = " (closing)" if kind.endswith(CLOSING) else ""
+    return f"{run.iteration(k).root.name} {kind.removesuffix(CLOSING)}{closing}"
 
 
 def _step(ctx: Context, step: Step, fn: Callable[[], object]) -> None:

@@ -8,16 +8,18 @@ starting over, and the finished student is moved into place in one step.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
+import logging
 import re
 import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -328,7 +330,8 @@ def run_trainer(trainer: Trainer, checkpoints: Path, out_dir: Path, label: str) 
     if trainer.is_world_process_zero():
         trainer.add_callback(progress)
     try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with tied_weights_not_missing(trainer):
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         progress.close()
     stats = training_stats(
@@ -336,6 +339,59 @@ def run_trainer(trainer: Trainer, checkpoints: Path, out_dir: Path, label: str) 
     )
     save_student(trainer, out_dir, stats)
     return stats
+
+
+_MISSING = re.compile(r"There were missing keys in the checkpoint model loaded: ([\[{].*[\]}])\.", re.DOTALL)
+
+
+class _TiedKeysFilter(logging.Filter):
+    """Drops the Trainer's "There were missing keys in the checkpoint model loaded" warning when
+    every key it names is a tied weight, and lets every other record through.
+
+    A model with tied embeddings (the arena's tiny Llama; many small open models) is saved
+    without `lm_head.weight`, which is the embedding matrix itself. Resuming, transformers'
+    Trainer loads the checkpoint with `load_state_dict(strict=False)` and takes that key for a
+    missing one: it compares with `_keys_to_ignore_on_save`, which transformers 5 models no
+    longer set (they declare `_tied_weights_keys`). The weight is loaded through its twin, so
+    the warning is false, and it reads like corruption.
+    """
+
+    def __init__(self, model: Callable[[], torch.nn.Module]) -> None:
+        super().__init__()
+        self.model = model
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = _MISSING.fullmatch(record.getMessage())
+        if found is None:
+            return True
+        try:
+            missing = [str(key) for key in ast.literal_eval(found.group(1))]
+        except (ValueError, SyntaxError, TypeError):
+            return True
+        return not tied_to_loaded(self.model(), missing)
+
+
+def tied_to_loaded(model: torch.nn.Module, missing: list[str]) -> bool:
+    """Whether every missing key names a parameter that is, as a tensor, one that was loaded
+    under another name: loading that one loaded it."""
+    names: dict[int, set[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), set()).add(name)
+    of = {name: same for same in names.values() for name in same}
+    return bool(missing) and all(key in of and of[key] - set(missing) for key in missing)
+
+
+@contextmanager
+def tied_weights_not_missing(trainer: Trainer) -> Iterator[None]:
+    """While the trainer runs, silence only its false "missing keys" warning for tied weights
+    (see `_TiedKeysFilter`); transformers' other warnings stay as they are."""
+    logger = logging.getLogger("transformers.trainer")
+    quiet = _TiedKeysFilter(lambda: trainer.model)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def report_rank(trainer: SFTTrainer, folder: Path) -> None:
