@@ -580,6 +580,3 @@ def main() -> None:
         where = getattr(e, "filename", None) or "an output file"
         console.print(f"[red]error:[/red] {storage_error(where, problem)}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        console.print("interrupted: run the same command again to resume where it stopped")
-        sys.exit(130)
