@@ -157,7 +157,7 @@ def test_every_shell_block_runs(page, demo_run, tmp_path):
         if block.needs_shared and not SHARED.is_dir():
             continue  # said in the summary below
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=work, env=_env(), text=True,
-                              capture_output=True, timeout=600)
+                              capture_output=True, timeout=300)
         assert done.returncode == 0, f"{block.where} failed ({done.returncode}):\n{block.text}\n{done.stdout}{done.stderr}"
     if not SHARED.is_dir() and any(b.needs_shared for b in ALL if b.page == page):
         pytest.skip(f"{page.name}: the blocks that read ../shared/data were not run: ../shared is absent")
