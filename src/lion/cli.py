@@ -278,7 +278,7 @@ SETUPS = {"arena": "arena.yaml", "openai": "openai.yaml", "anthropic": "anthropi
 
 @app.command()
 def init(
-    setup: Annotated[str, typer.Argument(help="arena (offline demo), openai (an OpenAI-compatible API), anthropic "
+    setup: Annotated[str, typer.Argument(help="arena (the offline arena: no key, no GPU), openai (an OpenAI-compatible API), anthropic "
                                               "(Claude through Anthropic's API), or local (Hugging Face models on "
                                               "this machine)")] = "arena",
     out: Annotated[Path, typer.Option(help="where to write the config")] = Path("lion.yaml"),

@@ -115,6 +115,7 @@ def test_the_card_calls_trained_on_only_what_a_student_trained_on(held_back_run,
     text = (tmp_path / "one" / "README.md").read_text()
     # iteration 1's slice is in the data, but no student has trained on it yet: the card says which and when
     assert "whose teacher answers imitation keeps for training (messages format)" in text
+    assert "generation), iteration 1. `sft`: the" in text and "of the Train Pool of iteration 1 whose" in text
     assert (f"The student of iteration 1 was trained on all of them but {late}: iteration 1's held-back slice, kept "
             "out of its training to be judged, which joins training in the closing imitation.") in text
     assert "were trained on (" not in text

@@ -196,12 +196,13 @@ def card(root: Path, cfg: RunConfig, summary: Summary, k: int, fmt: Format, sft:
     header = yaml.safe_dump({"configs": configs, "tags": ["lion-distill", "distillation", "synthetic"]}, sort_keys=False)
     its = [it for it in summary.iterations if it.iteration <= k]
     nxt = "the closing imitation" if k == loop.iterations else f"iteration {k + 1}"
-    students = "The student of iteration 1 was" if k == 1 else f"The students of iterations 1 to {k} were"
+    span = "iteration 1" if k == 1 else f"iterations 1 to {k}"
+    students = "The student of iteration 1 was" if k == 1 else f"The students of {span} were"
     lines = [
         "---", header.rstrip(), "---", "",
         f"# Distilled data of the Lion run `{root.name}`", "",
-        f"Made with lion-distill {_version()} by the Lion loop (imitation, discrimination, generation), iterations 1 to {k}. "
-        f"`sft`: the {len(sft)} instructions of the Train Pools of iterations 1 to {k} whose teacher answers "
+        f"Made with lion-distill {_version()} by the Lion loop (imitation, discrimination, generation), {span}. "
+        f"`sft`: the {len(sft)} instructions of the {'Train Pool' if k == 1 else 'Train Pools'} of {span} whose teacher answers "
         + ("imitation keeps for training" if late else "were trained on")
         + f" ({fmt} format), with their lineage and the referee's latest verdict where it judged them."
         + (f" {students} trained on all of them but {late}: iteration {k}'s held-back slice, kept out of its training "
