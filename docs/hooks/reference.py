@@ -38,7 +38,7 @@ def home_page() -> str:
 
 
 def config_reference() -> str:
-    from lion.core.config import RunConfig
+    from lion.core.config import RoleConfig, RunConfig
 
     lines = [
         "# Configuration reference",
@@ -49,14 +49,37 @@ def config_reference() -> str:
         "how the sections fit together.",
         "",
     ]
-    for name, field in RunConfig.model_fields.items():
+    fields = RunConfig.model_fields
+    roles = [name for name, f in fields.items() if _model_of(f.annotation) is RoleConfig]
+    lines += _roles(roles)
+    for name, field in fields.items():
         model = _model_of(field.annotation)
+        if name in roles:
+            continue
         lines += [f"## `{name}`", ""]
         if model is None:
             lines += _table([(name, field)], "")
         else:
             lines += _sections(model, name)
     return "\n".join(lines) + "\n"
+
+
+def _roles(names: list[str]) -> list[str]:
+    """The four LLM roles share one set of fields, shown once under `ROLE`; what differs between them
+    by default (the model and its decoding) is in a table of its own."""
+    from lion.core.config import RoleConfig, RunConfig
+
+    rows = ["| role | what it does | default model | default decoding |", "|---|---|---|---|"]
+    for name in names:
+        field = RunConfig.model_fields[name]
+        role = field.default
+        decoding = ", ".join(f"{k} {v}" for k, v in role.decoding.model_dump().items())
+        rows.append(f"| `{name}` | {_cell(field.description or '')} | `{role.model}` | {decoding} |")
+    return [f"## The roles: {', '.join(f'`{n}`' for n in names)}", "",
+            "Each LLM role is configured on its own, with the fields below; write `teacher.backend`, "
+            "`referee.decoding.max_tokens` and so on where they show `ROLE`. "
+            "[Endpoints](../endpoints.md) has a ready block for each provider.", "", *rows, "",
+            *_sections(RoleConfig, "ROLE")]
 
 
 def _sections(model: type[BaseModel], prefix: str) -> list[str]:
@@ -72,7 +95,7 @@ def _sections(model: type[BaseModel], prefix: str) -> list[str]:
         if nested is not None:
             out += [f"### `{prefix}.{name}`", ""]
             if f.description:
-                out += [_cell(f.description).capitalize() + ".", ""]
+                out += [_cell(f.description[:1].upper() + f.description[1:]) + ".", ""]
             out += _sections(nested, f"{prefix}.{name}")
     return out
 
