@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import typer.core
 import yaml
 
 from docs_blocks import ALL, LANGUAGES, PAGES, ROOT, commands, parse_lion
@@ -168,3 +169,53 @@ def test_ci_runs_the_readme_test_command():
     readme = next(b.text for b in ALL if b.page.name == "README.md" and "pytest" in b.text)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().split("\n")[-1]
     assert ci == readme.replace("pip install", "pip install -q")
+
+
+def _hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_hook", ROOT / "docs" / "hooks" / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_config_reference_names_every_field():
+    from pydantic import BaseModel
+
+    from lion.core.config import RoleConfig, RunConfig
+
+    page = _hook().config_reference()
+
+    def keys(model: type[BaseModel], prefix: str):
+        for name, field in model.model_fields.items():
+            nested = [a for a in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                      if isinstance(a, type) and issubclass(a, BaseModel)]
+            yield from keys(nested[0], f"{prefix}{name}.") if nested else [f"{prefix}{name}"]
+
+    wanted = [k for name, f in RunConfig.model_fields.items() if f.annotation is not RoleConfig
+              for k in (keys(f.annotation, f"{name}.") if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+                        else [name])]
+    wanted += list(keys(RoleConfig, "ROLE."))
+    missing = [k for k in wanted if f"`{k}`" not in page]
+    assert len(wanted) > 100 and not missing, missing
+
+
+def test_the_cli_reference_has_every_command_and_option():
+    from lion.cli import app
+
+    page = _hook().cli_reference()
+
+    def walk(group, ctx, prefix):
+        for name in group.list_commands(ctx):
+            sub = group.get_command(ctx, name)
+            assert f"## `{prefix} {name}`" in page or f"### `{prefix} {name}`" in page, f"{prefix} {name}"
+            for param in sub.params:  # an option by its flags, an argument by the name its help shows
+                shown = param.opts if isinstance(param, typer.core.TyperOption) else [(param.metavar or param.name).upper()]
+                assert all(o in page for o in shown), (name, shown)
+            if isinstance(sub, typer.core.TyperGroup):
+                walk(sub, ctx, f"{prefix} {name}")
+
+    command = typer.main.get_command(app)
+    with typer.Context(command) as ctx:
+        walk(command, ctx, "lion")
