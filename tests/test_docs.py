@@ -219,3 +219,11 @@ def test_the_cli_reference_has_every_command_and_option():
     command = typer.main.get_command(app)
     with typer.Context(command) as ctx:
         walk(command, ctx, "lion")
+
+
+def test_the_variants_table_is_the_built_in_list():
+    from lion.loop.variants import BUILT_IN
+
+    page = (ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", page, re.MULTILINE))
+    assert rows == {name: " ".join(overrides) for name, overrides in BUILT_IN.items()}
