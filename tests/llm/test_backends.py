@@ -133,8 +133,9 @@ def test_a_run_without_a_local_model_never_imports_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_the_readme_recipe_for_a_new_backend_fits_the_registry():
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Adding a backend\n", 1)[1].split("\n#", 1)[0]
+def test_the_documented_recipe_for_a_new_backend_fits_the_registry():
+    page = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    section = page.split("## Adding a backend\n", 1)[1].split("\n#", 1)[0]
     block = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     (name, caps), = eval("{" + block + "}", {"Capabilities": Capabilities}).items()  # fails if a field was renamed
     module, _, cls = caps.implementation.partition(":")

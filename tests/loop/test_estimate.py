@@ -73,13 +73,16 @@ def test_a_server_billing_a_chat_template_cannot_pass_the_budget(stopped):
         [billing] = cache.prompt_billing()
     finally:
         cache.close()
-    assert 0.9 * BUDGET < spent <= BUDGET
+    # refused only when the next call's worst case does not fit with none in flight: the budget is spent up to that
+    # call's worst case, which depends on which prompt came next (the order of concurrent calls), so no fixed margin
+    assert 0.8 * BUDGET < spent <= BUDGET
     assert collect(stopped).spend.total.cost_usd <= BUDGET  # what `lion status` shows
     # the server billed half as much again as four characters a token counts: the old reservation
     assert billing["role"] == "teacher" and billing["prompt_tokens"] > 1.5 * billing["prompt_estimate"]
     figures = [float(x) for x in message.split("$")[1:5] for x in [x.split()[0].rstrip(":;,)")]]
     assert message.startswith("budget: $") and "the next teacher call could cost more than the $" in message
     assert figures[0] == pytest.approx(spent, abs=0.005) and figures[2] == BUDGET and figures[3] > figures[1]
+    assert spent + figures[3] > BUDGET - 0.01 and figures[3] < 0.2 * BUDGET  # its worst case, to the cent shown
 
 
 def test_estimate_bounds_prompts_as_the_budget_does_and_calibrates_on_what_was_billed(stopped):

@@ -37,11 +37,11 @@ def test_variants_are_built_in_names_or_overrides():
             parse_seeds(bad)
 
 
-def test_every_built_in_variant_is_a_valid_config_as_the_readme_lists_it():
+def test_every_built_in_variant_is_a_valid_config_as_the_docs_list_it():
     for overrides in BUILT_IN.values():
         load_config(CONFIGS / "arena.yaml", list(overrides))
-    readme = (CONFIGS.parent / "README.md").read_text(encoding="utf-8")
-    listed = {name: tuple(sets.split()) for name, sets in re.findall(r"^\| `([a-z-]+)` \| `([^`]+)` \|", readme, re.M)}
+    page = (CONFIGS.parent / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    listed = {name: tuple(sets.split()) for name, sets in re.findall(r"^\| `([a-z-]+)` \| `([^`]+)` \|", page, re.M)}
     assert listed == BUILT_IN
 
 

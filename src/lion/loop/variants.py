@@ -1,7 +1,7 @@
 """The built-in loop variants: each a set of overrides laid on a run's config.
 
 They are data, so `lion experiment`, its help text and the tests that run every variant all
-read the same list (docs/evaluation.md's table describes them, and a test checks it against this one).
+read the same list (docs/evaluation.md's table describes them; tests/observe/test_experiment.py checks it).
 """
 
 from __future__ import annotations
