@@ -118,6 +118,27 @@ def test_chat_prompts_are_tokenized_as_in_training(tmp_path, chat_base, examples
     assert ids.count(gen.tokenizer.bos_token_id) == 2  # the user turn's and the assistant turn's
 
 
+def test_a_prompt_longer_than_the_context_loses_its_beginning(trained_student, examples, capsys):
+    gen = generator(trained_student[0])
+    room = gen.tokenizer.model_max_length - GEN.max_new_tokens
+    question = gen.prompt(*examples[0][:2])
+    prompts = [f"{word} {'and ' * room}{question}" for word in ("Paris", "Rome")]
+    gen.plan(prompts)
+    assert f"2 of 2 prompts are longer than the {room} tokens" in " ".join(capsys.readouterr().err.split())
+    cut = gen.encode(prompts)["input_ids"]
+    assert len(cut[0]) == room and cut[0] == cut[1]
+    assert cut[0][-5:] == gen.encode([question])["input_ids"][0][-5:]
+    first, second = gen.run_batch(prompts)
+    assert first == second
+
+
+def test_answers_that_fill_the_context_are_one_clear_error(trained_student):
+    context = generator(trained_student[0]).tokenizer.model_max_length
+    gen = StudentGenerator(trained_student[0], GenerateConfig(max_new_tokens=context), "auto", threads=1)
+    with pytest.raises(LionError, match=r"'student.generate.max_new_tokens' \(64\) leaves no room"):
+        gen.plan(["Hi."])
+
+
 def test_a_missing_student_folder_is_one_clear_error(tmp_path):
     with pytest.raises(LionError, match="no such folder"):
         generator(tmp_path / "missing").prompt("Hi.")

@@ -81,6 +81,13 @@ def log(message: str) -> None:
             _record.log.write(f"{stamp}  {line}\n")
 
 
+def warn(message: str) -> None:
+    """Tell the user of something that changes what a step makes, on stderr (quiet mode drops
+    progress only) and in the run's log."""
+    console.print(message, style="yellow", highlight=False, markup=False, soft_wrap=True)
+    log(message)
+
+
 def duration(s: float) -> str:
     """Seconds as `42s`, `3m05s` or `2h07m`."""
     s = int(s)

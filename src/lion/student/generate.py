@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 from transformers import BatchEncoding, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
 from lion.core.config import GenerateConfig
 from lion.core.cpu_time import metered
 from lion.core.errors import LionError
+from lion.core.progress import warn
 from lion.student.format import Format, adds_special_tokens, build_conversation, build_prompt, resolve_format
 from lion.student.model import cuda_bf16, is_adapter, library_bars_off, load_model, load_tokenizer
 
@@ -56,6 +58,7 @@ class StudentGenerator:
         if self._tokenizer is None:
             tokenizer = load_tokenizer(self.model_dir)
             self._format = resolve_format(tokenizer, self.wanted_format)
+            tokenizer.truncation_side = "left"  # a prompt's end holds the question's last words and the answer's header
             self._tokenizer = tokenizer
         return self._tokenizer, self._format
 
@@ -91,9 +94,31 @@ class StudentGenerator:
         """The prompt for the last turn of a conversation, after the student's earlier answers."""
         return build_conversation(self.tokenizer, self.format, turns, answers)
 
-    def _encode(self, prompts: list[str], **kwargs: object) -> BatchEncoding:
+    @property
+    def prompt_room(self) -> int | None:
+        """The most prompt tokens that leave room for a whole answer in the student's context (its
+        tokenizer's `model_max_length`); None where the tokenizer sets no limit.
+
+        Past its context a model with learned positions fails on an index and one with rotary
+        positions answers from positions it never saw, so a longer prompt loses its beginning
+        instead, as lm-evaluation-harness does.
+        """
+        context = self.tokenizer.model_max_length
+        if context >= VERY_LARGE_INTEGER:
+            return None
+        if context <= self.cfg.max_new_tokens:
+            raise LionError(
+                f"config field 'student.generate.max_new_tokens' ({self.cfg.max_new_tokens}) leaves no room for a "
+                f"prompt in the student's context of {context} tokens (its tokenizer's model_max_length); lower it."
+            )
+        return context - self.cfg.max_new_tokens
+
+    def encode(self, prompts: list[str], *, cut: bool = True, **kwargs: object) -> BatchEncoding:
+        """The token ids the student answers from, each prompt cut to `prompt_room` unless `cut` is False."""
+        room = self.prompt_room
         return self.tokenizer(
-            prompts, add_special_tokens=adds_special_tokens(self.format), **kwargs
+            prompts, add_special_tokens=adds_special_tokens(self.format),
+            truncation=cut and room is not None, max_length=room, **kwargs
         )
 
     @metered("student")
@@ -103,7 +128,13 @@ class StudentGenerator:
         The plan depends on nothing but the prompt list (ties keep list order), which is what
         lets a resumed caller skip cached batches and still reproduce the rest bit for bit.
         """
-        lengths = [len(ids) for ids in self._encode(prompts)["input_ids"]] if prompts else []
+        lengths = [len(ids) for ids in self.encode(prompts, cut=False)["input_ids"]] if prompts else []
+        room = self.prompt_room if prompts else None
+        if room is not None and (long := sum(n > room for n in lengths)):
+            warn(f"{long:,} of {len(prompts):,} prompts are longer than the {room} tokens that the student's context "
+                 f"({self.tokenizer.model_max_length}) leaves beside an answer of student.generate.max_new_tokens "
+                 f"({self.cfg.max_new_tokens}): each loses its beginning.")
+            lengths = [min(n, room) for n in lengths]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
         size = self.cfg.batch_size
         return [order[start : start + size] for start in range(0, len(order), size)]
@@ -113,7 +144,7 @@ class StudentGenerator:
         """Greedy answers to `prompts`, decoded without special tokens and stripped."""
         model = self.model
         torch.set_num_threads(self.threads)
-        batch = self._encode(prompts, padding=True, return_tensors="pt").to(model.device)
+        batch = self.encode(prompts, padding=True, return_tensors="pt").to(model.device)
         with torch.inference_mode():
             out = model.generate(**batch, generation_config=self._greedy)
         new_tokens = out[:, batch["input_ids"].shape[1] :]
@@ -188,7 +219,7 @@ class VLLMStudentGenerator(StudentGenerator):
         greedy = SamplingParams(
             temperature=0.0, max_tokens=self.cfg.max_new_tokens, skip_special_tokens=True, stop_token_ids=self._stops
         )
-        ids = self._encode(prompts)["input_ids"]
+        ids = self.encode(prompts)["input_ids"]
         outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], greedy, lora_request=self._adapter, use_tqdm=False)
         self.tokens_generated += sum(len(o.outputs[0].token_ids) for o in outs)
         return [o.outputs[0].text.strip() for o in outs]
