@@ -78,7 +78,7 @@ def test_one_sentence_each():
 
 
 def test_the_mean_ifd_has_a_column_in_status_and_the_report_and_reads_blank_when_unknown():
-    for keys in (STATUS, REPORT):
+    for keys in (STATUS["judgements and scores"], REPORT):
         assert "mean IFD" in headers(keys)
         assert cells(IterationRecord(iteration=1, mean_ifd=0.8125), keys)[keys.index("mean_ifd")] == "0.81"
         assert cells(IterationRecord(iteration=1), keys)[keys.index("mean_ifd")] == ""
@@ -136,4 +136,4 @@ def test_scores_side_by_side_have_the_same_decimals():
     assert cells(record, RUN_END)[-2:] == ["6.5", "32.6"]
     shown = dict(zip(REPORT, cells(record, REPORT)))
     assert (shown["hard_share"], shown["relative_score"]) == ("80.5", "32.6")
-    assert dict(zip(STATUS, cells(record, STATUS)))["relative_score"] == "32.6"
+    assert dict(zip(STATUS["judgements and scores"], cells(record, STATUS["judgements and scores"])))["relative_score"] == "32.6"

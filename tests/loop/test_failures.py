@@ -6,7 +6,7 @@ import pytest
 
 from lion.core.config import load_config
 from lion.core.errors import LionError
-from lion.loop.describe import STATUS, cells, heldout_text
+from lion.loop.describe import REPORT, STATUS, cells, heldout_text
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
@@ -41,7 +41,7 @@ def test_a_role_whose_every_reply_is_cut_off_stops_the_run(tmp_path, role, step,
 def test_failed_items_are_counted_once_and_nothing_unknown_reads_as_none():
     # the discrimination step's failed.jsonl lists its failed judgements with its other failures
     record = IterationRecord(iteration=1, failed_judgements=3, failed_items={"imitation": 1, "discrimination": 3})
-    assert dict(zip(STATUS, cells(record, STATUS)))["failed"] == "4"
+    assert dict(zip(STATUS["pools"], cells(record, STATUS["pools"])))["failed"] == "4"
     nothing = HeldoutResult(questions=10, failed_judgements=10)
     assert heldout_text(nothing) == "no relative score (10 of 10 questions not judged)"
-    assert "None" not in " ".join(cells(IterationRecord(iteration=2), STATUS))
+    assert "None" not in " ".join(cells(IterationRecord(iteration=2), REPORT))

@@ -73,8 +73,12 @@ COLUMNS: dict[str, tuple[str, Callable[[IterationRecord], object]]] = {
     "cost": ("cost", lambda r: usd(r.spend.cost_usd) if r.spend.calls else None),
 }
 RUN_END = ("iteration", "train_pool", "cache_pool", "hard", "easy", "kept", "exact_match", "relative_score")
-STATUS = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "mean_d",
-          "mean_ifd", "generated", "kept", "relative_score", "failed", "cost")
+# `lion status` shows two tables, each readable on an 80-column terminal or in a piped log
+STATUS = {
+    "pools": ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "generated",
+              "kept", "failed"),
+    "judgements and scores": ("iteration", "hard", "easy", "mean_d", "mean_ifd", "relative_score", "cost"),
+}
 REPORT = ("iteration", "train_pool", "cache_pool", "held_back", "teacher_empty", "teacher_cut_off", "hard", "easy", "hard_share",
           "mean_d", "mean_ifd", "generated", "kept", "relative_score", "failed")
 LEGEND = ("Train/Cache Pool: the pools the iteration started from (the closing imitation trains on the last "

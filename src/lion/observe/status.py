@@ -252,12 +252,15 @@ def show(st: Status, console) -> None:
     console.print(steps)
 
     if st.iterations:
-        table = Table(title="pools and splits")
-        for col in headers(STATUS):
-            table.add_column(col, justify="right")
-        for it in st.iterations:
-            table.add_row(*cells(it, STATUS))
-        console.print(table)
+        for title, keys in STATUS.items():
+            rows = [cells(it, keys) for it in st.iterations]
+            shown = [i for i in range(len(keys)) if i == 0 or any(row[i] for row in rows)]  # an empty column says nothing
+            table = Table(title=title)
+            for i in shown:
+                table.add_column(headers(keys)[i], justify="right")
+            for row in rows:
+                table.add_row(*(row[i] for i in shown))
+            console.print(table)
         console.print(LEGEND, style="dim", highlight=False)
         last = next((it for it in reversed(st.iterations) if it.dropped), None)
         if last:
