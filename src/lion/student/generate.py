@@ -96,22 +96,18 @@ class StudentGenerator:
 
     @property
     def prompt_room(self) -> int | None:
-        """The most prompt tokens that leave room for a whole answer in the student's context (its
-        tokenizer's `model_max_length`); None where the tokenizer sets no limit.
+        """The most prompt tokens the student's context (its tokenizer's `model_max_length`) holds
+        beside a whole answer, but never under half the context; None where the tokenizer sets no limit.
 
         Past its context a model with learned positions fails on an index and one with rotary
         positions answers from positions it never saw, so a longer prompt loses its beginning
-        instead, as lm-evaluation-harness does.
+        instead, as lm-evaluation-harness does. The floor keeps a prompt where `max_new_tokens`
+        is as long as the context (the tiny student's defaults): answers mostly end far sooner.
         """
         context = self.tokenizer.model_max_length
         if context >= VERY_LARGE_INTEGER:
             return None
-        if context <= self.cfg.max_new_tokens:
-            raise LionError(
-                f"config field 'student.generate.max_new_tokens' ({self.cfg.max_new_tokens}) leaves no room for a "
-                f"prompt in the student's context of {context} tokens (its tokenizer's model_max_length); lower it."
-            )
-        return context - self.cfg.max_new_tokens
+        return max(context - self.cfg.max_new_tokens, context // 2)
 
     def encode(self, prompts: list[str], *, cut: bool = True, **kwargs: object) -> BatchEncoding:
         """The token ids the student answers from, each prompt cut to `prompt_room` unless `cut` is False."""
@@ -131,8 +127,8 @@ class StudentGenerator:
         lengths = [len(ids) for ids in self.encode(prompts, cut=False)["input_ids"]] if prompts else []
         room = self.prompt_room if prompts else None
         if room is not None and (long := sum(n > room for n in lengths)):
-            warn(f"{long:,} of {len(prompts):,} prompts are longer than the {room} tokens that the student's context "
-                 f"({self.tokenizer.model_max_length}) leaves beside an answer of student.generate.max_new_tokens "
+            warn(f"{long:,} of {len(prompts):,} prompts are longer than {room} tokens, the room the student's context "
+                 f"({self.tokenizer.model_max_length}) leaves for a prompt beside student.generate.max_new_tokens "
                  f"({self.cfg.max_new_tokens}): each loses its beginning.")
             lengths = [min(n, room) for n in lengths]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
