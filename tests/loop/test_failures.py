@@ -6,7 +6,7 @@ import pytest
 
 from lion.core.config import load_config
 from lion.core.errors import LionError
-from lion.loop.describe import REPORT, STATUS, cells, heldout_text
+from lion.loop.describe import COLUMNS, STATUS, cells, heldout_text
 from lion.loop.runner import run_loop
 from lion.loop.stages.heldout import HeldoutResult
 from lion.loop.summary import IterationRecord
@@ -44,4 +44,4 @@ def test_failed_items_are_counted_once_and_nothing_unknown_reads_as_none():
     assert dict(zip(STATUS["pools"], cells(record, STATUS["pools"])))["failed"] == "4"
     nothing = HeldoutResult(questions=10, failed_judgements=10)
     assert heldout_text(nothing) == "no relative score (10 of 10 questions not judged)"
-    assert "None" not in " ".join(cells(IterationRecord(iteration=2), REPORT))
+    assert "None" not in " ".join(cells(IterationRecord(iteration=2), tuple(COLUMNS)))

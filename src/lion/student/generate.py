@@ -110,7 +110,8 @@ class StudentGenerator:
         return max(context - self.cfg.max_new_tokens, context // 2)
 
     def encode(self, prompts: list[str], *, cut: bool = True, **kwargs: object) -> BatchEncoding:
-        """The token ids the student answers from, each prompt cut to `prompt_room` unless `cut` is False."""
+        """The token ids the student answers from, each prompt cut to `prompt_room` unless `cut` is
+        False (the room still goes in as max_length, which keeps transformers from warning)."""
         room = self.prompt_room
         return self.tokenizer(
             prompts, add_special_tokens=adds_special_tokens(self.format),
@@ -124,8 +125,10 @@ class StudentGenerator:
         The plan depends on nothing but the prompt list (ties keep list order), which is what
         lets a resumed caller skip cached batches and still reproduce the rest bit for bit.
         """
-        lengths = [len(ids) for ids in self.encode(prompts, cut=False)["input_ids"]] if prompts else []
-        room = self.prompt_room if prompts else None
+        if not prompts:
+            return []
+        lengths = [len(ids) for ids in self.encode(prompts, cut=False)["input_ids"]]
+        room = self.prompt_room
         if room is not None and (long := sum(n > room for n in lengths)):
             warn(f"{long:,} of {len(prompts):,} prompts are longer than {room} tokens, the room the student's context "
                  f"({self.tokenizer.model_max_length}) leaves for a prompt beside student.generate.max_new_tokens "
